@@ -1,0 +1,54 @@
+"""POST /auth/logout: revoke this session (or, with {"all": true}, every one)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authcore import credentials, runtime, web
+from authcore.errors import InvalidToken
+from authcore.observability import logger, metrics, tracer
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+app = web.new_app("/auth/logout")
+
+
+@app.post("/auth/logout")
+def logout() -> Response[Any]:
+    event = app.current_event
+    settings = runtime.settings()
+    body = web.json_body(event, required=False)
+    everywhere = web.bool_field(body, "all")
+    service = runtime.auth_service()
+    token, how = web.refresh_token(event, body)
+    if token is None:
+        # No refresh token: the access token (header, else cookie) names the session.
+        token_from_header = credentials.bearer_token(event.headers)
+        access = token_from_header or credentials.cookie_value(
+            event.cookies, credentials.ACCESS_COOKIE
+        )
+        if token_from_header is None and access is not None:
+            how = "cookie"
+        if how == "cookie":
+            web.refuse_cross_site(event, settings)
+        if access is not None:
+            try:
+                claims = runtime.access_verifier(web.issuer(event, settings)).verify(access)
+            except InvalidToken:
+                claims = None  # RFC 7009: an unusable token is not an error
+            if claims is not None:
+                service.logout_with_access_claims(claims, everywhere=everywhere)
+    else:
+        if how == "cookie":
+            web.refuse_cross_site(event, settings)
+        service.logout_with_refresh_token(token, everywhere=everywhere)
+    metrics.add_metric(name="Logout", unit="Count", value=1)
+    return web.json_response(204, cookies=web.cleared_cookies())
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

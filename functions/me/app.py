@@ -1,0 +1,39 @@
+"""GET /api/me: an example protected route.
+
+It trusts only what the authorizer put in the request context; it never parses
+the token itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authcore import web
+from authcore.errors import InvalidToken
+from authcore.observability import logger, tracer
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+app = web.new_app()
+
+
+@app.get("/api/me")
+def me() -> Response[Any]:
+    context = app.current_event.request_context.authorizer.get_lambda or {}
+    if not context.get("sub"):
+        raise InvalidToken("missing_context")
+    return web.json_response(
+        200,
+        {
+            "user": context.get("username", ""),
+            "sub": context["sub"],
+            "scope": context.get("scope", ""),
+        },
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

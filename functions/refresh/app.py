@@ -1,0 +1,45 @@
+"""POST /auth/refresh: rotate the refresh token, issue a new access token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authcore import runtime, web
+from authcore.errors import InvalidGrant
+from authcore.observability import logger, metrics, tracer
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+app = web.new_app("/auth/refresh")
+
+
+@app.post("/auth/refresh")
+def refresh() -> Response[Any]:
+    event = app.current_event
+    settings = runtime.settings()
+    body = web.json_body(event, required=False)
+    token, how = web.refresh_token(event, body)
+    if how == "cookie":
+        # Checked before anything is consumed: a refused request leaves the token valid.
+        web.refuse_cross_site(event, settings)
+    if token is None:
+        raise InvalidGrant("No refresh token was presented.")
+    try:
+        issued = runtime.auth_service(with_signer=True).refresh(
+            token, issuer=web.issuer(event, settings)
+        )
+    except InvalidGrant as error:
+        response = web.error_response(error)
+        if how == "cookie":
+            response.cookies = web.cleared_cookies()
+        return response
+    metrics.add_metric(name="RefreshSucceeded", unit="Count", value=1)
+    return web.tokens_response(issued, how)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

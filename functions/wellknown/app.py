@@ -1,0 +1,60 @@
+"""GET /.well-known/jwks.json and /.well-known/openid-configuration.
+
+Everything another service (or API Gateway's native JWT authorizer) needs to
+verify our tokens on its own: the issuer, byte for byte as in ``iss``, and the
+public keys with their pinned algorithms.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from authcore import runtime, web
+from authcore.observability import logger, tracer
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# Verifiers may cache the key set this long; key rotation publishes a new key
+# well before it signs anything (see README, key rotation arithmetic).
+JWKS_MAX_AGE_SECONDS = 300
+_PUBLIC = {"Cache-Control": f"public, max-age={JWKS_MAX_AGE_SECONDS}"}
+
+app = web.new_app(allowed=("GET",))
+_jwks_cache: tuple[float, dict[str, Any]] | None = None
+
+
+def _jwks() -> dict[str, Any]:
+    global _jwks_cache
+    now = time.monotonic()
+    if _jwks_cache is None or now - _jwks_cache[0] > JWKS_MAX_AGE_SECONDS:
+        _jwks_cache = (now, runtime.public_keys().jwks())
+    return _jwks_cache[1]
+
+
+@app.get("/.well-known/jwks.json")
+def jwks() -> Response[Any]:
+    return Response(200, "application/json", _jwks(), headers=_PUBLIC)
+
+
+@app.get("/.well-known/openid-configuration")
+def openid_configuration() -> Response[Any]:
+    issuer = web.issuer(app.current_event, runtime.settings())
+    document = {
+        "issuer": issuer,
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "token_endpoint": f"{issuer}/auth/login",
+        "revocation_endpoint": f"{issuer}/auth/logout",
+        "response_types_supported": ["token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+        "token_endpoint_auth_methods_supported": ["none"],
+    }
+    return Response(200, "application/json", document, headers=_PUBLIC)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

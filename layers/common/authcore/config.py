@@ -1,0 +1,112 @@
+"""Configuration parsed once, from the environment, into a frozen object.
+
+Every function reads the same variable names (contract §5); a bad value fails
+the cold start with a message naming every offending variable, instead of
+surfacing later as a confusing runtime error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class ConfigError(RuntimeError):
+    pass
+
+
+# RFC 9068 §2.2 allows verifiers some skew; the contract caps it at 60 s.
+MAX_LEEWAY_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Settings:
+    issuer: str | None = None
+    audience: str = "api"
+    client_id: str = "web"
+    access_ttl: int = 900
+    session_ttl: int = 2_592_000
+    session_idle_ttl: int = 604_800
+    reuse_grace: int = 10
+    leeway: int = MAX_LEEWAY_SECONDS
+    allowed_origins: frozenset[str] = field(default_factory=frozenset)
+    users_table: str | None = None
+    sessions_table: str | None = None
+    signing_key_id: str | None = None
+    jwks_url: str | None = None
+    argon2_time_cost: int = 2
+    argon2_memory_kib: int = 19_456
+    argon2_parallelism: int = 1
+
+    def require(self, name: str) -> str:
+        value = getattr(self, name)
+        if not value:
+            raise ConfigError(f"{name.upper()} is not set")
+        return str(value)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        errors: list[str] = []
+
+        def integer(var: str, default: int, low: int, high: int) -> int:
+            raw = env.get(var, "").strip()
+            if not raw:
+                return default
+            try:
+                value = int(raw)
+            except ValueError:
+                errors.append(f"{var} must be an integer, got {raw!r}")
+                return default
+            if not low <= value <= high:
+                errors.append(f"{var} must be between {low} and {high}, got {value}")
+            return value
+
+        def optional(var: str) -> str | None:
+            return env.get(var, "").strip() or None
+
+        issuer = optional("ISSUER")
+        if issuer is not None:
+            issuer = issuer.rstrip("/") if issuer.count("/") > 2 else issuer
+            if not issuer.startswith(("https://", "http://localhost", "http://127.0.0.1")):
+                errors.append(f"ISSUER must be an https origin, got {issuer!r}")
+        origins = frozenset(
+            o.strip() for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip()
+        )
+        session_ttl = integer("SESSION_TTL_SECONDS", 2_592_000, 300, 31_536_000)
+        settings = cls(
+            issuer=issuer,
+            audience=env.get("AUDIENCE", "").strip() or "api",
+            client_id=env.get("CLIENT_ID", "").strip() or "web",
+            access_ttl=integer("ACCESS_TOKEN_TTL_SECONDS", 900, 30, 86_400),
+            session_ttl=session_ttl,
+            session_idle_ttl=integer("SESSION_IDLE_TTL_SECONDS", 604_800, 60, 31_536_000),
+            reuse_grace=integer("REFRESH_REUSE_GRACE_SECONDS", 10, 0, 300),
+            leeway=integer("CLOCK_LEEWAY_SECONDS", MAX_LEEWAY_SECONDS, 0, MAX_LEEWAY_SECONDS),
+            allowed_origins=origins,
+            users_table=optional("USERS_TABLE"),
+            sessions_table=optional("SESSIONS_TABLE"),
+            signing_key_id=optional("SIGNING_KEY_ID"),
+            jwks_url=optional("JWKS_URL"),
+            # OWASP's floor for argon2id is m=19 MiB, t=2, p=1: never below it.
+            argon2_time_cost=integer("ARGON2_TIME_COST", 2, 2, 20),
+            argon2_memory_kib=integer("ARGON2_MEMORY_KIB", 19_456, 19_456, 1_048_576),
+            argon2_parallelism=integer("ARGON2_PARALLELISM", 1, 1, 16),
+        )
+        if errors:
+            raise ConfigError("invalid configuration: " + "; ".join(errors))
+        return settings
+
+    def issuer_for(self, domain_name: str | None) -> str:
+        """The configured issuer, else the https origin API Gateway reports.
+
+        The template cannot hand the API's own URL to its functions (the API
+        depends on them: a CloudFormation cycle), so by default the issuer is the
+        domain of the request, which API Gateway sets from the API's own hostnames.
+        """
+        if self.issuer:
+            return self.issuer
+        if not domain_name:
+            raise ConfigError("ISSUER is not set and the request has no domain name")
+        return f"https://{domain_name}"

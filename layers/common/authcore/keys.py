@@ -1,0 +1,132 @@
+"""Signing keys: who signs (KMS or local key material) and how to publish them.
+
+The signing side needs boto3 (KMS); the verifying side (``authcore.keyring``) must
+not, so the two live in separate modules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any, Protocol
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+from authcore import b64
+from authcore.aws import unavailable_on_error
+
+if TYPE_CHECKING:
+    from types_boto3_kms import KMSClient
+
+PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+# JWS algorithm -> KMS signing algorithm. Pinned per key: a key signs with one
+# algorithm only, and verifiers take that algorithm from the JWKS, never from a token.
+KMS_ALGORITHMS = {"ES256": "ECDSA_SHA_256", "RS256": "RSASSA_PKCS1_V1_5_SHA_256"}
+
+
+class Signer(Protocol):
+    kid: str
+    alg: str
+
+    def sign(self, signing_input: bytes) -> bytes:
+        """Return the JWS signature bytes (raw r||s for ES256, RFC 7518 §3.4)."""
+        ...
+
+
+def der_to_raw_p256(der: bytes) -> bytes:
+    """KMS returns ECDSA signatures DER-encoded; JWS wants fixed-width r||s."""
+    r, s = decode_dss_signature(der)
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+class KmsSigner:
+    """Signs inside KMS: the private key never exists outside the HSM."""
+
+    def __init__(self, kms: KMSClient, key_id: str, alg: str = "ES256") -> None:
+        self._kms = kms
+        self.kid = key_id
+        self.alg = alg
+
+    def sign(self, signing_input: bytes) -> bytes:
+        # MessageType RAW: KMS hashes the input itself (inputs stay far below
+        # the 4096-byte limit), and moto implements RAW faithfully.
+        with unavailable_on_error():
+            response = self._kms.sign(
+                KeyId=self.kid,
+                Message=signing_input,
+                MessageType="RAW",
+                SigningAlgorithm=KMS_ALGORITHMS[self.alg],  # type: ignore[arg-type]
+            )
+        signature = response["Signature"]
+        return der_to_raw_p256(signature) if self.alg == "ES256" else signature
+
+
+class LocalSigner:
+    """Key material held in memory (tests, benchmarks, a secret-backed key store)."""
+
+    def __init__(self, private_key: PrivateKey, kid: str, alg: str = "ES256") -> None:
+        self._key = private_key
+        self.kid = kid
+        self.alg = alg
+
+    @classmethod
+    def generate(cls, kid: str = "test-key", alg: str = "ES256") -> LocalSigner:
+        key: PrivateKey
+        if alg == "ES256":
+            key = ec.generate_private_key(ec.SECP256R1())
+        else:
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return cls(key, kid, alg)
+
+    def public_key(self) -> PublicKey:
+        return self._key.public_key()
+
+    def sign(self, signing_input: bytes) -> bytes:
+        if isinstance(self._key, ec.EllipticCurvePrivateKey):
+            der = self._key.sign(signing_input, ec.ECDSA(hashes.SHA256()))
+            return der_to_raw_p256(der)
+        return self._key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+
+
+def public_jwk(public_key: PublicKey, kid: str, alg: str) -> dict[str, Any]:
+    """The public half as a JWK (RFC 7517) with its pinned ``alg`` and ``use``."""
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        jwk: dict[str, Any] = ECAlgorithm.to_jwk(public_key, as_dict=True)
+    else:
+        jwk = RSAAlgorithm.to_jwk(public_key, as_dict=True)
+    jwk.update({"kid": kid, "alg": alg, "use": "sig"})
+    jwk.pop("key_ops", None)
+    return jwk
+
+
+def thumbprint(public_key: PublicKey) -> str:
+    """RFC 7638 JWK thumbprint: a stable key id derived from the key itself."""
+    jwk = public_jwk(public_key, "", "")
+    members = ("crv", "kty", "x", "y") if jwk["kty"] == "EC" else ("e", "kty", "n")
+    canonical = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)
+    return b64.encode(hashlib.sha256(canonical.encode()).digest())
+
+
+class KmsPublicKeys:
+    """Reads the public halves of KMS signing keys (GetPublicKey)."""
+
+    def __init__(self, kms: KMSClient, key_ids: list[str], alg: str = "ES256") -> None:
+        self._kms = kms
+        self._key_ids = key_ids
+        self._alg = alg
+
+    def jwks(self) -> dict[str, Any]:
+        keys = []
+        for key_id in self._key_ids:
+            with unavailable_on_error():
+                der = self._kms.get_public_key(KeyId=key_id)["PublicKey"]
+            public_key = serialization.load_der_public_key(der)
+            if not isinstance(public_key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+                raise TypeError("unsupported key type")
+            keys.append(public_jwk(public_key, key_id, self._alg))
+        return {"keys": keys}

@@ -1,0 +1,59 @@
+"""argon2id password hashing (argon2-cffi) with NIST SP 800-63B normalisation."""
+
+from __future__ import annotations
+
+import unicodedata
+from functools import cached_property
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from authcore.errors import InvalidRequest
+
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+
+
+def normalize_password(password: str) -> str:
+    """NFKC, as SP 800-63B §5.1.1.2 asks, so the same password typed on two
+    keyboards (composed vs decomposed accents, full-width digits) matches."""
+    if len(password) > MAX_PASSWORD_LENGTH:
+        # Refused before hashing: no hash-flooding with megabyte passwords.
+        raise InvalidRequest("password is too long")
+    return unicodedata.normalize("NFKC", password)
+
+
+class Passwords:
+    def __init__(self, *, time_cost: int = 2, memory_kib: int = 19_456, parallelism: int = 1):
+        self._hasher = PasswordHasher(
+            time_cost=time_cost,
+            memory_cost=memory_kib,
+            parallelism=parallelism,
+            hash_len=32,
+            salt_len=16,
+            type=Type.ID,
+        )
+
+    def hash(self, password: str) -> str:
+        normalized = normalize_password(password)
+        if len(normalized) < MIN_PASSWORD_LENGTH:
+            raise InvalidRequest(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+        return self._hasher.hash(normalized)
+
+    def verify(self, stored_hash: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(stored_hash, normalize_password(password))
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, stored_hash: str) -> bool:
+        return self._hasher.check_needs_rehash(stored_hash)
+
+    @cached_property
+    def _dummy_hash(self) -> str:
+        return self._hasher.hash("dummy password for unknown users")
+
+    def burn(self, password: str) -> None:
+        """Spend one verification on a dummy hash, so an unknown username costs
+        the same time as a wrong password and timing cannot enumerate accounts."""
+        self.verify(self._dummy_hash, password)

@@ -1,0 +1,91 @@
+"""The production wiring of the boto3-backed functions, built once per container.
+
+Nothing here runs at import time; tests call ``reset()`` between cases.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from authcore import aws
+from authcore.config import Settings
+from authcore.keyring import KeyRing
+from authcore.keys import KmsPublicKeys, KmsSigner
+from authcore.observability import logger, metrics
+from authcore.passwords import Passwords
+from authcore.service import AuthService
+from authcore.sessions import DynamoSessionStore
+from authcore.users import DynamoUserStore
+from authcore.verify import AccessTokenVerifier
+
+
+@cache
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+def _security_event(event: str, fields: dict[str, Any]) -> None:
+    logger.warning("security event", extra={"security_event": event, **fields})
+    metrics.add_metric(name=_METRIC_NAMES.get(event, event), unit="Count", value=1)
+
+
+_METRIC_NAMES = {"refresh_token_reuse": "RefreshTokenReuseDetected"}
+
+
+@cache
+def passwords() -> Passwords:
+    s = settings()
+    return Passwords(
+        time_cost=s.argon2_time_cost,
+        memory_kib=s.argon2_memory_kib,
+        parallelism=s.argon2_parallelism,
+    )
+
+
+@cache
+def users() -> DynamoUserStore:
+    return DynamoUserStore(aws.dynamodb(), settings().require("users_table"))
+
+
+@cache
+def sessions() -> DynamoSessionStore:
+    return DynamoSessionStore(aws.dynamodb(), settings().require("sessions_table"))
+
+
+@cache
+def signer() -> KmsSigner:
+    return KmsSigner(aws.kms(), settings().require("signing_key_id"))
+
+
+@cache
+def public_keys() -> KmsPublicKeys:
+    return KmsPublicKeys(aws.kms(), [settings().require("signing_key_id")])
+
+
+@cache
+def auth_service(*, with_users: bool = False, with_signer: bool = False) -> AuthService:
+    return AuthService(
+        settings(),
+        sessions=sessions(),
+        users=users() if with_users else None,
+        passwords=passwords() if with_users else None,
+        signer=signer() if with_signer else None,
+        on_security_event=_security_event,
+    )
+
+
+@cache
+def access_verifier(issuer: str) -> AccessTokenVerifier:
+    s = settings()
+    ring = KeyRing(public_keys().jwks)
+    return AccessTokenVerifier(
+        ring.get, issuer=issuer, audience=s.audience, max_lifetime=s.access_ttl, leeway=s.leeway
+    )
+
+
+def reset() -> None:
+    for cached in (settings, passwords, users, sessions, signer, public_keys, auth_service):
+        cached.cache_clear()
+    access_verifier.cache_clear()
+    aws.reset_clients()

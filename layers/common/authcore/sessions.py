@@ -1,0 +1,314 @@
+"""Sessions (token families) in DynamoDB.
+
+One item per session holds the digests of its current and previous refresh
+tokens. Rotation is a single conditional UpdateItem: the write succeeds only if
+the presented token is the current one and the session is live, so two
+concurrent refreshes can never both win and a family can never fork.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from botocore.exceptions import ClientError
+
+from authcore.aws import conditional_failed, is_conditional_failure, unavailable_on_error
+from authcore.errors import NotFound, TemporarilyUnavailable
+from authcore.refresh_tokens import RefreshToken
+from authcore.tokens import Principal
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
+
+MAX_USER_AGENT_LENGTH = 256
+MAX_LISTED_SESSIONS = 100
+
+
+@dataclass(frozen=True)
+class Session:
+    sid: str
+    principal: Principal
+    created_at: float
+    last_used_at: float
+    absolute_expires_at: float
+    idle_expires_at: float
+    user_agent: str = ""
+    revoked_at: float | None = None
+    # Server-side only: digests and the sealed successor (see refresh_tokens).
+    token_digest: bytes = b""
+    previous_digest: bytes | None = None
+    rotated_at: float | None = None
+    successor_box: bytes | None = None
+    family_digest: bytes = b""
+
+    @property
+    def expires_at(self) -> float:
+        return min(self.idle_expires_at, self.absolute_expires_at)
+
+    def is_live(self, now: float) -> bool:
+        # DynamoDB TTL deletes lazily (up to days later): expiry is decided here.
+        return (
+            self.revoked_at is None
+            and now < self.idle_expires_at
+            and now < self.absolute_expires_at
+        )
+
+
+@dataclass(frozen=True)
+class Rotated:
+    session: Session
+    undo: Callable[[], None]
+
+
+class RotationRefused(Exception):
+    """The conditional write failed; ``session`` is the stored state (or None)."""
+
+    def __init__(self, session: Session | None) -> None:
+        super().__init__("rotation refused")
+        self.session = session
+
+
+class SessionStore(Protocol):
+    def create(self, session: Session) -> None: ...
+    def get(self, sid: str) -> Session | None: ...
+    def rotate(
+        self,
+        presented: RefreshToken,
+        successor: RefreshToken,
+        *,
+        now: float,
+        idle_expires_at: float,
+    ) -> Rotated: ...
+    def revoke(
+        self,
+        sid: str,
+        *,
+        now: float,
+        reason: str,
+        family_digest: bytes | None = None,
+        user_id: str | None = None,
+    ) -> bool: ...
+    def list_sids(self, user_id: str) -> list[str]: ...
+    def get_many(self, sids: list[str]) -> list[Session]: ...
+
+
+def _n(value: float) -> dict[str, str]:
+    return {"N": f"{value:.3f}"}
+
+
+def _to_item(s: Session) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "sid": {"S": s.sid},
+        "user_id": {"S": s.principal.user_id},
+        "username": {"S": s.principal.username},
+        "scope": {"S": s.principal.scope},
+        "created_at": _n(s.created_at),
+        "last_used_at": _n(s.last_used_at),
+        "absolute_expires_at": _n(s.absolute_expires_at),
+        "idle_expires_at": _n(s.idle_expires_at),
+        "expires_at": {"N": str(int(s.expires_at) + 1)},
+        "user_agent": {"S": s.user_agent[:MAX_USER_AGENT_LENGTH]},
+        "token_digest": {"B": s.token_digest},
+        "family_digest": {"B": s.family_digest},
+    }
+    if s.revoked_at is not None:
+        item["revoked_at"] = _n(s.revoked_at)
+    if s.previous_digest is not None:
+        item["previous_digest"] = {"B": s.previous_digest}
+    if s.rotated_at is not None:
+        item["rotated_at"] = _n(s.rotated_at)
+    if s.successor_box is not None:
+        item["successor_box"] = {"B": s.successor_box}
+    return item
+
+
+def _from_item(item: dict[str, Any]) -> Session:
+    def num(name: str) -> float | None:
+        return float(item[name]["N"]) if name in item else None
+
+    def blob(name: str) -> bytes | None:
+        return bytes(item[name]["B"]) if name in item else None
+
+    return Session(
+        sid=item["sid"]["S"],
+        principal=Principal(
+            user_id=item["user_id"]["S"],
+            username=item["username"]["S"],
+            scope=item.get("scope", {}).get("S", ""),
+        ),
+        created_at=float(item["created_at"]["N"]),
+        last_used_at=float(item["last_used_at"]["N"]),
+        absolute_expires_at=float(item["absolute_expires_at"]["N"]),
+        idle_expires_at=float(item["idle_expires_at"]["N"]),
+        user_agent=item.get("user_agent", {}).get("S", ""),
+        revoked_at=num("revoked_at"),
+        token_digest=blob("token_digest") or b"",
+        previous_digest=blob("previous_digest"),
+        rotated_at=num("rotated_at"),
+        successor_box=blob("successor_box"),
+        family_digest=blob("family_digest") or b"",
+    )
+
+
+class DynamoSessionStore:
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._db = client
+        self._table = table
+
+    def create(self, session: Session) -> None:
+        with unavailable_on_error():
+            self._db.put_item(
+                TableName=self._table,
+                Item=_to_item(session),
+                ConditionExpression="attribute_not_exists(sid)",
+            )
+
+    def get(self, sid: str) -> Session | None:
+        with unavailable_on_error():
+            item = self._db.get_item(
+                TableName=self._table, Key={"sid": {"S": sid}}, ConsistentRead=True
+            ).get("Item")
+        return _from_item(item) if item else None
+
+    def rotate(
+        self,
+        presented: RefreshToken,
+        successor: RefreshToken,
+        *,
+        now: float,
+        idle_expires_at: float,
+    ) -> Rotated:
+        try:
+            with unavailable_on_error():
+                response = self._db.update_item(
+                    TableName=self._table,
+                    Key={"sid": {"S": presented.sid}},
+                    UpdateExpression=(
+                        "SET previous_digest = token_digest, token_digest = :new, "
+                        "successor_box = :box, rotated_at = :now, last_used_at = :now, "
+                        "idle_expires_at = :idle, expires_at = :ttl"
+                    ),
+                    ConditionExpression=(
+                        "token_digest = :presented AND attribute_not_exists(revoked_at) "
+                        "AND idle_expires_at > :now AND absolute_expires_at > :now"
+                    ),
+                    ExpressionAttributeValues={
+                        ":presented": {"B": presented.digest},
+                        ":new": {"B": successor.digest},
+                        ":box": {"B": presented.seal_successor(successor)},
+                        ":now": _n(now),
+                        ":idle": _n(idle_expires_at),
+                        ":ttl": {"N": str(int(idle_expires_at) + 1)},
+                    },
+                    ReturnValues="ALL_OLD",
+                    # The refused item comes back with the refusal: telling
+                    # replay from grace from garbage costs no second read.
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+        except ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
+            item: Any = exc.response.get("Item")
+            raise RotationRefused(_from_item(item) if item else None) from None
+        old_item = response["Attributes"]
+        old = _from_item(old_item)
+
+        def undo() -> None:
+            # Put the pre-rotation item back, unless the session moved on (or was
+            # revoked) meanwhile: a failed rotation leaves the presented token valid.
+            with unavailable_on_error(), conditional_failed(RotationRefused):
+                self._db.put_item(
+                    TableName=self._table,
+                    Item=old_item,
+                    ConditionExpression="token_digest = :new AND attribute_not_exists(revoked_at)",
+                    ExpressionAttributeValues={":new": {"B": successor.digest}},
+                )
+
+        rotated = Session(
+            sid=old.sid,
+            principal=old.principal,
+            created_at=old.created_at,
+            last_used_at=now,
+            absolute_expires_at=old.absolute_expires_at,
+            idle_expires_at=min(idle_expires_at, old.absolute_expires_at),
+            user_agent=old.user_agent,
+            token_digest=successor.digest,
+            previous_digest=presented.digest,
+            rotated_at=now,
+            family_digest=old.family_digest,
+        )
+        return Rotated(rotated, undo)
+
+    def revoke(
+        self,
+        sid: str,
+        *,
+        now: float,
+        reason: str,
+        family_digest: bytes | None = None,
+        user_id: str | None = None,
+    ) -> bool:
+        """Revoke if the session exists and belongs to the given family or user;
+        True when this call (or an earlier one) left it revoked."""
+        condition = "attribute_exists(sid)"
+        values: dict[str, Any] = {":now": _n(now), ":reason": {"S": reason}}
+        if family_digest is not None:
+            condition += " AND family_digest = :family"
+            values[":family"] = {"B": family_digest}
+        if user_id is not None:
+            condition += " AND user_id = :user"
+            values[":user"] = {"S": user_id}
+        try:
+            with unavailable_on_error():
+                self._db.update_item(
+                    TableName=self._table,
+                    Key={"sid": {"S": sid}},
+                    UpdateExpression=(
+                        "SET revoked_at = if_not_exists(revoked_at, :now), "
+                        "revoke_reason = if_not_exists(revoke_reason, :reason)"
+                    ),
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues=values,
+                )
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def list_sids(self, user_id: str) -> list[str]:
+        with unavailable_on_error():
+            response = self._db.query(
+                TableName=self._table,
+                IndexName="by_user",
+                KeyConditionExpression="user_id = :user",
+                ExpressionAttributeValues={":user": {"S": user_id}},
+                ScanIndexForward=False,
+                Limit=MAX_LISTED_SESSIONS,
+            )
+        return [item["sid"]["S"] for item in response.get("Items", [])]
+
+    def get_many(self, sids: list[str]) -> list[Session]:
+        sessions: list[Session] = []
+        for start in range(0, len(sids), 100):
+            keys: list[Any] = [{"sid": {"S": sid}} for sid in sids[start : start + 100]]
+            request: Any = {self._table: {"Keys": keys, "ConsistentRead": True}}
+            for _ in range(5):  # bounded: under throttling, give up with a 503
+                if not request:
+                    break
+                with unavailable_on_error():
+                    response = self._db.batch_get_item(RequestItems=request)
+                sessions.extend(_from_item(i) for i in response["Responses"].get(self._table, []))
+                request = response.get("UnprocessedKeys") or None
+            if request:
+                raise TemporarilyUnavailable()
+        return sessions
+
+
+def revoke_owned(store: SessionStore, sid: str, user_id: str, *, now: float) -> None:
+    if not store.revoke(sid, now=now, reason="revoked_by_user", user_id=user_id):
+        # Unknown or another user's session look the same: 404 either way, so
+        # a caller cannot probe which session ids exist.
+        raise NotFound("No such session.")
