@@ -7,7 +7,6 @@ public keys with their pinned algorithms.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from authcore import runtime, web
@@ -22,20 +21,11 @@ JWKS_MAX_AGE_SECONDS = 300
 _PUBLIC = {"Cache-Control": f"public, max-age={JWKS_MAX_AGE_SECONDS}"}
 
 app = web.new_app(allowed=("GET",))
-_jwks_cache: tuple[float, dict[str, Any]] | None = None
-
-
-def _jwks() -> dict[str, Any]:
-    global _jwks_cache
-    now = time.monotonic()
-    if _jwks_cache is None or now - _jwks_cache[0] > JWKS_MAX_AGE_SECONDS:
-        _jwks_cache = (now, runtime.public_keys().jwks())
-    return _jwks_cache[1]
 
 
 @app.get("/.well-known/jwks.json")
 def jwks() -> Response[Any]:
-    return Response(200, "application/json", _jwks(), headers=_PUBLIC)
+    return Response(200, "application/json", runtime.jwks(JWKS_MAX_AGE_SECONDS), headers=_PUBLIC)
 
 
 @app.get("/.well-known/openid-configuration")

@@ -5,7 +5,8 @@ Nothing here runs at import time; tests call ``reset()`` between cases.
 
 from __future__ import annotations
 
-from functools import cache
+import time
+from functools import cache, lru_cache
 from typing import Any
 
 from authcore import aws
@@ -63,6 +64,17 @@ def public_keys() -> KmsPublicKeys:
     return KmsPublicKeys(aws.kms(), [settings().require("signing_key_id")])
 
 
+_jwks_cache: list[tuple[float, dict[str, Any]]] = []
+
+
+def jwks(max_age: float) -> dict[str, Any]:
+    """The published key set, re-read from KMS at most every ``max_age`` seconds."""
+    now = time.monotonic()
+    if not _jwks_cache or now - _jwks_cache[0][0] > max_age:
+        _jwks_cache[:] = [(now, public_keys().jwks())]
+    return _jwks_cache[0][1]
+
+
 @cache
 def auth_service(*, with_users: bool = False, with_signer: bool = False) -> AuthService:
     return AuthService(
@@ -75,7 +87,7 @@ def auth_service(*, with_users: bool = False, with_signer: bool = False) -> Auth
     )
 
 
-@cache
+@lru_cache(maxsize=8)
 def access_verifier(issuer: str) -> AccessTokenVerifier:
     s = settings()
     ring = KeyRing(public_keys().jwks)
@@ -88,4 +100,5 @@ def reset() -> None:
     for cached in (settings, passwords, users, sessions, signer, public_keys, auth_service):
         cached.cache_clear()
     access_verifier.cache_clear()
+    _jwks_cache.clear()
     aws.reset_clients()

@@ -1,0 +1,42 @@
+"""Handler tests: the real handlers, in-process, over moto and the sample events."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import ThreadingHTTPServer
+
+import pytest
+from authcore.keys import KmsPublicKeys
+from support import DEMO_PASSWORD, JwksHandler, invoke, with_body
+
+from functions.authorizer import app as authorizer_app
+
+
+@pytest.fixture
+def login_as(stack):
+    from functions.login import app as login
+
+    def _login(username="sam", password=DEMO_PASSWORD, delivery="body", **event_overrides):
+        event = with_body(
+            "login.json",
+            {"username": username, "password": password, "delivery": delivery},
+            **event_overrides,
+        )
+        return invoke(login, event)
+
+    return _login
+
+
+@pytest.fixture
+def jwks_server(stack, monkeypatch):
+    """Serve the stack's JWKS over HTTP, as the deployed API does, for the authorizer."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), JwksHandler)
+    server.jwks = json.dumps(KmsPublicKeys(stack.kms, [stack.key_id]).jwks()).encode()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("JWKS_URL", f"http://127.0.0.1:{server.server_address[1]}/jwks.json")
+    authorizer_app.reset()
+    yield server
+    server.shutdown()
+    authorizer_app.reset()

@@ -1,0 +1,51 @@
+import pytest
+from authcore.config import ConfigError, Settings
+
+
+def test_defaults_follow_the_contract():
+    s = Settings.from_env({})
+    assert (s.access_ttl, s.session_ttl, s.session_idle_ttl, s.reuse_grace) == (
+        900,
+        2_592_000,
+        604_800,
+        10,
+    )
+    assert s.leeway <= 60
+    assert s.allowed_origins == frozenset()
+
+
+def test_every_bad_variable_is_named_at_once():
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(
+            {"ACCESS_TOKEN_TTL_SECONDS": "soon", "SESSION_TTL_SECONDS": "1", "ISSUER": "ftp://x"}
+        )
+    message = str(caught.value)
+    assert "ACCESS_TOKEN_TTL_SECONDS" in message
+    assert "SESSION_TTL_SECONDS" in message
+    assert "ISSUER" in message
+
+
+def test_argon2_parameters_cannot_go_below_owasp():
+    with pytest.raises(ConfigError, match="ARGON2_MEMORY_KIB"):
+        Settings.from_env({"ARGON2_MEMORY_KIB": "1024"})
+
+
+def test_leeway_is_capped_at_sixty_seconds():
+    with pytest.raises(ConfigError, match="CLOCK_LEEWAY_SECONDS"):
+        Settings.from_env({"CLOCK_LEEWAY_SECONDS": "300"})
+
+
+def test_allowed_origins_are_split_exactly():
+    s = Settings.from_env({"ALLOWED_ORIGINS": "https://a.example, https://b.example,"})
+    assert s.allowed_origins == {"https://a.example", "https://b.example"}
+
+
+def test_issuer_is_configured_or_derived_from_the_api_domain():
+    assert Settings.from_env({"ISSUER": "https://auth.example.com"}).issuer_for("x") == (
+        "https://auth.example.com"
+    )
+    assert Settings.from_env({}).issuer_for("abc.execute-api.eu-west-1.amazonaws.com") == (
+        "https://abc.execute-api.eu-west-1.amazonaws.com"
+    )
+    with pytest.raises(ConfigError):
+        Settings.from_env({}).issuer_for(None)
