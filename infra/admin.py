@@ -21,7 +21,7 @@ import boto3
 from authcore.config import Settings
 from authcore.errors import AuthError
 from authcore.passwords import Passwords
-from authcore.service import AuthService
+from authcore.session_service import SessionService
 from authcore.sessions import DynamoSessionStore
 from authcore.users import DynamoUserStore, User, UserExists, canonical_username
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 @dataclass
 class Admin:
     users: DynamoUserStore
-    service: AuthService
+    service: SessionService
     passwords: Passwords
 
     @classmethod
@@ -48,7 +48,7 @@ class Admin:
         )
         return cls(
             users=DynamoUserStore(db, users_table),
-            service=AuthService(settings, sessions=DynamoSessionStore(db, sessions_table)),
+            service=SessionService(settings, sessions=DynamoSessionStore(db, sessions_table)),
             passwords=passwords,
         )
 

@@ -25,7 +25,7 @@ def login() -> Response[Any]:
     password = web.string_field(body, "password", max_length=1024) or ""
     how = web.delivery(body)
     try:
-        issued = runtime.auth_service(with_users=True, with_signer=True).login(
+        issued = runtime.login_service().login(
             username,
             password,
             issuer=web.issuer(event, settings),

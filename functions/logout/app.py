@@ -20,7 +20,7 @@ def logout() -> Response[Any]:
     settings = runtime.settings()
     body = web.json_body(event, required=False)
     everywhere = web.bool_field(body, "all")
-    service = runtime.auth_service()
+    service = runtime.session_service()
     token, how = web.refresh_token(event, body)
     if token is None:
         # No refresh token: the access token (header, else cookie) names the session.

@@ -26,7 +26,7 @@ def refresh() -> Response[Any]:
     if token is None:
         raise InvalidGrant("No refresh token was presented.")
     try:
-        issued = runtime.auth_service(with_signer=True).refresh(
+        issued = runtime.session_service(signing=True).refresh(
             token, issuer=web.issuer(event, settings)
         )
     except InvalidGrant as error:

@@ -29,7 +29,7 @@ def _caller() -> tuple[str, str]:
 @app.get("/auth/sessions")
 def list_sessions() -> Response[Any]:
     sub, sid = _caller()
-    return web.json_response(200, {"sessions": runtime.auth_service().list_sessions(sub, sid)})
+    return web.json_response(200, {"sessions": runtime.session_service().list_sessions(sub, sid)})
 
 
 @app.delete("/auth/sessions/<sid>")
@@ -37,7 +37,7 @@ def revoke_session(sid: str) -> Response[Any]:
     sub, _ = _caller()
     if not is_sid(sid):
         raise NotFound("No such session.")
-    runtime.auth_service().revoke_session(sub, sid)
+    runtime.session_service().revoke_session(sub, sid)
     metrics.add_metric(name="SessionRevoked", unit="Count", value=1)
     return web.json_response(204)
 

@@ -322,3 +322,19 @@ def test_keys_not_for_signatures_or_with_private_parts_are_ignored(clock):
     ):
         ring = KeyRing(lambda bad=bad: {"keys": [bad]}, clock=clock)
         assert ring.get("k1") is None
+
+
+def test_an_empty_ring_retries_sooner_but_still_bounded(clock):
+    fetches = []
+
+    def source():
+        fetches.append(clock.now)
+        raise OSError("down")
+
+    ring = KeyRing(source, clock=clock)
+    for _ in range(20):
+        assert ring.get("k1") is None
+    assert len(fetches) == 1
+    clock.advance(5)
+    ring.get("k1")
+    assert len(fetches) == 2

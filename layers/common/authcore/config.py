@@ -68,7 +68,7 @@ class Settings:
 
         issuer = optional("ISSUER")
         if issuer is not None:
-            issuer = issuer.rstrip("/") if issuer.count("/") > 2 else issuer
+            issuer = issuer.rstrip("/")
             if not issuer.startswith(("https://", "http://localhost", "http://127.0.0.1")):
                 errors.append(f"ISSUER must be an https origin, got {issuer!r}")
         origins = frozenset(

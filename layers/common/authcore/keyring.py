@@ -21,6 +21,9 @@ from authcore.clock import Clock, system_clock
 log = logging.getLogger(__name__)
 
 RELOAD_INTERVAL_SECONDS = 60
+# With no key at all (the first load failed) every request is refused anyway:
+# retry sooner, still bounded.
+EMPTY_RING_RETRY_SECONDS = 5
 MAX_JWKS_BYTES = 64 * 1024
 
 
@@ -112,7 +115,8 @@ class KeyRing:
         key = self._keys.get(kid)
         if key is not None:
             return key
-        if self._last_attempt is None or self._clock() - self._last_attempt >= self._interval:
+        interval = self._interval if self._keys else min(self._interval, EMPTY_RING_RETRY_SECONDS)
+        if self._last_attempt is None or self._clock() - self._last_attempt >= interval:
             self._reload()
             return self._keys.get(kid)
         return None

@@ -11,11 +11,13 @@ from typing import Any
 
 from authcore import aws
 from authcore.config import Settings
+from authcore.issuance import TokenIssuer
 from authcore.keyring import KeyRing
 from authcore.keys import KmsPublicKeys, KmsSigner
+from authcore.login import LoginService
 from authcore.observability import logger, metrics
 from authcore.passwords import Passwords
-from authcore.service import AuthService
+from authcore.session_service import SessionService
 from authcore.sessions import DynamoSessionStore
 from authcore.users import DynamoUserStore
 from authcore.verify import AccessTokenVerifier
@@ -76,13 +78,27 @@ def jwks(max_age: float) -> dict[str, Any]:
 
 
 @cache
-def auth_service(*, with_users: bool = False, with_signer: bool = False) -> AuthService:
-    return AuthService(
+def token_issuer() -> TokenIssuer:
+    return TokenIssuer(settings(), signer())
+
+
+@cache
+def login_service() -> LoginService:
+    return LoginService(
+        settings(),
+        users=users(),
+        passwords=passwords(),
+        sessions=sessions(),
+        issuer=token_issuer(),
+    )
+
+
+@cache
+def session_service(*, signing: bool = False) -> SessionService:
+    return SessionService(
         settings(),
         sessions=sessions(),
-        users=users() if with_users else None,
-        passwords=passwords() if with_users else None,
-        signer=signer() if with_signer else None,
+        issuer=token_issuer() if signing else None,
         on_security_event=_security_event,
     )
 
@@ -97,7 +113,17 @@ def access_verifier(issuer: str) -> AccessTokenVerifier:
 
 
 def reset() -> None:
-    for cached in (settings, passwords, users, sessions, signer, public_keys, auth_service):
+    for cached in (
+        settings,
+        passwords,
+        users,
+        sessions,
+        signer,
+        public_keys,
+        token_issuer,
+        login_service,
+        session_service,
+    ):
         cached.cache_clear()
     access_verifier.cache_clear()
     _jwks_cache.clear()

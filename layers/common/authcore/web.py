@@ -27,8 +27,8 @@ from authcore.errors import (
     TemporarilyUnavailable,
     UnsupportedMediaType,
 )
+from authcore.issuance import IssuedTokens
 from authcore.observability import logger
-from authcore.service import IssuedTokens
 from authcore.strictjson import StrictJSONError, loads_object
 
 MAX_BODY_BYTES = 8 * 1024

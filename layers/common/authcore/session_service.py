@@ -1,104 +1,37 @@
-"""The auth flows: login, refresh, logout and session management.
+"""Session flows: refresh-token rotation, logout, listing and revoking sessions.
 
 Knows nothing of API Gateway: handlers hand it plain values and it answers with
-plain values or an ``AuthError``. Every dependency (stores, signer, clock,
-password hasher) is a constructor argument.
+plain values or an ``AuthError``. Every dependency is a constructor argument.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from authcore.clock import Clock, system_clock
 from authcore.config import ConfigError, Settings
 from authcore.errors import InvalidGrant, TemporarilyUnavailable
-from authcore.keys import Signer
-from authcore.passwords import Passwords
-from authcore.refresh_tokens import RefreshToken, new_sid
+from authcore.issuance import IssuedTokens, SecurityEvent, TokenIssuer, ignore_event
+from authcore.refresh_tokens import RefreshToken
 from authcore.sessions import RotationRefused, Session, SessionStore, revoke_owned
-from authcore.tokens import Principal, issue_access_token
-from authcore.users import UserStore, canonical_username
-
-SecurityEvent = Callable[[str, dict[str, Any]], None]
 
 
-T = TypeVar("T")
-
-
-def _required(dependency: T | None) -> T:
-    if dependency is None:
-        raise ConfigError("this function was not given the dependency the flow needs")
-    return dependency
-
-
-def _ignore(event: str, fields: dict[str, Any]) -> None:
-    return None
-
-
-@dataclass(frozen=True, repr=False)
-class IssuedTokens:
-    access_token: str
-    expires_in: int
-    refresh_token: RefreshToken
-    refresh_expires_in: int
-
-
-class AuthService:
+class SessionService:
     def __init__(
         self,
         settings: Settings,
         *,
         sessions: SessionStore,
-        signer: Signer | None = None,
-        users: UserStore | None = None,
-        passwords: Passwords | None = None,
+        issuer: TokenIssuer | None = None,
         clock: Clock = system_clock,
-        on_security_event: SecurityEvent = _ignore,
+        on_security_event: SecurityEvent = ignore_event,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
-        self._signer = signer
-        self._users = users
-        self._passwords = passwords
+        self._issuer = issuer
         self._clock = clock
         self._security_event = on_security_event
-
-    # ------------------------------------------------------------------ login
-    def login(
-        self, username: str, password: str, *, issuer: str, user_agent: str = ""
-    ) -> IssuedTokens:
-        users, passwords = _required(self._users), _required(self._passwords)
-        canonical = canonical_username(username)
-        user = users.get(canonical)
-        if user is None:
-            passwords.burn(password)
-            raise InvalidGrant("Invalid username or password.")
-        # Verify even for a disabled account: its answer and its timing must be
-        # those of a wrong password.
-        if not passwords.verify(user.password_hash, password) or user.disabled:
-            raise InvalidGrant("Invalid username or password.")
-        now = self._clock()
-        principal = Principal(user.user_id, user.username, user.scope)
-        token = RefreshToken.new(new_sid())
-        session = Session(
-            sid=token.sid,
-            principal=principal,
-            created_at=now,
-            last_used_at=now,
-            absolute_expires_at=now + self.settings.session_ttl,
-            idle_expires_at=now + min(self.settings.session_idle_ttl, self.settings.session_ttl),
-            user_agent=user_agent,
-            token_digest=token.digest,
-            family_digest=token.family_digest,
-        )
-        # Sign first, store second: if KMS fails nothing is written, and if the
-        # write fails the signed token is dropped, never issued.
-        access = self._access_token(principal, token.sid, issuer, now)
-        self.sessions.create(session)
-        return self._issued(access, token, session.expires_at, now)
 
     # ---------------------------------------------------------------- refresh
     def refresh(self, raw_token: str, *, issuer: str) -> IssuedTokens:
@@ -113,7 +46,7 @@ class AuthService:
             return self._refused(presented, refused.session, now, issuer)
         session = rotated.session
         try:
-            access = self._access_token(session.principal, session.sid, issuer, now)
+            return self._issue(session, successor, issuer, now)
         except TemporarilyUnavailable:
             # Signing failed after the write: put the old token back so the
             # client's retry works (the grace window covers a failed undo).
@@ -122,7 +55,6 @@ class AuthService:
             except (RotationRefused, TemporarilyUnavailable):
                 self._security_event("rotation_undo_failed", {"sid": session.sid})
             raise
-        return self._issued(access, successor, session.expires_at, now)
 
     def _refused(
         self, presented: RefreshToken, session: Session | None, now: float, issuer: str
@@ -145,8 +77,7 @@ class AuthService:
             if successor is not None and hmac.compare_digest(
                 successor.digest, session.token_digest
             ):
-                access = self._access_token(session.principal, session.sid, issuer, now)
-                return self._issued(access, successor, session.expires_at, now)
+                return self._issue(session, successor, issuer, now)
         if hmac.compare_digest(presented.family_digest, session.family_digest):
             # A genuine but superseded token: someone replays a stolen token (or
             # the thief already rotated it). Kill the whole family.
@@ -218,24 +149,15 @@ class AuthService:
         revoke_owned(self.sessions, sid, user_id, now=self._clock())
 
     # ---------------------------------------------------------------- helpers
-    def _access_token(self, principal: Principal, sid: str, issuer: str, now: float) -> str:
-        return issue_access_token(
-            _required(self._signer),
-            principal,
-            sid=sid,
-            issuer=issuer,
-            audience=self.settings.audience,
-            client_id=self.settings.client_id,
-            now=now,
-            ttl=self.settings.access_ttl,
-        )
-
-    def _issued(
-        self, access: str, refresh: RefreshToken, session_expires_at: float, now: float
+    def _issue(
+        self, session: Session, refresh: RefreshToken, issuer: str, now: float
     ) -> IssuedTokens:
-        return IssuedTokens(
-            access_token=access,
-            expires_in=self.settings.access_ttl,
-            refresh_token=refresh,
-            refresh_expires_in=max(0, int(session_expires_at - now)),
+        if self._issuer is None:
+            raise ConfigError("this function cannot sign tokens")
+        return self._issuer.issue(
+            session.principal,
+            refresh,
+            issuer=issuer,
+            now=now,
+            session_expires_at=session.expires_at,
         )

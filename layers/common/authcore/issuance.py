@@ -1,0 +1,58 @@
+"""Minting the token pair handed to a client, shared by login and refresh."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from authcore.config import Settings
+from authcore.keys import Signer
+from authcore.refresh_tokens import RefreshToken
+from authcore.tokens import Principal, issue_access_token
+
+SecurityEvent = Callable[[str, dict[str, Any]], None]
+
+
+def ignore_event(event: str, fields: dict[str, Any]) -> None:
+    return None
+
+
+@dataclass(frozen=True, repr=False)
+class IssuedTokens:
+    access_token: str
+    expires_in: int
+    refresh_token: RefreshToken
+    refresh_expires_in: int
+
+
+class TokenIssuer:
+    def __init__(self, settings: Settings, signer: Signer) -> None:
+        self._settings = settings
+        self._signer = signer
+
+    def issue(
+        self,
+        principal: Principal,
+        refresh: RefreshToken,
+        *,
+        issuer: str,
+        now: float,
+        session_expires_at: float,
+    ) -> IssuedTokens:
+        access = issue_access_token(
+            self._signer,
+            principal,
+            sid=refresh.sid,
+            issuer=issuer,
+            audience=self._settings.audience,
+            client_id=self._settings.client_id,
+            now=now,
+            ttl=self._settings.access_ttl,
+        )
+        return IssuedTokens(
+            access_token=access,
+            expires_in=self._settings.access_ttl,
+            refresh_token=refresh,
+            refresh_expires_in=max(0, int(session_expires_at - now)),
+        )
