@@ -1,0 +1,512 @@
+"""Checks of template.yaml: it validates, its CloudFormation lints, and it grants least privilege.
+
+The tables below are the security design written out as expectations. A change to a role, a
+route's authorization or a table setting has to show up here as a deliberate edit, so an auditor
+can read what the stack grants without reading SAM's expansion rules.
+"""
+
+import copy
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.api import lint_file
+from cfnlint.config import ManualArgs
+
+pytestmark = pytest.mark.template
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+REGION = "us-east-1"
+
+# Inline IAM grants of each function's role: resource -> actions, nothing more. A resource is named
+# by the logical id whose Arn it is, plus a suffix such as /index/by_user for an index ARN.
+EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
+    # Verifies tokens against public keys fetched over HTTPS: no table, no KMS.
+    "AuthorizerFunction": {},
+    "LoginFunction": {
+        "UsersTable": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+        "SessionsTable": {"dynamodb:PutItem"},
+        "SigningKey": {"kms:Sign"},
+    },
+    "RefreshFunction": {
+        "SessionsTable": {"dynamodb:UpdateItem"},
+        "SigningKey": {"kms:Sign"},
+    },
+    "LogoutFunction": {
+        "SessionsTable": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+        "SessionsTable/index/by_user": {"dynamodb:Query"},
+        "SigningKey": {"kms:GetPublicKey"},
+    },
+    "SessionsFunction": {
+        "SessionsTable": {"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"},
+        "SessionsTable/index/by_user": {"dynamodb:Query"},
+    },
+    "WellKnownFunction": {
+        "SigningKey": {"kms:GetPublicKey"},
+    },
+    "MeFunction": {},
+}
+
+# The only grants on Resource "*" a function role may carry, and every role carries exactly these:
+# CloudWatch Logs writes (SAM's default execution policy) and X-Ray segment writes (X-Ray has no
+# resource-level permissions).
+EXPECTED_MANAGED_POLICIES = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+}
+
+EXPECTED_ROUTES = {
+    ("ANY", "/auth/login"): "LoginFunction",
+    ("ANY", "/auth/refresh"): "RefreshFunction",
+    ("ANY", "/auth/logout"): "LogoutFunction",
+    ("GET", "/auth/sessions"): "SessionsFunction",
+    ("DELETE", "/auth/sessions/{sid}"): "SessionsFunction",
+    ("GET", "/.well-known/jwks.json"): "WellKnownFunction",
+    ("GET", "/.well-known/openid-configuration"): "WellKnownFunction",
+    ("GET", "/api/me"): "MeFunction",
+}
+
+# Contract section 1: these answer without the authorizer; every other route goes through it.
+PUBLIC_PATHS = {"/auth/login", "/auth/refresh", "/auth/logout"}
+PUBLIC_PREFIX = "/.well-known/"
+
+EXPECTED_OUTPUTS = {"ApiUrl", "UsersTableName", "SessionsTableName", "AuthorizerFunctionArn"}
+
+HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
+ANY_METHOD = "x-amazon-apigateway-any-method"
+
+ELF_MACHINE_AARCH64 = 183
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def resources(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {
+        name: resource
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == resource_type
+    }
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def arn_target(value: Any) -> str | None:
+    """The logical id X of `!GetAtt X.Arn`, else None."""
+    if isinstance(value, dict) and list(value) == ["Fn::GetAtt"]:
+        target, attribute = value["Fn::GetAtt"]
+        if attribute == "Arn":
+            return str(target)
+    return None
+
+
+def function_name_target(value: Any) -> str | None:
+    """The logical id of a Lambda::Permission's FunctionName (`!Ref F` or `!GetAtt F.Arn`)."""
+    if isinstance(value, dict) and list(value) == ["Ref"]:
+        return str(value["Ref"])
+    return arn_target(value)
+
+
+def resource_label(value: Any) -> str:
+    """`!GetAtt T.Arn` -> "T", `!Sub ${T.Arn}/index/i` -> "T/index/i"; anything else verbatim."""
+    target = arn_target(value)
+    if target is not None:
+        return target
+    if isinstance(value, dict) and list(value) == ["Fn::Sub"] and isinstance(value["Fn::Sub"], str):
+        match = re.fullmatch(r"\$\{(\w+)\.Arn\}(/.*)?", value["Fn::Sub"])
+        if match:
+            return match[1] + (match[2] or "")
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True)
+
+
+def referenced_functions(value: Any) -> set[str]:
+    """Logical ids whose Arn a (possibly nested) intrinsic refers to."""
+    text = json.dumps(value)
+    return {
+        first or second
+        for first, second in re.findall(r'\$\{(\w+)\.Arn\}|"Fn::GetAtt": \["(\w+)", "Arn"\]', text)
+    }
+
+
+def role_of(template: dict[str, Any], function: str) -> str:
+    role = arn_target(template["Resources"][function]["Properties"]["Role"])
+    assert role is not None, f"{function}'s Role is not the Arn of a role in this template"
+    return role
+
+
+def role_statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    """Every inline statement attached to a role, from the role itself or a separate policy."""
+    documents = [
+        policy["PolicyDocument"]
+        for policy in template["Resources"][role]["Properties"].get("Policies", [])
+    ]
+    for policy_type in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for policy in resources(template, policy_type).values():
+            if {"Ref": role} in policy["Properties"].get("Roles", []):
+                documents.append(policy["Properties"]["PolicyDocument"])
+    return [statement for document in documents for statement in as_list(document["Statement"])]
+
+
+def grants_of(template: dict[str, Any], function: str) -> dict[str, set[str]]:
+    grants: dict[str, set[str]] = {}
+    for statement in role_statements(template, role_of(template, function)):
+        if statement["Effect"] != "Allow":
+            continue
+        for resource in as_list(statement["Resource"]):
+            grants.setdefault(resource_label(resource), set()).update(as_list(statement["Action"]))
+    return grants
+
+
+def http_api_body(template: dict[str, Any]) -> dict[str, Any]:
+    apis = resources(template, "AWS::ApiGatewayV2::Api")
+    assert list(apis) == ["HttpApi"]
+    return apis["HttpApi"]["Properties"]["Body"]
+
+
+def operations(body: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        ("ANY" if method == ANY_METHOD else method.upper(), path): operation
+        for path, item in body["paths"].items()
+        for method, operation in item.items()
+        if method in HTTP_METHODS or method == ANY_METHOD
+    }
+
+
+def lambda_authorizer_scheme(body: dict[str, Any]) -> str:
+    schemes = body["components"]["securitySchemes"]
+    assert len(schemes) == 1, f"expected only the Lambda authorizer, found {sorted(schemes)}"
+    return next(iter(schemes))
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIX)
+
+
+# ---------------------------------------------------------------- validation and lint
+
+
+def test_sam_validate_lint_passes(sam_cli, sam_env):
+    result = subprocess.run(
+        [sam_cli, "validate", "--lint", "--template", str(TEMPLATE), "--region", REGION],
+        cwd=ROOT,
+        env=sam_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "is a valid SAM Template" in output
+
+
+def test_translated_template_passes_cfn_lint(cfn_template, tmp_path):
+    """The SAM-level lint misses what only exists after the transform (runtimes, references)."""
+    leftovers = sorted(
+        name
+        for name, resource in cfn_template["Resources"].items()
+        if resource["Type"].startswith("AWS::Serverless::")
+    )
+    assert leftovers == []
+    translated = tmp_path / "translated.json"
+    translated.write_text(json.dumps(cfn_template, indent=1), encoding="utf-8")
+    matches = lint_file(translated, config=ManualArgs(regions=[REGION]))
+    problems = [
+        f"{match.rule.id} line {match.linenumber}: {match.message}"
+        for match in matches
+        if match.rule.id[:1] in ("E", "W")
+    ]
+    assert problems == []
+
+
+# ---------------------------------------------------------------- least privilege
+
+
+def test_every_function_has_a_role_of_its_own(cfn_template):
+    functions = resources(cfn_template, "AWS::Lambda::Function")
+    assert set(functions) == set(EXPECTED_GRANTS)
+    roles = {function: role_of(cfn_template, function) for function in functions}
+    for function, role in roles.items():
+        assert cfn_template["Resources"][role]["Type"] == "AWS::IAM::Role", function
+    assert len(set(roles.values())) == len(roles), f"a role is shared: {roles}"
+    for role in roles.values():
+        trust = as_list(
+            cfn_template["Resources"][role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        )
+        assert trust == [
+            {
+                "Action": ["sts:AssumeRole"],
+                "Effect": "Allow",
+                "Principal": {"Service": ["lambda.amazonaws.com"]},
+            }
+        ], role
+
+
+@pytest.mark.parametrize("function", sorted(EXPECTED_GRANTS))
+def test_role_carries_only_the_expected_managed_policies(cfn_template, function):
+    role = cfn_template["Resources"][role_of(cfn_template, function)]["Properties"]
+    assert set(role.get("ManagedPolicyArns", [])) == EXPECTED_MANAGED_POLICIES
+
+
+@pytest.mark.parametrize("function", sorted(EXPECTED_GRANTS))
+def test_role_grants_exactly_the_expected_actions_on_exact_resources(cfn_template, function):
+    assert grants_of(cfn_template, function) == EXPECTED_GRANTS[function]
+
+
+def test_no_inline_statement_uses_wildcards(cfn_template):
+    """Resource "*" is left to the managed policies above; actions are always spelled out."""
+    problems = []
+    for role in resources(cfn_template, "AWS::IAM::Role"):
+        for statement in role_statements(cfn_template, role):
+            for key in ("NotAction", "NotResource", "NotPrincipal"):
+                if key in statement:
+                    problems.append(f"{role}: {key} grants everything it does not name")
+            for action in as_list(statement.get("Action", [])):
+                if "*" in action:
+                    problems.append(f"{role}: wildcard action {action}")
+            for resource in as_list(statement.get("Resource", [])):
+                if "*" in json.dumps(resource):
+                    problems.append(f"{role}: wildcard resource {resource_label(resource)}")
+    assert problems == []
+
+
+def test_authorizer_has_no_dynamodb_or_kms_access(cfn_template):
+    role = role_of(cfn_template, "AuthorizerFunction")
+    assert role_statements(cfn_template, role) == []
+    assert "Policies" not in cfn_template["Resources"][role]["Properties"]
+    managed = set(cfn_template["Resources"][role]["Properties"]["ManagedPolicyArns"])
+    assert managed <= EXPECTED_MANAGED_POLICIES
+    assert not any("DynamoDB" in arn or "KMS" in arn for arn in managed)
+
+
+def test_granted_resources_exist_with_the_granted_indexes(cfn_template):
+    """An IAM grant on a misspelt index ARN would deploy fine and fail at the first query."""
+    kinds = {"AWS::DynamoDB::Table", "AWS::KMS::Key"}
+    for function in resources(cfn_template, "AWS::Lambda::Function"):
+        for label in grants_of(cfn_template, function):
+            name, _, suffix = label.partition("/")
+            resource = cfn_template["Resources"][name]
+            assert resource["Type"] in kinds, (function, label)
+            if suffix:
+                kind, _, index = suffix.partition("/")
+                assert kind == "index", (function, label)
+                indexes = {
+                    gsi["IndexName"]
+                    for gsi in resource["Properties"].get("GlobalSecondaryIndexes", [])
+                }
+                assert index in indexes, (function, label)
+
+
+# ---------------------------------------------------------------- API and authorizer
+
+
+def test_authorizer_may_be_invoked_by_the_api(cfn_template):
+    permissions = [
+        permission["Properties"]
+        for permission in resources(cfn_template, "AWS::Lambda::Permission").values()
+        if function_name_target(permission["Properties"]["FunctionName"]) == "AuthorizerFunction"
+    ]
+    assert len(permissions) == 1
+    permission = permissions[0]
+    assert permission["Action"] == "lambda:InvokeFunction"
+    assert permission["Principal"] == "apigateway.amazonaws.com"
+    source = json.dumps(permission["SourceArn"])
+    assert ":execute-api:" in source
+    assert "/authorizers/" in source
+    assert '{"Ref": "HttpApi"}' in source
+
+
+def test_default_authorizer_is_the_lambda_request_authorizer(cfn_template):
+    body = http_api_body(cfn_template)
+    scheme = body["components"]["securitySchemes"][lambda_authorizer_scheme(body)]
+    authorizer = scheme["x-amazon-apigateway-authorizer"]
+    assert authorizer["type"] == "request"
+    assert referenced_functions(authorizer["authorizerUri"]) == {"AuthorizerFunction"}
+    assert authorizer["authorizerPayloadFormatVersion"] == "2.0"
+    assert authorizer["enableSimpleResponses"] is True
+    # A request missing a configured identity source gets 401 without the authorizer being
+    # called, so naming only the Authorization header would lock out cookie-borne tokens.
+    assert authorizer.get("identitySource", []) == []
+    # Unset means 300 s of caching, and caching without identity sources has no safe cache key.
+    assert authorizer["authorizerResultTtlInSeconds"] == 0
+
+
+def test_routes_reach_their_functions(cfn_template):
+    routes = {}
+    for route, operation in operations(http_api_body(cfn_template)).items():
+        integration = operation["x-amazon-apigateway-integration"]
+        assert integration["type"] == "aws_proxy", route
+        assert integration["payloadFormatVersion"] == "2.0", route
+        (function,) = referenced_functions(integration["uri"])
+        routes[route] = function
+    assert routes == EXPECTED_ROUTES
+    invokable = {
+        function_name_target(permission["Properties"]["FunctionName"])
+        for permission in resources(cfn_template, "AWS::Lambda::Permission").values()
+        if permission["Properties"]["Principal"] == "apigateway.amazonaws.com"
+    }
+    assert set(EXPECTED_ROUTES.values()) <= invokable
+
+
+def test_only_login_refresh_logout_and_well_known_are_public(cfn_template):
+    body = http_api_body(cfn_template)
+    protected_by = [{lambda_authorizer_scheme(body): []}]
+    problems = []
+    for (method, path), operation in operations(body).items():
+        security = operation.get("security")
+        expected = [{"NONE": []}] if is_public(path) else protected_by
+        if security != expected:
+            problems.append(f"{method} {path}: security {security}, expected {expected}")
+    assert problems == []
+    public = {route for route in operations(body) if is_public(route[1])}
+    assert public == {route for route in EXPECTED_ROUTES if is_public(route[1])}
+    assert len(public) == 5
+
+
+def test_a_route_added_later_is_protected_by_default(sam_template, translate_sam):
+    """Contract: routes a user adds are behind the authorizer without saying so."""
+    template = copy.deepcopy(sam_template)
+    template["Resources"]["MeFunction"]["Properties"]["Events"]["Added"] = {
+        "Type": "HttpApi",
+        "Properties": {"ApiId": {"Ref": "HttpApi"}, "Method": "GET", "Path": "/api/added"},
+    }
+    body = http_api_body(translate_sam(template))
+    operation = body["paths"]["/api/added"]["get"]
+    assert operation["security"] == [{lambda_authorizer_scheme(body): []}]
+
+
+# ---------------------------------------------------------------- state and keys
+
+
+@pytest.mark.parametrize("table", ["UsersTable", "SessionsTable"])
+def test_table_is_on_demand_recoverable_and_retained(cfn_template, table):
+    resource = resources(cfn_template, "AWS::DynamoDB::Table")[table]
+    properties = resource["Properties"]
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert properties["SSESpecification"] == {"SSEEnabled": True}
+    assert properties["DeletionProtectionEnabled"] == {"Fn::If": ["IsProd", True, False]}
+    assert cfn_template["Conditions"]["IsProd"] == {"Fn::Equals": [{"Ref": "Stage"}, "prod"]}
+    assert resource["DeletionPolicy"] == "Retain"
+    assert resource["UpdateReplacePolicy"] == "Retain"
+
+
+def test_sessions_expire_through_ttl(cfn_template):
+    properties = cfn_template["Resources"]["SessionsTable"]["Properties"]
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+
+
+def test_signing_key_is_an_asymmetric_p256_signing_key(cfn_template):
+    key = resources(cfn_template, "AWS::KMS::Key")["SigningKey"]["Properties"]
+    assert key["KeySpec"] == "ECC_NIST_P256"
+    assert key["KeyUsage"] == "SIGN_VERIFY"
+    # KMS cannot rotate asymmetric keys automatically; asking for it fails the deployment.
+    assert key.get("EnableKeyRotation", False) is False
+    for statement in as_list(key["KeyPolicy"]["Statement"]):
+        principal = statement["Principal"]
+        assert principal != "*"
+        assert "*" not in as_list(principal.get("AWS", [])), statement
+
+
+def test_outputs_name_the_api_tables_and_authorizer(cfn_template):
+    outputs = cfn_template["Outputs"]
+    assert set(outputs) >= EXPECTED_OUTPUTS
+    assert "${HttpApi}" in json.dumps(outputs["ApiUrl"]["Value"])
+    assert outputs["UsersTableName"]["Value"] == {"Ref": "UsersTable"}
+    assert outputs["SessionsTableName"]["Value"] == {"Ref": "SessionsTable"}
+    assert arn_target(outputs["AuthorizerFunctionArn"]["Value"]) == "AuthorizerFunction"
+    assert "Export" in outputs["AuthorizerFunctionArn"]
+
+
+@pytest.mark.parametrize("function", sorted(EXPECTED_GRANTS))
+def test_function_runtime_and_logging_hygiene(cfn_template, function):
+    properties = cfn_template["Resources"][function]["Properties"]
+    (layer,) = resources(cfn_template, "AWS::Lambda::LayerVersion")
+    assert properties["Runtime"] == "python3.12"
+    assert properties["Architectures"] == ["arm64"]
+    assert properties["Handler"] == "app.lambda_handler"
+    assert properties["Layers"] == [{"Ref": layer}]
+    assert properties["TracingConfig"] == {"Mode": "Active"}
+    variables = properties["Environment"]["Variables"]
+    # Events carry passwords, tokens and cookies; responses carry tokens.
+    assert variables["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
+    assert variables["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
+
+
+# ---------------------------------------------------------------- sam build
+
+
+def _python312() -> str | None:
+    """A python3.12 on PATH that actually runs (a pyenv shim may exist without the version)."""
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = Path(directory) / "python3.12"
+        if not (candidate.is_file() and os.access(candidate, os.X_OK)):
+            continue
+        probe = subprocess.run(
+            [str(candidate), "-c", "import sys; print(sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == "(3, 12)":
+            return str(candidate)
+    return None
+
+
+def _elf_machine(path: Path) -> int | None:
+    header = path.read_bytes()[:20]
+    if header[:4] != b"\x7fELF":
+        return None
+    return int.from_bytes(header[18:20], "little" if header[5] == 1 else "big")
+
+
+def test_sam_build_packages_the_layer_and_handlers(sam_cli, sam_env, sam_template, tmp_path):
+    python = _python312()
+    if python is None:
+        pytest.skip("sam build needs a working python3.12 on PATH (the Lambda runtime version)")
+    env = dict(sam_env, PATH=os.pathsep.join([str(Path(python).parent), sam_env["PATH"]]))
+    build = tmp_path / "build"
+    result = subprocess.run(
+        [sam_cli, "build", "--template", str(TEMPLATE), "--build-dir", str(build)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    # BuildMethod python3.12 puts the layer under python/ itself: the package sits right there.
+    layer = build / "CommonLayer" / "python"
+    assert (layer / "authcore" / "__init__.py").is_file()
+    assert not (layer / "python").exists(), "layer nested twice: python/python/"
+    installed = {entry.name.lower() for entry in layer.glob("*.dist-info")}
+    for line in (ROOT / "layers" / "common" / "requirements.txt").read_text().splitlines():
+        requirement = line.split("#", 1)[0].strip()
+        if not requirement:
+            continue
+        name, _, version = requirement.partition("==")
+        name = re.sub(r"\[.*\]", "", name).strip().lower().replace("-", "_")
+        assert f"{name}-{version.strip()}.dist-info" in installed, requirement
+    # Native wheels must match the functions' arm64 architecture, or imports fail at cold start.
+    machines = {str(so.relative_to(layer)): _elf_machine(so) for so in layer.rglob("*.so")}
+    assert machines, "no native extension found: the pinned crypto dependencies are missing"
+    wrong = {name: machine for name, machine in machines.items() if machine != ELF_MACHINE_AARCH64}
+    assert wrong == {}
+
+    for function, resource in sam_template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        module = resource["Properties"]["Handler"].rsplit(".", 1)[0].replace(".", "/")
+        assert (build / function / f"{module}.py").is_file(), function
