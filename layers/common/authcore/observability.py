@@ -7,12 +7,16 @@ are never logged and the tracer never records responses (they carry tokens).
 from __future__ import annotations
 
 import os
+import warnings
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 os.environ.setdefault("POWERTOOLS_TRACER_CAPTURE_RESPONSE", "false")
 os.environ.setdefault("POWERTOOLS_TRACER_CAPTURE_ERROR", "false")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ServerlessAuth")
+
+# An error path that adds no metric is normal, not worth a warning per request.
+warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
 
 logger = Logger(log_uncaught_exceptions=False)
 metrics = Metrics()

@@ -1,0 +1,104 @@
+"""``python -m infra.local``: serve the whole API at http://localhost:$PORT (default 3000).
+
+Environment: PORT, DEMO_PASSWORD, LOCAL_USERS_FILE, LOCAL_ENV_FILE (where to write
+the sourceable admin environment, default .local/env) and the variables of contract
+§5 (ACCESS_TOKEN_TTL_SECONDS, SESSION_TTL_SECONDS, SESSION_IDLE_TTL_SECONDS,
+REFRESH_REUSE_GRACE_SECONDS, ALLOWED_ORIGINS).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from types import FrameType
+
+from infra.local import PYTHONPATH, ROOT
+
+# The stack itself imports the core (to seed users): put it where Lambda puts it.
+for _entry in reversed(PYTHONPATH):
+    if str(_entry) not in sys.path:
+        sys.path.insert(0, str(_entry))
+
+from infra import template  # noqa: E402
+from infra.local.gateway import Gateway, http_server  # noqa: E402
+from infra.local.stack import (  # noqa: E402
+    LocalStack,
+    SetupError,
+    isolate_aws_environment,
+    walkthrough,
+    write_env_file,
+)
+
+_log_lock = threading.Lock()
+
+
+def log(line: str) -> None:
+    with _log_lock:
+        sys.stderr.write(line if line.endswith("\n") else line + "\n")
+        sys.stderr.flush()
+
+
+class _Stop(Exception):
+    pass
+
+
+def main() -> int:
+    port = int(os.environ.get("PORT") or 3000)
+    env_file = Path(os.environ.get("LOCAL_ENV_FILE") or ROOT / ".local" / "env")
+    isolate_aws_environment()
+    stack = LocalStack(port, log)
+    server: ThreadingHTTPServer | None = None
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if stopping.is_set():
+            return
+        stopping.set()
+        log(f"[stack] {signal.Signals(signum).name}: shutting down")
+        if server is None:
+            raise _Stop  # still setting up: unwind through the finally below
+        # serve_forever runs in this (the main) thread: stop it from another one.
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        stack.start()
+        os.environ["AWS_ENDPOINT_URL"] = stack.endpoint  # for any client made in-process
+        users = stack.seed_users()
+        authorizer = stack.authorizer()
+        gateway = Gateway(template.routes(), stack.pools, authorizer, port, log, stack.cors)
+        admin_env = stack.admin_environment()
+        write_env_file(env_file, admin_env)
+        try:
+            server = http_server(gateway, port, log)
+        except OSError as error:
+            log(f"[stack] cannot serve on 127.0.0.1:{port}: {error}")
+            return 1
+        guard = authorizer.function if authorizer else "none"
+        log(f"[stack] moto at {stack.endpoint}; users: {', '.join(users)}; authorizer: {guard}")
+        sys.stdout.write(
+            walkthrough(stack.origin, bool(os.environ.get("DEMO_PASSWORD")), admin_env, env_file)
+        )
+        sys.stdout.flush()
+        if not stopping.is_set():
+            server.serve_forever()
+    except _Stop:
+        pass
+    except SetupError as error:
+        log(f"[stack] {error}")
+        return 1
+    finally:
+        if server is not None:
+            server.server_close()
+        stack.stop()
+        log("[stack] stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,443 @@
+"""Builds the local stack from template.yaml: moto, tables, keys, function environments.
+
+Everything comes from the template (table schemas, key spec, environment variables,
+routes), so the local stack and a deployed one cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shlex
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from infra import template
+from infra.local import ACCOUNT_ID, FAKE_CREDENTIALS, PYTHONPATH, REGION, ROOT
+from infra.local.gateway import Authorizer, Cors
+from infra.local.pool import FunctionPool, FunctionSpec, InvocationFailed
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_kms import KMSClient
+
+DEFAULT_DEMO_PASSWORD = "correct-horse-battery-staple"
+# Contract §6: the tokens' iss is the local stack's own origin, and the cookie
+# flows accept that origin unless ALLOWED_ORIGINS says otherwise.
+FORCED_TO_ORIGIN = frozenset({"ISSUER"})
+DEFAULTING_TO_ORIGIN = frozenset({"ALLOWED_ORIGINS"})
+_NO_VALUE = object()
+_SUB = re.compile(r"\$\{([^}!][^}]*)\}")
+
+Log = Callable[[str], None]
+
+
+def isolate_aws_environment(environ: dict[str, str] | os._Environ[str] = os.environ) -> None:
+    """Fake credentials and region, and nothing that could point boto3 at a real
+    account (profiles, session tokens, config files, per-service endpoints)."""
+    for name in list(environ):
+        if name.startswith("AWS_ENDPOINT_URL") or name in (
+            "AWS_PROFILE",
+            "AWS_DEFAULT_PROFILE",
+            "AWS_SESSION_TOKEN",
+            "AWS_SECURITY_TOKEN",
+        ):
+            del environ[name]
+    environ.update(FAKE_CREDENTIALS)
+    environ.update(
+        AWS_REGION=REGION,
+        AWS_DEFAULT_REGION=REGION,
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    )
+
+
+class UnsupportedIntrinsic(ValueError):
+    pass
+
+
+class SetupError(Exception):
+    """The stack cannot start; the message says why, without a traceback."""
+
+
+class Resolver:
+    """Just enough of CloudFormation's intrinsics for the template's environment
+    variables and HttpApi properties: Ref, Fn::Sub, Fn::If and its conditions,
+    Fn::Split, Fn::Join."""
+
+    def __init__(self, document: Mapping[str, Any], refs: Mapping[str, str]) -> None:
+        self._conditions: Mapping[str, Any] = document.get("Conditions") or {}
+        self._refs = refs
+
+    def ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return _NO_VALUE
+        if name not in self._refs:
+            raise UnsupportedIntrinsic(f"cannot resolve Ref {name} locally")
+        return self._refs[name]
+
+    def condition(self, name: str) -> bool:
+        return bool(self.value(self._conditions[name]))
+
+    def value(self, node: Any) -> Any:
+        if isinstance(node, list):
+            return [v for v in (self.value(n) for n in node) if v is not _NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) != 1:
+            resolved = {k: self.value(n) for k, n in node.items()}
+            return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
+        ((key, arg),) = node.items()
+        if key == "Ref":
+            return self.ref(arg)
+        if key == "Condition":
+            return self.condition(arg)
+        if key == "Fn::If":
+            name, when_true, when_false = arg
+            return self.value(when_true if self.condition(name) else when_false)
+        if key == "Fn::Equals":
+            left, right = (self.value(a) for a in arg)
+            return str(left) == str(right)
+        if key == "Fn::Not":
+            return not self.value(arg[0])
+        if key == "Fn::And":
+            return all(self.value(a) for a in arg)
+        if key == "Fn::Or":
+            return any(self.value(a) for a in arg)
+        if key == "Fn::Split":
+            separator, text = arg
+            return str(self.value(text)).split(separator)
+        if key == "Fn::Join":
+            separator, items = arg
+            return separator.join(str(i) for i in self.value(items))
+        if key == "Fn::Sub" and isinstance(arg, str):
+            return _SUB.sub(lambda m: str(self.ref(m.group(1))), arg)
+        if key.startswith("Fn::"):
+            raise UnsupportedIntrinsic(f"{key} is not supported locally")
+        return {key: self.value(arg)}
+
+    def string(self, node: Any) -> str:
+        value = self.value(node)
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
+
+
+def local_parameters(origin: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """The template's parameters as the local stack sets them: the defaults, each
+    overridden by the environment variable the functions receive it as (contract §5),
+    the issuer forced to, and the allowed origins defaulting to, the local origin."""
+    values = template.parameter_defaults()
+    for function in template.functions().values():
+        for variable, node in function.environment.items():
+            parameter = node.get("Ref") if isinstance(node, dict) else None
+            if parameter not in values:
+                continue
+            if variable in FORCED_TO_ORIGIN:
+                values[parameter] = origin
+            elif environ.get(variable, "").strip():
+                values[parameter] = environ[variable].strip()
+            elif variable in DEFAULTING_TO_ORIGIN and not values[parameter]:
+                values[parameter] = origin
+    return values
+
+
+def _function_property(logical_id: str, name: str, default: int) -> int:
+    document = template.load()
+    globals_ = document.get("Globals", {}).get("Function", {})
+    props = template.resources("AWS::Serverless::Function")[logical_id]["Properties"]
+    return int(props.get(name, globals_.get(name, default)))
+
+
+@dataclass
+class SeedUser:
+    username: str
+    password: str
+    scope: str
+
+
+def users_to_seed(environ: Mapping[str, str]) -> list[SeedUser]:
+    password = environ.get("DEMO_PASSWORD") or DEFAULT_DEMO_PASSWORD
+    found = [SeedUser("sam", password, "profile")]
+    path = environ.get("LOCAL_USERS_FILE")
+    if path:
+        entries = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(entries, list):
+            raise ValueError(f"{path}: expected a JSON array of users")
+        for entry in entries:
+            if not isinstance(entry, dict) or not all(
+                isinstance(entry.get(k), str) for k in ("username", "password")
+            ):
+                raise ValueError(f"{path}: each user needs a string username and password")
+            scope = str(entry.get("scope", ""))
+            found.append(SeedUser(entry["username"], entry["password"], scope))
+    return found
+
+
+class LocalStack:
+    def __init__(self, port: int, log: Log, environ: Mapping[str, str] = os.environ) -> None:
+        self.port = port
+        self.origin = f"http://localhost:{port}"
+        self._log = log
+        self._environ = environ
+        self._moto: ThreadedMotoServer | None = None
+        self.endpoint = ""
+        self.tables: dict[str, str] = {}
+        self.keys: dict[str, str] = {}
+        self.pools: dict[str, FunctionPool] = {}
+        self.cors: Cors | None = None
+
+    # ------------------------------------------------------------ AWS side
+    def start_moto(self) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per AWS call
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+
+    def dynamodb(self) -> DynamoDBClient:
+        return boto3.client("dynamodb", endpoint_url=self.endpoint, region_name=REGION)
+
+    def kms(self) -> KMSClient:
+        return boto3.client("kms", endpoint_url=self.endpoint, region_name=REGION)
+
+    def create_resources(self) -> None:
+        dynamodb = self.dynamodb()
+        for logical_id in template.resources("AWS::DynamoDB::Table"):
+            name = f"local-{logical_id}"
+            dynamodb.create_table(**template.table_definition(logical_id, name))
+            attribute = template.ttl_attribute(logical_id)
+            if attribute:
+                dynamodb.update_time_to_live(
+                    TableName=name,
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute},
+                )
+            self.tables[logical_id] = name
+        kms = self.kms()
+        for logical_id, resource in template.resources("AWS::KMS::Key").items():
+            props = resource["Properties"]
+            key = kms.create_key(
+                KeySpec=props.get("KeySpec", "SYMMETRIC_DEFAULT"),
+                KeyUsage=props.get("KeyUsage", "ENCRYPT_DECRYPT"),
+                Description=str(props.get("Description", logical_id)),
+            )
+            self.keys[logical_id] = key["KeyMetadata"]["KeyId"]
+
+    # -------------------------------------------------------- functions
+    def resolver(self) -> Resolver:
+        refs: dict[str, str] = {
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::Partition": "aws",
+            "AWS::StackName": "local",
+            "AWS::URLSuffix": "amazonaws.com",
+            **local_parameters(self.origin, self._environ),
+            **self.tables,
+            **self.keys,
+        }
+        return Resolver(template.load(), refs)
+
+    def function_specs(self) -> dict[str, FunctionSpec]:
+        resolver = self.resolver()
+        specs = {}
+        for logical_id, function in template.functions().items():
+            try:
+                env = {name: resolver.string(node) for name, node in function.environment.items()}
+            except UnsupportedIntrinsic as error:
+                raise SetupError(f"{logical_id}'s environment: {error}") from None
+            memory = _function_property(logical_id, "MemorySize", 128)
+            timeout = _function_property(logical_id, "Timeout", 3)
+            runtime = {
+                **FAKE_CREDENTIALS,
+                "AWS_REGION": REGION,
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_ENDPOINT_URL": self.endpoint,
+                "AWS_CONFIG_FILE": os.devnull,
+                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                "AWS_LAMBDA_FUNCTION_NAME": logical_id,
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
+                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{logical_id}",
+                # No X-Ray daemon here: Powertools' tracer would only warn.
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "PYTHONPATH": os.pathsep.join(str(p) for p in PYTHONPATH),
+                "PYTHONUNBUFFERED": "1",
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "JWKS_URL": f"{self.origin}/.well-known/jwks.json",
+            }
+            keep = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
+            inherited = {k: os.environ[k] for k in keep if k in os.environ}
+            specs[logical_id] = FunctionSpec(
+                logical_id=logical_id,
+                module=function.module,
+                attribute=function.attribute,
+                environment={**inherited, **runtime, **env},
+                memory_mb=memory,
+                timeout_seconds=timeout,
+            )
+        return specs
+
+    def start_functions(self) -> None:
+        for logical_id, spec in self.function_specs().items():
+            self.pools[logical_id] = FunctionPool(spec, self._log)
+
+        def warm(pool: FunctionPool) -> None:
+            try:
+                pool.warm()
+            except InvocationFailed as failure:
+                self._log(f"[stack] {pool.spec.logical_id} failed to start: {failure.reason}\n")
+
+        threads = [threading.Thread(target=warm, args=(p,)) for p in self.pools.values()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def cors_configuration(self) -> Cors | None:
+        resolver = self.resolver()
+        for api in template.resources("AWS::Serverless::HttpApi").values():
+            config = resolver.value(api["Properties"].get("CorsConfiguration"))
+            if isinstance(config, dict):
+                return Cors.from_config(config)
+        return None
+
+    def authorizer(self) -> Authorizer | None:
+        name, function = template.default_authorizer()
+        if name is None or function is None:
+            return None
+        for api in template.resources("AWS::Serverless::HttpApi").values():
+            config = api["Properties"].get("Auth", {}).get("Authorizers", {}).get(name)
+            if config is not None:
+                identity = self.resolver().value(config.get("Identity") or {})
+                return Authorizer(
+                    function,
+                    headers=tuple(identity.get("Headers") or ()),
+                    query_strings=tuple(identity.get("QueryStrings") or ()),
+                )
+        return Authorizer(function)
+
+    # ------------------------------------------------------------ users
+    def seed_users(self) -> list[str]:
+        # Imported here: authcore needs layers/common on sys.path (see __main__).
+        from authcore.config import ConfigError
+        from authcore.errors import AuthError
+        from authcore.users import UserExists
+
+        from infra.admin import Admin
+
+        try:
+            seeds = users_to_seed(self._environ)
+            admin = Admin.connect(
+                self.tables["UsersTable"], self.tables["SessionsTable"], self.dynamodb()
+            )
+        except (OSError, ValueError, ConfigError) as error:
+            raise SetupError(str(error)) from None
+        created = []
+        for user in seeds:
+            try:
+                admin.create_user(user.username, user.password, user.scope)
+            except AuthError as error:
+                raise SetupError(
+                    f"cannot create user {user.username!r}: {error.description}"
+                ) from None
+            except UserExists:
+                raise SetupError(f"user {user.username!r} is listed twice") from None
+            created.append(user.username)
+        return created
+
+    def admin_environment(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            **FAKE_CREDENTIALS,
+            "USERS_TABLE": self.tables.get("UsersTable", ""),
+            "SESSIONS_TABLE": self.tables.get("SessionsTable", ""),
+            "SIGNING_KEY_ID": self.keys.get("SigningKey", ""),
+            "PYTHONPATH": os.pathsep.join(str(p) for p in PYTHONPATH),
+            "LOCAL_API_URL": self.origin,
+        }
+
+    # --------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        self.start_moto()
+        self.create_resources()
+        self.cors = self.cors_configuration()
+        self.start_functions()
+
+    def stop(self) -> None:
+        for pool in self.pools.values():
+            pool.close()
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+
+
+def write_env_file(path: Path, variables: Mapping[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["# The local stack's AWS environment: `. " + _display(path) + "`, then"]
+    lines.append("# `python -m infra.admin create-user NAME --scope profile` (password on stdin).")
+    # Nothing of a real account may win over the fake credentials.
+    lines.append("unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_SESSION_TOKEN AWS_SECURITY_TOKEN")
+    lines += [f"export {name}={shlex.quote(value)}" for name, value in variables.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def walkthrough(
+    origin: str, demo_password_set: bool, admin_env: Mapping[str, str], env_file: Path
+) -> str:
+    password = "<your DEMO_PASSWORD>" if demo_password_set else DEFAULT_DEMO_PASSWORD
+    login = f'{{"username":"sam","password":"{password}"'
+    json_type = "-H 'Content-Type: application/json'"
+    jar = ".local/cookies"
+    refresh_body = '"{\\"refresh_token\\":\\"$REFRESH\\"}"'
+
+    def pick(name: str) -> str:
+        code = f'import json,sys; print(json.load(sys.stdin)["{name}"])'
+        return f"printf %s \"$TOKENS\" | python3 -c '{code}'"
+
+    lines = [
+        "",
+        f"Local stack ready at {origin} (the tokens' iss; ready when",
+        "/.well-known/openid-configuration answers 200).",
+        "",
+        "Cookie delivery (curl sends Secure cookies to localhost over plain http):",
+        f"  curl -si -c {jar} {json_type} \\",
+        f"       -d '{login}}}' {origin}/auth/login",
+        f"  curl -s  -b {jar} {origin}/api/me",
+        f"  curl -si -b {jar} -c {jar} -X POST {origin}/auth/refresh",
+        f"  curl -si -b {jar} -c {jar} -X POST {origin}/auth/logout",
+        "",
+        "Body delivery, the access token as a Bearer header:",
+        f"  TOKENS=$(curl -s {json_type} \\",
+        f'       -d \'{login},"delivery":"body"}}\' {origin}/auth/login)',
+        f"  ACCESS=$({pick('access_token')})",
+        f"  REFRESH=$({pick('refresh_token')})",
+        f'  curl -s -H "Authorization: Bearer $ACCESS" {origin}/api/me',
+        f"  TOKENS=$(curl -s {json_type} -d {refresh_body} {origin}/auth/refresh)",
+        f"  REFRESH=$({pick('refresh_token')})   # rotated: use the new one",
+        f"  curl -si {json_type} -d {refresh_body} {origin}/auth/logout",
+        "",
+        f"Admin commands against this stack: `. {_display(env_file)}` sets",
+        *(f"  export {name}={value}" for name, value in admin_env.items()),
+        "then, e.g.:",
+        "  printf '%s\\n' 'a-long-passphrase' \\",
+        "    | .venv/bin/python -m infra.admin create-user alice --scope profile",
+        "",
+    ]
+    return "\n".join(lines)
