@@ -1,9 +1,19 @@
 """API Gateway Lambda authorizer: stateless verification of access tokens.
 
-Runs before every protected route, so its import graph is part of its latency:
-standard library, PyJWT's key parsing and cryptography only. No boto3, no
-Powertools resolver. Keys come from the issuer's JWKS over HTTPS, as API
-Gateway's own JWT authorizers get them.
+One function for both API Gateway flavours; the event's shape decides:
+
+- HTTP API, payload format 2.0 (``"version": "2.0"``): a simple response,
+  ``{"isAuthorized": ..., "context": ...}``.
+- REST API TOKEN and REQUEST events: an IAM policy. An allow covers the whole
+  API (``arn:...:<api>/<stage>/*/*``), so API Gateway's result cache can never
+  hand a policy made for one route to another; an unusable token raises
+  ``Exception("Unauthorized")``, which REST answers with 401; a cross-site
+  cookie request gets an explicit deny of this method only (403).
+
+It runs before every protected route, so its import graph is part of its
+latency: standard library, ``cryptography`` and the light modules of
+``authcore`` only. No boto3, no Powertools, no PyJWT. Keys come from the
+issuer's JWKS over HTTPS, as API Gateway's own JWT authorizers get them.
 """
 
 from __future__ import annotations
@@ -11,12 +21,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from functools import lru_cache
 from typing import Any
 
 from authcore import credentials
+from authcore.clock import Clock, system_clock
 from authcore.config import Settings
-from authcore.errors import AuthError, InvalidToken
+from authcore.errors import AuthError, Forbidden, InvalidRequest, InvalidToken
 from authcore.keyring import KeyRing, fetch_jwks
 from authcore.verify import AccessTokenVerifier
 
@@ -24,6 +36,20 @@ log = logging.getLogger("authorizer")
 log.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"))
 
 DENY: dict[str, Any] = {"isAuthorized": False}
+Context = dict[str, str | int | float | bool]
+
+# arn:<partition>:execute-api:<region>:<account>:<api id>/<stage>/<METHOD>/<resource path>
+_METHOD_ARN = re.compile(
+    r"(arn:aws[a-z-]*:execute-api:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9]+/[A-Za-z0-9_$-]+)/[A-Z*]+/.*",
+    re.DOTALL,
+)
+
+
+class IssuerNotConfigured(AuthError):
+    """REST APIs must name the issuer: their domain is not the token issuer's."""
+
+
+_clock: Clock = system_clock
 
 
 @lru_cache(maxsize=1)
@@ -35,28 +61,48 @@ def settings() -> Settings:
 def verifier_for(issuer: str) -> AccessTokenVerifier:
     config = settings()
     jwks_url = config.jwks_url or f"{issuer}/.well-known/jwks.json"
-    ring = KeyRing(lambda: fetch_jwks(jwks_url))
+    ring = KeyRing(lambda: fetch_jwks(jwks_url), clock=_clock)
     ring.load()
     return AccessTokenVerifier(
-        ring.get,
+        ring,
         issuer=issuer,
         audience=config.audience,
         max_lifetime=config.access_ttl,
         leeway=config.leeway,
+        clock=_clock,
     )
 
 
-def reset() -> None:
-    """Forget configuration and keys (a new container, for tests)."""
+def reset(clock: Clock = system_clock) -> None:
+    """Forget configuration and keys: a new container (tests, benchmarks), whose
+    key ring and verifier run on ``clock``."""
+    global _clock
+    _clock = clock
     settings.cache_clear()
     verifier_for.cache_clear()
 
 
+def _context(claims: dict[str, Any]) -> Context:
+    # API Gateway accepts only strings, numbers and booleans as context values.
+    return {
+        "sub": claims["sub"],
+        "username": claims.get("username", ""),
+        "scope": claims.get("scope", ""),
+        "sid": claims["sid"],
+        "client_id": claims.get("client_id", ""),
+        "exp": claims["exp"],
+    }
+
+
+# ---------------------------------------------------------------- HTTP API 2.0
 def authorize_http(event: dict[str, Any]) -> dict[str, Any]:
     """HTTP API, payload format 2.0, simple responses."""
-    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    headers = event.get("headers") or {}
+    if "authorization" not in headers:
+        # API Gateway lowercases 2.0 header names; an emulator may not. (The
+        # Bearer case, with its lowercase name present, skips the copy.)
+        headers = {name.lower(): value for name, value in headers.items()}
     request_context = event.get("requestContext") or {}
-    method = (request_context.get("http") or {}).get("method", "")
     config = settings()
     issuer = config.issuer_for(request_context.get("domainName"))
     token = credentials.bearer_token(headers)
@@ -64,37 +110,152 @@ def authorize_http(event: dict[str, Any]) -> dict[str, Any]:
         token = credentials.cookie_value(event.get("cookies"), credentials.ACCESS_COOKIE)
         if token is None:
             raise InvalidToken("missing_token")
-        if method.upper() not in credentials.SAFE_METHODS:
+        method = str((request_context.get("http") or {}).get("method", "")).upper()
+        if method not in credentials.SAFE_METHODS:
             # A cookie rides along on cross-site requests; a Bearer header never does.
             credentials.check_same_site(
                 headers, config.allowed_origins, credentials.origin_of(issuer)
             )
     claims = verifier_for(issuer).verify(token)
-    # Context values must be strings, numbers or booleans.
-    return {
-        "isAuthorized": True,
-        "context": {
-            "sub": claims["sub"],
-            "username": claims.get("username", ""),
-            "scope": claims.get("scope", ""),
-            "sid": claims["sid"],
-            "client_id": claims.get("client_id", ""),
-            "exp": claims["exp"],
+    return {"isAuthorized": True, "context": _context(claims)}
+
+
+# ---------------------------------------------------------------- REST API
+def whole_api(method_arn: object) -> str:
+    """``.../<api id>/<stage>/*/*`` from the methodArn of this request."""
+    if not isinstance(method_arn, str):
+        raise InvalidRequest("malformed methodArn")
+    return _whole_api(method_arn)
+
+
+@lru_cache(maxsize=256)
+def _whole_api(method_arn: str) -> str:
+    match = _METHOD_ARN.fullmatch(method_arn)
+    if match is None:
+        raise InvalidRequest("malformed methodArn")
+    return f"{match.group(1)}/*/*"
+
+
+def _rest_headers(event: dict[str, Any]) -> dict[str, list[str]]:
+    """Every value of every header, names lowercased. REST keeps the client's
+    spelling of names and, in ``headers``, only the last of repeated headers:
+    ``multiValueHeaders`` is the complete view."""
+    multi = event.get("multiValueHeaders")
+    if isinstance(multi, dict) and multi:
+        pairs = [(name, v) for name, vs in multi.items() if isinstance(vs, list) for v in vs]
+    else:
+        pairs = list((event.get("headers") or {}).items())
+    values: dict[str, list[str]] = {}
+    for name, value in pairs:
+        if isinstance(name, str) and isinstance(value, str):
+            values.setdefault(name.lower(), []).append(value)
+    return values
+
+
+def _bearer(authorization: object) -> str:
+    """The token of an ``Authorization`` value, which must use the Bearer scheme."""
+    if not isinstance(authorization, str) or not authorization:
+        raise InvalidToken("missing_token")
+    token = credentials.bearer_token({"authorization": authorization})
+    if token is None:
+        raise InvalidToken("missing_token")
+    return token
+
+
+def _rest_request_token(event: dict[str, Any], issuer: str, config: Settings) -> str:
+    headers = _rest_headers(event)
+    authorization = headers.get("authorization")
+    if authorization:
+        if len(authorization) > 1:
+            raise InvalidRequest("more than one Authorization header")
+        return _bearer(authorization[0])
+    # No cookies list here (that is 2.0): the raw Cookie header(s), "a=1; b=2".
+    token = credentials.cookie_value(headers.get("cookie"), credentials.ACCESS_COOKIE)
+    if token is None:
+        raise InvalidToken("missing_token")
+    method = event.get("httpMethod") or (event.get("requestContext") or {}).get("httpMethod")
+    if str(method or "").upper() not in credentials.SAFE_METHODS:
+        allowed, own_origin = config.allowed_origins, credentials.origin_of(issuer)
+        # A browser sends each of these once; every value sent must pass.
+        for origin in headers.get("origin", []):
+            credentials.check_same_site({"origin": origin}, allowed, own_origin)
+        for site in headers.get("sec-fetch-site", []):
+            credentials.check_same_site({"sec-fetch-site": site}, allowed, own_origin)
+    return token
+
+
+def authorize_rest(event: dict[str, Any]) -> dict[str, Any]:
+    """REST API TOKEN or REQUEST authorizer: an IAM policy for the whole API."""
+    resource = whole_api(event.get("methodArn"))
+    config = settings()
+    if not config.issuer:
+        # A REST API's domain is not the issuer's: deriving the issuer from it
+        # would make the authorizer trust whatever that API's domain serves.
+        raise IssuerNotConfigured("ISSUER is not set")
+    issuer = config.issuer
+    if event.get("type") == "TOKEN":
+        # The identity source's value, normally the Authorization header.
+        token = _bearer(event.get("authorizationToken"))
+    else:
+        token = _rest_request_token(event, issuer, config)
+    claims = verifier_for(issuer).verify(token)
+    return policy(claims["sub"], "Allow", resource, _context(claims))
+
+
+def policy(
+    principal: str, effect: str, resource: str, context: Context | None = None
+) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "principalId": principal,
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": resource}],
         },
     }
+    if context is not None:
+        answer["context"] = context
+    return answer
 
 
+# ---------------------------------------------------------------- entry point
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    try:
-        return authorize_http(event)
-    except InvalidToken as denied:
-        _log_denial(denied.reason)
-    except AuthError as denied:
-        _log_denial(denied.code)
-    except Exception as error:
-        _log_denial("error", error_type=type(error).__name__)
-    return DENY
+    if not isinstance(event, dict):
+        event = {}
+    if event.get("version") == "2.0":
+        try:
+            return authorize_http(event)
+        except Exception as denied:
+            _log_denial(denied)
+        return DENY
+    if event.get("type") in ("TOKEN", "REQUEST"):
+        try:
+            return authorize_rest(event)
+        except Forbidden as denied:
+            # A valid credential used cross-site: 403 for this method only (a
+            # cached deny must not lock the user out of the rest of the API).
+            _log_denial(denied)
+            return policy("anonymous", "Deny", event["methodArn"])
+        except Exception as denied:
+            _log_denial(denied)
+    else:
+        _log_denial(InvalidRequest("unrecognised event shape"))
+    # The exact message API Gateway turns into 401 Unauthorized.
+    raise Exception("Unauthorized")  # noqa: TRY002
 
 
-def _log_denial(reason: str, **fields: str) -> None:
-    log.info(json.dumps({"message": "denied", "reason": reason, **fields}))
+def _log_denial(denied: Exception) -> None:
+    # Reasons and class names only: never a token, a cookie or a library's message.
+    level, fields = logging.INFO, {"message": "denied"}
+    if isinstance(denied, InvalidToken):
+        fields["reason"] = denied.reason
+    elif isinstance(denied, IssuerNotConfigured):
+        # Every REST request is refused until someone sets it: say so loudly.
+        level = logging.ERROR
+        fields["reason"] = "issuer_not_configured"
+        fields["detail"] = "set ISSUER (the IssuerUrl parameter) to authorize REST API requests"
+    elif isinstance(denied, AuthError):
+        fields["reason"] = denied.code
+    else:
+        fields["reason"] = "error"
+        fields["error_type"] = type(denied).__name__
+    log.log(level, json.dumps(fields))

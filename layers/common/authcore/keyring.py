@@ -1,21 +1,25 @@
 """Public verification keys by ``kid``, loaded from a JWKS and reloaded sparingly.
 
-Imported by the authorizer: standard library, PyJWT's key parsers and
-cryptography only (no boto3), so the cold start stays light.
+Imported by the authorizer, so it stays light: the standard library (not even
+``http.client``) and ``cryptography``'s key constructors only. JWKs are parsed here rather than with
+PyJWT's ``jwt.algorithms``, which imports the whole ``jwt`` package and
+``cryptography.x509`` (about 60 ms of cold start for two small constructors).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import urllib.request
-from collections.abc import Callable
+import ssl
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from authcore import b64
 from authcore.clock import Clock, system_clock
 
 log = logging.getLogger(__name__)
@@ -24,7 +28,13 @@ RELOAD_INTERVAL_SECONDS = 60
 # With no key at all (the first load failed) every request is refused anyway:
 # retry sooner, still bounded.
 EMPTY_RING_RETRY_SECONDS = 5
+# The JWKS is published with Cache-Control max-age=300: a ring older than that is
+# refreshed on the next lookup, so a key withdrawn from the JWKS stops working
+# within minutes even if no unknown kid ever shows up.
+MAX_RING_AGE_SECONDS = 300
 MAX_JWKS_BYTES = 64 * 1024
+MIN_RSA_BITS = 2048
+_PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 
 
 @dataclass(frozen=True)
@@ -34,59 +44,146 @@ class VerificationKey:
     key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 
 
+def _uint(value: object) -> int:
+    """A base64urlUInt member (RFC 7518 §2), strictly encoded."""
+    if not isinstance(value, str) or not value:
+        raise ValueError("not a base64url string")
+    return int.from_bytes(b64.decode(value), "big")
+
+
+def _ec_p256(jwk: Mapping[str, Any]) -> ec.EllipticCurvePublicKey:
+    x, y = jwk.get("x"), jwk.get("y")
+    if not isinstance(x, str) or not isinstance(y, str):
+        raise ValueError("missing coordinate")  # noqa: TRY004 - a bad JWK, not a bad call
+    raw_x, raw_y = b64.decode(x), b64.decode(y)
+    # RFC 7518 §6.2.1.2: coordinates are the full size of the field (32 bytes).
+    if len(raw_x) != 32 or len(raw_y) != 32:
+        raise ValueError("coordinate length")
+    # The constructor checks that the point lies on the curve (invalid-curve attacks).
+    numbers = ec.EllipticCurvePublicNumbers(
+        int.from_bytes(raw_x, "big"), int.from_bytes(raw_y, "big"), ec.SECP256R1()
+    )
+    return numbers.public_key()
+
+
+def _rsa(jwk: Mapping[str, Any]) -> rsa.RSAPublicKey:
+    key = rsa.RSAPublicNumbers(_uint(jwk.get("e")), _uint(jwk.get("n"))).public_key()
+    if key.key_size < MIN_RSA_BITS:
+        raise ValueError("RSA key too small")
+    return key
+
+
+def public_key_from_jwk(jwk: Mapping[str, Any]) -> VerificationKey:
+    """One JWK as a pinned verification key, or ValueError.
+
+    Only what we can pin: an explicit ``alg`` we support that matches the key
+    type (ES256 on P-256, RS256 on RSA >= 2048 bits), signature use, and no
+    private or symmetric member (an ``oct`` key would let anyone holding the
+    JWKS mint tokens: the HS256-with-the-public-key confusion).
+    """
+    kid, alg = jwk.get("kid"), jwk.get("alg")
+    if not isinstance(kid, str) or not kid:
+        raise ValueError("missing kid")
+    if jwk.get("use", "sig") != "sig":
+        raise ValueError("not a signature key")
+    ops = jwk.get("key_ops")
+    if ops is not None and (not isinstance(ops, list) or "verify" not in ops):
+        raise ValueError("not a verification key")
+    if any(member in jwk for member in _PRIVATE_MEMBERS):
+        raise ValueError("private or symmetric key material")
+    key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+    if alg == "ES256" and jwk.get("kty") == "EC" and jwk.get("crv") == "P-256":
+        key = _ec_p256(jwk)
+    elif alg == "RS256" and jwk.get("kty") == "RSA":
+        key = _rsa(jwk)
+    else:
+        raise ValueError("unsupported alg or key type")
+    return VerificationKey(kid=kid, alg=alg, key=key)
+
+
 def parse_jwks(jwks: Any) -> dict[str, VerificationKey]:
-    """Keep only keys we can pin: an explicit supported ``alg`` matching the key
-    type, signature use, and no private members. Anything else is skipped."""
-    ring: dict[str, VerificationKey] = {}
+    """The keys of a JWKS we can pin; anything else is skipped (and logged)."""
     keys = jwks.get("keys") if isinstance(jwks, dict) else None
     if not isinstance(keys, list):
         raise TypeError("JWKS has no keys array")
+    ring: dict[str, VerificationKey] = {}
+    seen: set[str] = set()
     for jwk in keys:
         if not isinstance(jwk, dict):
             continue
-        kid, alg = jwk.get("kid"), jwk.get("alg")
-        if not isinstance(kid, str) or not kid or kid in ring:
+        kid = jwk.get("kid")
+        if isinstance(kid, str) and kid in seen:
+            # Two keys under one kid: which one a token means is ambiguous. Use neither.
+            ring.pop(kid, None)
             continue
-        if jwk.get("use", "sig") != "sig":
-            continue
-        ops = jwk.get("key_ops")
-        if ops is not None and (not isinstance(ops, list) or "verify" not in ops):
-            continue
-        if any(member in jwk for member in ("d", "p", "q", "dp", "dq", "qi", "k")):
-            continue  # a published private key is a leak, not a verification key
         try:
-            if alg == "ES256" and jwk.get("kty") == "EC" and jwk.get("crv") == "P-256":
-                key: Any = ECAlgorithm.from_jwk(jwk)
-                if not isinstance(key, ec.EllipticCurvePublicKey):
-                    continue
-            elif alg == "RS256" and jwk.get("kty") == "RSA":
-                key = RSAAlgorithm.from_jwk(jwk)
-                if not isinstance(key, rsa.RSAPublicKey) or key.key_size < 2048:
-                    continue
-            else:
-                continue
-        except Exception:
-            log.warning("skipping malformed JWK", extra={"kid": kid[:64]})
+            key = public_key_from_jwk(jwk)
+        except Exception as exc:
+            log.warning("skipping JWK (%s)", type(exc).__name__)
+            if isinstance(kid, str):
+                seen.add(kid)
             continue
-        ring[kid] = VerificationKey(kid=kid, alg=alg, key=key)
+        seen.add(key.kid)
+        ring[key.kid] = key
     return ring
 
 
 def fetch_jwks(url: str, timeout: float = 2.0) -> Any:
-    if not url.startswith(("https://", "http://localhost", "http://127.0.0.1")):
+    """GET the JWKS over HTTPS (plain HTTP only to this machine, for local runs).
+
+    ``http.client`` rather than ``urllib.request``: the same verified TLS
+    (``ssl.create_default_context()``), without urllib's proxy, redirect and
+    handler machinery. Redirects are not followed; anything but ``200`` with a
+    body of at most 64 KiB fails, and the ring keeps its last good keys.
+    """
+    import http.client  # here, not at module level: only a reload pays for it
+
+    parts = urlsplit(url)
+    host = parts.hostname
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https" and host:
+        connection = http.client.HTTPSConnection(
+            host, parts.port, timeout=timeout, context=ssl.create_default_context()
+        )
+    elif parts.scheme == "http" and host in ("localhost", "127.0.0.1"):
+        connection = http.client.HTTPConnection(host, parts.port, timeout=timeout)
+    else:
         raise ValueError("JWKS must be fetched over https")
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-        body = response.read(MAX_JWKS_BYTES + 1)
-    if len(body) > MAX_JWKS_BYTES:
-        raise ValueError("JWKS too large")
-    return json.loads(body)
+    deadline = time.monotonic() + timeout
+    try:
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection.request(
+            "GET",
+            target,
+            headers={"Accept": "application/json", "Accept-Encoding": "identity"},
+        )
+        response = connection.getresponse()
+        if response.status != 200:
+            raise OSError(f"JWKS answered {response.status}")
+        if response.getheader("Content-Encoding", "identity").lower() != "identity":
+            raise ValueError("encoded JWKS response")
+        body = bytearray()
+        while chunk := response.read1(16384):
+            body += chunk
+            if len(body) > MAX_JWKS_BYTES:
+                raise ValueError("JWKS too large")
+            if time.monotonic() > deadline:
+                raise TimeoutError("JWKS fetch too slow")
+    finally:
+        connection.close()
+    return json.loads(bytes(body))
 
 
 class KeyRing:
-    """The keys of one issuer, with a reload on unknown ``kid`` at most once per
-    interval: an attacker spraying random kids cannot turn each request into a
-    JWKS fetch, and a failed reload keeps the last good ring."""
+    """The keys of one issuer.
+
+    Reloads on an unknown ``kid`` at most once per interval (an attacker spraying
+    random kids cannot turn each request into a JWKS fetch), refreshes a ring
+    older than ``max_age`` on the next lookup, and keeps the last good ring when
+    a reload fails or yields no usable key. A key that a reload republishes
+    unchanged stays the same object, so holders of a key (the verifier's cache)
+    can tell "still published" from "withdrawn or replaced" by identity.
+    """
 
     def __init__(
         self,
@@ -94,34 +191,52 @@ class KeyRing:
         *,
         clock: Clock = system_clock,
         reload_interval: float = RELOAD_INTERVAL_SECONDS,
+        max_age: float = MAX_RING_AGE_SECONDS,
     ) -> None:
         self._source = source
         self._clock = clock
         self._interval = reload_interval
+        self._max_age = max_age
         self._keys: dict[str, VerificationKey] = {}
         self._last_attempt: float | None = None
+        self._loaded_at = float("-inf")
 
-    def _reload(self) -> None:
-        self._last_attempt = self._clock()
+    @property
+    def kids(self) -> frozenset[str]:
+        return frozenset(self._keys)
+
+    def _reload(self, now: float) -> None:
+        self._last_attempt = now
         try:
-            self._keys = parse_jwks(self._source())
+            fresh = parse_jwks(self._source())
         except Exception as exc:
             # The class name only: library messages may echo URLs or payloads.
             log.warning(
                 "key ring reload failed (%s); keeping the last good keys", type(exc).__name__
             )
+            return
+        if not fresh:
+            log.warning("key ring reload found no usable key; keeping the last good keys")
+            return
+        old = self._keys
+        self._keys = {kid: old[kid] if old.get(kid) == key else key for kid, key in fresh.items()}
+        self._loaded_at = now
+        withdrawn = sum(1 for kid, key in old.items() if self._keys.get(kid) is not key)
+        if withdrawn:
+            log.warning("key ring reload withdrew or replaced %d key(s)", withdrawn)
 
     def get(self, kid: str) -> VerificationKey | None:
+        now = self._clock()
         key = self._keys.get(kid)
-        if key is not None:
+        if key is not None and now - self._loaded_at < self._max_age:
             return key
         interval = self._interval if self._keys else min(self._interval, EMPTY_RING_RETRY_SECONDS)
-        if self._last_attempt is None or self._clock() - self._last_attempt >= interval:
-            self._reload()
+        if self._last_attempt is None or now - self._last_attempt >= interval:
+            self._reload(now)
             return self._keys.get(kid)
-        return None
+        return key
 
     def load(self) -> None:
         """Load eagerly (at cold start) if never loaded."""
         if self._last_attempt is None:
-            self._reload()
+            self._reload(self._clock())

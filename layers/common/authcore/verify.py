@@ -1,13 +1,17 @@
 """Strict, stateless verification of access tokens (the authorizer's hot path).
 
-Each check names the attack it stops. The order matters: everything that can be
-refused without cryptography is refused first, and nothing in the header is
-trusted until the key it names has been found in our own ring.
+Each check names the attack it stops. Everything that can be refused without
+cryptography is refused first, nothing in the header is trusted until the key
+it names has been found in our own ring, and the payload is not even parsed
+before its signature has been verified.
+
+Imported by the authorizer: the standard library, ``cryptography`` and the
+light modules of ``authcore`` only (``authcore.tokens`` would pull the signing
+side, and with it boto3).
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import re
 from collections import OrderedDict
@@ -22,9 +26,10 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from authcore import b64
 from authcore.clock import Clock, system_clock
 from authcore.errors import InvalidToken
-from authcore.keyring import VerificationKey
-from authcore.tokens import ACCESS_TOKEN_TYPE
+from authcore.keyring import KeyRing, VerificationKey
 
+# RFC 9068 §2.1 (the issuer writes the same value: authcore.tokens.ACCESS_TOKEN_TYPE).
+ACCESS_TOKEN_TYPE = "at+jwt"
 MAX_TOKEN_LENGTH = 4096
 MAX_KID_LENGTH = 128
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
@@ -33,75 +38,122 @@ _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 # (RFC 7515 §4.1.11, RFC 7797). None of them is ever read: their presence refuses.
 _ALLOWED_HEADER = frozenset({"alg", "kid", "typ"})
 _REQUIRED_STRINGS = ("iss", "aud", "sub", "jti", "sid")
+_OPTIONAL_STRINGS = ("scope", "username", "client_id")
 # Order of the P-256 group: r and s must lie in [1, n-1] (CVE-2022-21449 accepted 0).
 _P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+_SHA256 = hashes.SHA256()
+_PKCS1V15 = padding.PKCS1v15()
+
+KeyLookup = Callable[[str], VerificationKey | None]
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
     if len(obj) != len(pairs):
+        # {"sub":"admin","sub":"user"}: parsers disagree on which one wins.
         raise InvalidToken("duplicate_member")
     return obj
 
 
 def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON (RFC 8259); "exp": Infinity never expires.
     raise InvalidToken("malformed")
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
 
 
 def _json_object(segment: str) -> dict[str, Any]:
     try:
-        text = b64.decode(segment).decode("utf-8")
-        value = json.loads(
-            text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
-        )
+        value = _DECODER.decode(b64.decode(segment).decode("utf-8"))
     except InvalidToken:
         raise
-    except (ValueError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # bad base64, UTF-8 or JSON
         raise InvalidToken("malformed") from exc
     if not isinstance(value, dict):
         raise InvalidToken("malformed")
     return value
 
 
-def _is_number(value: object) -> bool:
-    # bool is an int subclass in Python; PyJWT also accepts numeric strings.
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _is_number(value: Any) -> bool:
+    # A JSON number and nothing else: bool is an int subclass in Python, and PyJWT
+    # also accepts numeric strings. "1e999" parses to inf, which is not a date.
+    return (type(value) is int or type(value) is float) and value - value == 0
 
 
-def _verify_signature(key: VerificationKey, signing_input: bytes, signature: bytes) -> None:
+def verify_signature(key: VerificationKey, signing_input: bytes, signature: bytes) -> None:
+    """Verify a JWS signature with the key's pinned algorithm; InvalidToken if not.
+
+    ES256 signatures are exactly 64 bytes r||s (RFC 7518 §3.4), never DER, and r,
+    s in [1, n-1] (the "psychic signature" CVE-2022-21449 accepted r = s = 0).
+    RS256 signatures are exactly the modulus length (RFC 8017 §8.2.2 step 1).
+    """
     try:
         if isinstance(key.key, ec.EllipticCurvePublicKey):
-            # JWS ECDSA signatures are exactly 64 bytes r||s (RFC 7518 §3.4).
             if len(signature) != 64:
                 raise InvalidToken("bad_signature")
             r = int.from_bytes(signature[:32], "big")
             s = int.from_bytes(signature[32:], "big")
             if not (0 < r < _P256_N and 0 < s < _P256_N):
                 raise InvalidToken("bad_signature")
-            key.key.verify(encode_dss_signature(r, s), signing_input, ec.ECDSA(hashes.SHA256()))
+            key.key.verify(encode_dss_signature(r, s), signing_input, _ECDSA_SHA256)
         else:
-            if len(signature) != key.key.key_size // 8:
+            if len(signature) != (key.key.key_size + 7) // 8:
                 raise InvalidToken("bad_signature")
-            key.key.verify(signature, signing_input, padding.PKCS1v15(), hashes.SHA256())
+            key.key.verify(signature, signing_input, _PKCS1V15, _SHA256)
     except InvalidSignature as exc:
         raise InvalidToken("bad_signature") from exc
 
 
-KeyLookup = Callable[[str], VerificationKey | None]
+def open_jws(token: str, keys: KeyLookup) -> tuple[dict[str, Any], str, VerificationKey]:
+    """JWS compact verification in our profile; returns the header, the
+    (verified, still encoded) payload segment and the key that verified it.
+    The ``typ`` and the claims are the access-token layer's business."""
+    # Size and shape before any decoding: no work for garbage, no JSON
+    # serialization, no detached or unencoded payload, no padding, no spaces.
+    if len(token) > MAX_TOKEN_LENGTH or not _COMPACT_JWS.fullmatch(token):
+        raise InvalidToken("malformed")
+    header_segment, payload_segment, signature_segment = token.split(".")
+    header = _json_object(header_segment)
+    if not header.keys() <= _ALLOWED_HEADER:
+        raise InvalidToken("forbidden_header")
+    kid = header.get("kid")
+    if type(kid) is not str or not 0 < len(kid) <= MAX_KID_LENGTH:
+        raise InvalidToken("bad_kid")
+    # The kid is only ever a dictionary key: traversal or injection strings
+    # simply do not match.
+    key = keys(kid)
+    if key is None:
+        raise InvalidToken("unknown_kid")
+    # The algorithm is the key's, never the token's: stops "none" in every
+    # spelling, HS256 keyed with our public key, and RS/ES swaps.
+    if header.get("alg") != key.alg:
+        raise InvalidToken("wrong_alg")
+    try:
+        signature = b64.decode(signature_segment)
+    except ValueError as exc:
+        raise InvalidToken("malformed") from exc
+    verify_signature(key, f"{header_segment}.{payload_segment}".encode("ascii"), signature)
+    return header, payload_segment, key
 
 
 class AccessTokenVerifier:
     """Verifies our access tokens and nothing else.
 
-    ``keys`` maps a kid to its pinned key; the algorithm comes from the key,
-    never from the token (stops ``alg: none``, HS256-with-the-public-key and
-    RS/ES swaps). Verified tokens are remembered until their ``exp`` so a
-    repeated token costs a dictionary lookup.
+    ``keys`` is a ``KeyRing`` (or any kid -> key lookup); the algorithm comes
+    from the key, never from the token. Verified tokens are remembered, keyed by
+    the exact token string, until their ``exp`` (plus the leeway the check
+    allows), so a repeated token costs two dictionary lookups. The second one
+    asks the ring whether the key that verified it is still the key it
+    publishes under that kid: a reload that withdraws or replaces a key ends its
+    tokens' cache entries at once, and a stale ring refreshes even when every
+    request repeats a known token.
     """
 
     def __init__(
         self,
-        keys: KeyLookup,
+        keys: KeyRing | KeyLookup,
         *,
         issuer: str,
         audience: str,
@@ -110,86 +162,63 @@ class AccessTokenVerifier:
         clock: Clock = system_clock,
         cache_size: int = 1024,
     ) -> None:
-        self._keys = keys
+        self._keys: KeyLookup = keys.get if isinstance(keys, KeyRing) else keys
         self._issuer = issuer
         self._audience = audience
         self._max_lifetime = max_lifetime
-        self._leeway = min(leeway, 60)
+        self._leeway = max(0, min(leeway, 60))
         self._clock = clock
-        self._cache: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+        # token -> (usable until, claims, the key that verified it)
+        self._cache: OrderedDict[str, tuple[float, dict[str, Any], VerificationKey]] = OrderedDict()
         self._cache_size = cache_size
 
     def verify(self, token: object) -> dict[str, Any]:
-        now = self._clock()
+        """The claims of a valid access token (a shared dict: do not mutate)."""
         if not isinstance(token, str):
             raise InvalidToken("malformed")
+        now = self._clock()
         hit = self._cache.get(token)
         if hit is not None:
-            if now < hit[0] + self._leeway:
-                return hit[1]
+            deadline, claims, key = hit
+            if now < deadline and self._keys(key.kid) is key:
+                return claims
             del self._cache[token]
-        claims = self._verify(token, now)
-        self._remember(token, claims)
-        return claims
-
-    def _remember(self, token: str, claims: dict[str, Any]) -> None:
-        self._cache[token] = (float(claims["exp"]), claims)
+        claims, key = self._verify(token, now)
+        self._cache[token] = (claims["exp"] + self._leeway, claims, key)
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
+        return claims
 
-    def _verify(self, token: str, now: float) -> dict[str, Any]:
-        # Size and shape before any decoding: no work for garbage, no JSON
-        # serialization form, no detached payload.
-        if len(token) > MAX_TOKEN_LENGTH or not _COMPACT_JWS.fullmatch(token):
-            raise InvalidToken("malformed")
-        header_segment, payload_segment, signature_segment = token.split(".")
-        header = _json_object(header_segment)
-        if not header.keys() <= _ALLOWED_HEADER:
-            raise InvalidToken("forbidden_header")
+    def _verify(self, token: str, now: float) -> tuple[dict[str, Any], VerificationKey]:
+        header, payload_segment, key = open_jws(token, self._keys)
         # RFC 9068 §4: refresh and ID tokens must never pass as access tokens.
         if header.get("typ") != ACCESS_TOKEN_TYPE:
             raise InvalidToken("wrong_type")
-        kid = header.get("kid")
-        if not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_LENGTH:
-            raise InvalidToken("bad_kid")
-        key = self._keys(kid)
-        if key is None:
-            raise InvalidToken("unknown_kid")
-        alg = header.get("alg")
-        if not isinstance(alg, str) or not hmac.compare_digest(alg, key.alg):
-            raise InvalidToken("wrong_alg")
-        try:
-            signature = b64.decode(signature_segment)
-        except ValueError as exc:
-            raise InvalidToken("malformed") from exc
-        signing_input = f"{header_segment}.{payload_segment}".encode("ascii")
-        _verify_signature(key, signing_input, signature)
         claims = _json_object(payload_segment)
         self._check_claims(claims, now)
-        return claims
+        return claims, key
 
     def _check_claims(self, claims: dict[str, Any], now: float) -> None:
-        for name in ("exp", "iat"):
-            if not _is_number(claims.get(name)):
-                raise InvalidToken("bad_claims")
-        if "nbf" in claims and not _is_number(claims["nbf"]):
+        exp: Any = claims.get("exp")
+        iat: Any = claims.get("iat")
+        nbf: Any = claims.get("nbf", 0)
+        if not (_is_number(exp) and _is_number(iat) and _is_number(nbf)):
             raise InvalidToken("bad_claims")
         for name in _REQUIRED_STRINGS:
             value = claims.get(name)
-            if not isinstance(value, str) or not value:
+            if type(value) is not str or not value:
                 raise InvalidToken("bad_claims")
-        for name in ("scope", "username", "client_id"):
-            if name in claims and not isinstance(claims[name], str):
+        for name in _OPTIONAL_STRINGS:
+            if name in claims and type(claims[name]) is not str:
                 raise InvalidToken("bad_claims")
         # Exact string equality: no substring, list, case or trailing-slash games.
         if claims["iss"] != self._issuer:
             raise InvalidToken("wrong_issuer")
         if claims["aud"] != self._audience:
             raise InvalidToken("wrong_audience")
-        exp, iat = claims["exp"], claims["iat"]
         if exp <= now - self._leeway:
             raise InvalidToken("expired")
-        if iat > now + self._leeway or claims.get("nbf", iat) > now + self._leeway:
+        if iat > now + self._leeway or nbf > now + self._leeway:
             raise InvalidToken("not_yet_valid")
         # A stolen signing path could mint long-lived tokens; ours never do.
         if exp - iat > self._max_lifetime:

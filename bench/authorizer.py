@@ -1,0 +1,482 @@
+"""What the authorizer costs, warm and cold.
+
+Measured in one run, on the same tokens (ES256, the default; RS256 as well):
+
+- warm, a token not seen before: the full handler (HTTP API 2.0 event, and a
+  REST TOKEN event), ``jwt.decode`` of PyJWT with a preloaded key, and the raw
+  ``cryptography`` verify of the same signature (the floor);
+- warm, a token already verified in this container (the cache);
+- cold: a fresh process importing the handler, loading the key ring from a
+  JWKS served over HTTP by this process, and answering the first event, against
+  ``python -c pass``; median of N processes of each, interleaved;
+- the top entries of ``python -X importtime`` for the handler.
+
+Rounds are interleaved (every variant once per round, in rotating order), so a
+burst of background load weighs on every row alike; the figures are medians.
+
+    .venv/bin/python -m bench.authorizer [--rounds N] [--tokens N] [--processes N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYER = ROOT / "layers" / "common"
+ISSUER = "https://abc123.execute-api.us-east-1.amazonaws.com"
+AUDIENCE = "api"
+METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:rest123/prod/GET/orders"
+
+TARGET_RATIO = 1.15
+TARGET_HIT_US = 5.0
+TARGET_COLD_MS = 100.0
+
+_CHILD = """
+import time
+start = time.perf_counter()
+from functions.authorizer import app
+imported = time.perf_counter()
+import json, os, sys
+answer = app.lambda_handler(json.loads(os.environ["BENCH_EVENT"]), None)
+answered = time.perf_counter()
+print(json.dumps({
+    "import_ms": (imported - start) * 1000,
+    "first_event_ms": (answered - imported) * 1000,
+    "authorized": answer.get("isAuthorized") is True,
+    "boto3": any(m.split(".")[0] in ("boto3", "botocore") for m in sys.modules),
+}))
+"""
+
+
+class _Jwks(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body: bytes = self.server.jwks  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def _serve(jwks: dict[str, Any]) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Jwks)
+    server.jwks = json.dumps(jwks).encode()  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _per_call_us(calls: Callable[[], int]) -> float:
+    """Run a batch; microseconds per call. GC off during the batch, as timeit does."""
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        count = calls()
+        elapsed = time.perf_counter() - start
+    finally:
+        gc.enable()
+    return elapsed / count * 1e6
+
+
+Batch = Callable[[int], Callable[[], int]]
+
+
+def _interleave(rounds: int, variants: dict[str, Batch]) -> dict[str, float]:
+    """``variants[name](round)`` prepares a batch (untimed) and returns it.
+    Each variant's figure: the median of its rounds, and (``<name>/best``) the
+    best round, the one least disturbed by other processes."""
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    names = list(variants)
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            samples[name].append(_per_call_us(variants[name](r)))
+    figures = {name: statistics.median(values) for name, values in samples.items()}
+    figures.update({f"{name}/best": min(values) for name, values in samples.items()})
+    return figures
+
+
+def _issue(signer: Any, now: float) -> str:
+    from authcore.tokens import Principal, issue_access_token
+
+    return issue_access_token(
+        signer,
+        Principal("7f0c2d4e-bench", "bench", "profile"),
+        sid="bench-session",
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        client_id="web",
+        now=now,
+        ttl=900,
+    )
+
+
+def _events() -> tuple[Callable[[str], dict[str, Any]], Callable[[str], dict[str, Any]]]:
+    """Event builders: HTTP API 2.0 and REST TOKEN, from the sample events."""
+    http_event = json.loads((ROOT / "events" / "authorizer.json").read_text())
+    rest_event = json.loads((ROOT / "events" / "authorizer_rest_token.json").read_text())
+    rest_event["methodArn"] = METHOD_ARN
+
+    def http(token: str) -> dict[str, Any]:
+        headers = {**http_event["headers"], "authorization": f"Bearer {token}"}
+        return {**http_event, "headers": headers}
+
+    def rest(token: str) -> dict[str, Any]:
+        return {**rest_event, "authorizationToken": f"Bearer {token}"}
+
+    return http, rest
+
+
+def _warm_one(alg: str, signer: Any, rounds: int, per_round: int) -> dict[str, float]:
+    import jwt
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    from functions.authorizer import app
+
+    handler = app.lambda_handler
+    http, rest = _events()
+    public = signer.public_key()
+    tokens = [[_issue(signer, time.time()) for _ in range(per_round)] for _ in range(rounds + 1)]
+    spare = tokens.pop()
+
+    def floor_input(token: str) -> tuple[bytes, bytes]:
+        head, payload, sig = token.split(".")
+        raw = jwt.utils.base64url_decode(sig)
+        if alg == "ES256":
+            r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+            raw = encode_dss_signature(r, s)
+        return raw, f"{head}.{payload}".encode()
+
+    floors = [[floor_input(t) for t in batch] for batch in tokens]
+    ecdsa, pkcs1, sha256 = ec.ECDSA(hashes.SHA256()), padding.PKCS1v15(), hashes.SHA256()
+
+    def new_container() -> None:
+        # A fresh container whose ring is loaded, by a token outside the batches.
+        app.reset()
+        assert handler(http(spare[0]), None)["isAuthorized"] is True
+
+    def through_handler(make: Callable[[str], dict[str, Any]]) -> Batch:
+        def prepare(r: int) -> Callable[[], int]:
+            new_container()  # every token of the batch is new to it
+            events = [make(t) for t in tokens[r]]
+
+            def run() -> int:
+                for event in events:
+                    handler(event, None)
+                return len(events)
+
+            return run
+
+        return prepare
+
+    def repeated(make: Callable[[str], dict[str, Any]]) -> Batch:
+        def prepare(r: int) -> Callable[[], int]:
+            event = make(tokens[r][0])
+            handler(event, None)  # verified once: from now on a cache hit
+            n = 20 * per_round
+
+            def run() -> int:
+                for _ in range(n):
+                    handler(event, None)
+                return n
+
+            return run
+
+        return prepare
+
+    def pyjwt(r: int) -> Callable[[], int]:
+        batch = tokens[r]
+
+        def run() -> int:
+            for token in batch:
+                jwt.decode(token, public, algorithms=[alg], audience=AUDIENCE, issuer=ISSUER)
+            return len(batch)
+
+        return run
+
+    def floor(r: int) -> Callable[[], int]:
+        batch = floors[r]
+
+        def run() -> int:
+            if alg == "ES256":
+                for signature, message in batch:
+                    public.verify(signature, message, ecdsa)
+            else:
+                for signature, message in batch:
+                    public.verify(signature, message, pkcs1, sha256)
+            return len(batch)
+
+        return run
+
+    # Outside the timing: every variant accepts these tokens.
+    new_container()
+    assert handler(http(spare[1]), None)["isAuthorized"] is True
+    allow = handler(rest(spare[2]), None)["policyDocument"]["Statement"][0]
+    assert allow["Effect"] == "Allow"
+    jwt.decode(spare[3], public, algorithms=[alg], audience=AUDIENCE, issuer=ISSUER)
+
+    new_tokens: dict[str, Batch] = {
+        "handler_http": through_handler(http),
+        "handler_rest": through_handler(rest),
+        "pyjwt": pyjwt,
+        "floor": floor,
+    }
+    for prepare in new_tokens.values():
+        prepare(0)()  # warm every code path once
+    results = _interleave(rounds, new_tokens)
+    new_container()
+    results.update(_interleave(rounds, {"hit_http": repeated(http), "hit_rest": repeated(rest)}))
+    return results
+
+
+def warm(rounds: int, per_round: int) -> dict[str, dict[str, float]]:
+    from authcore.keys import LocalSigner, public_jwk
+
+    from functions.authorizer import app
+
+    signers = {
+        "ES256": LocalSigner.generate("bench-es"),
+        "RS256": LocalSigner.generate("bench-rs", "RS256"),
+    }
+    server = _serve(
+        {"keys": [public_jwk(s.public_key(), s.kid, alg) for alg, s in signers.items()]}
+    )
+    os.environ.update(
+        {"ISSUER": ISSUER, "JWKS_URL": f"http://127.0.0.1:{server.server_address[1]}/jwks.json"}
+    )
+    try:
+        return {alg: _warm_one(alg, signer, rounds, per_round) for alg, signer in signers.items()}
+    finally:
+        server.shutdown()
+        app.reset()
+
+
+def cold(processes: int) -> dict[str, Any]:
+    from authcore.keys import LocalSigner, public_jwk
+
+    signer = LocalSigner.generate("bench-cold")
+    server = _serve({"keys": [public_jwk(signer.public_key(), signer.kid, "ES256")]})
+    token = _issue(signer, time.time())
+    event = json.loads((ROOT / "events" / "authorizer.json").read_text())
+    event["headers"]["authorization"] = f"Bearer {token}"
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(LAYER)]),
+        "ISSUER": ISSUER,
+        "JWKS_URL": f"http://127.0.0.1:{server.server_address[1]}/jwks.json",
+        "BENCH_EVENT": json.dumps(event),
+    }
+
+    def run(code: str) -> tuple[float, float, str]:
+        """Wall-clock ms, CPU ms (user + system) of the child, its stdout."""
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        wall = (time.perf_counter() - start) * 1000
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
+        return wall, cpu, done.stdout
+
+    bare: list[tuple[float, float, str]] = []
+    full: list[tuple[float, float, str]] = []
+    try:
+        run("pass")
+        run(_CHILD)  # fill the OS page cache: measure processes, not the disk
+        for _ in range(processes):
+            bare.append(run("pass"))
+            full.append(run(_CHILD))
+    finally:
+        server.shutdown()
+    inside = [json.loads(out) for _, _, out in full]
+    assert all(report["authorized"] for report in inside), "a cold start refused the token"
+    return {
+        "bare_ms": statistics.median(wall for wall, _, _ in bare),
+        "full_ms": statistics.median(wall for wall, _, _ in full),
+        "bare_best_ms": min(wall for wall, _, _ in bare),
+        "full_best_ms": min(wall for wall, _, _ in full),
+        "bare_cpu_ms": statistics.median(cpu for _, cpu, _ in bare),
+        "full_cpu_ms": statistics.median(cpu for _, cpu, _ in full),
+        "import_ms": statistics.median(r["import_ms"] for r in inside),
+        "first_event_ms": statistics.median(r["first_event_ms"] for r in inside),
+        "boto3": any(r["boto3"] for r in inside),
+        "processes": processes,
+    }
+
+
+_IMPORTTIME = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
+
+
+def importtime(runs: int = 5, top: int = 12) -> list[tuple[str, int, float, float]]:
+    """(module, depth, self ms, cumulative ms), median over runs, by cumulative time."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(LAYER)])}
+    per_module: dict[str, tuple[int, list[int], list[int]]] = {}
+    for _ in range(runs):
+        stderr = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", "import functions.authorizer.app"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stderr
+        for line in stderr.splitlines():
+            match = _IMPORTTIME.match(line)
+            if match:
+                own, cumulative, indent, name = match.groups()
+                depth = len(indent) // 2
+                entry = per_module.setdefault(name, (depth, [], []))
+                entry[1].append(int(own))
+                entry[2].append(int(cumulative))
+    rows = [
+        (name, depth, statistics.median(own) / 1000, statistics.median(cum) / 1000)
+        for name, (depth, own, cum) in per_module.items()
+        if len(cum) == runs
+    ]
+    rows.sort(key=lambda row: -row[3])
+    return rows[:top]
+
+
+def _mark(ok: bool) -> str:
+    return "yes" if ok else "**NO**"
+
+
+def _us(value: float) -> str:
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def report(
+    warm_results: dict[str, dict[str, float]],
+    cold_results: dict[str, Any],
+    imports: list[tuple[str, int, float, float]],
+    args: argparse.Namespace,
+    load: tuple[float, float],
+) -> str:
+    import cryptography
+    import jwt
+
+    lines = [
+        f"`.venv/bin/python -m bench.authorizer --rounds {args.rounds} --tokens {args.tokens} "
+        f"--processes {args.processes}`  ",
+        f"Python {platform.python_version()}, cryptography {cryptography.__version__}, "
+        f"PyJWT {jwt.__version__}, {platform.machine()}, {os.cpu_count()} CPU(s), "
+        f"load average {load[0]:.1f} before / {load[1]:.1f} after",
+        "",
+        f"Warm, µs per call: median of {args.rounds} interleaved rounds of {args.tokens} "
+        "tokens (best round in brackets); ratios of the medians",
+        "",
+        "| | ES256 (default) | ratio to PyJWT | RS256 | ratio to PyJWT |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    names = [
+        ("handler, HTTP API 2.0 event, new token", "handler_http"),
+        ("handler, REST TOKEN event, new token", "handler_rest"),
+        ("PyJWT `jwt.decode`, preloaded key", "pyjwt"),
+        ("floor: raw `cryptography` verify", "floor"),
+        ("handler, HTTP API 2.0 event, repeated token", "hit_http"),
+        ("handler, REST TOKEN event, repeated token", "hit_rest"),
+    ]
+    for label, key in names:
+        cells = []
+        for alg in ("ES256", "RS256"):
+            figures = warm_results[alg]
+            ratio = figures[key] / figures["pyjwt"]
+            cells += [f"{_us(figures[key])} ({_us(figures[key + '/best'])})", f"{ratio:.2f}x"]
+        lines.append(f"| {label} | {' | '.join(cells)} |")
+    es = warm_results["ES256"]
+    ratio = es["handler_http"] / es["pyjwt"]
+    over = cold_results["full_ms"] - cold_results["bare_ms"]
+    over_cpu = cold_results["full_cpu_ms"] - cold_results["bare_cpu_ms"]
+    lines += [
+        "",
+        f"Cold start, median of {cold_results['processes']} fresh processes of each, interleaved:",
+        "",
+        "| | wall ms, median | wall ms, best | CPU ms, median |",
+        "|---|---:|---:|---:|",
+        f"| `python -c pass` | {cold_results['bare_ms']:.1f} | {cold_results['bare_best_ms']:.1f} "
+        f"| {cold_results['bare_cpu_ms']:.1f} |",
+        "| import handler + load key ring over HTTP + answer first event | "
+        f"{cold_results['full_ms']:.1f} | {cold_results['full_best_ms']:.1f} "
+        f"| {cold_results['full_cpu_ms']:.1f} |",
+        f"| **over a bare interpreter** | **{over:.1f}** | "
+        f"**{cold_results['full_best_ms'] - cold_results['bare_best_ms']:.1f}** | "
+        f"**{over_cpu:.1f}** |",
+        f"| of which: the import (timed inside the process) | {cold_results['import_ms']:.1f} "
+        "| | |",
+        f"| of which: the first event, JWKS fetch included | "
+        f"{cold_results['first_event_ms']:.1f} | | |",
+        "",
+        "(CPU time, user + system, is what a busy machine inflates least: wall time also "
+        "counts the waits for a CPU.)",
+        "",
+        "Targets:",
+        "",
+        "| target | measured | met |",
+        "|---|---:|:---:|",
+        f"| new token: handler <= {TARGET_RATIO:.2f}x PyJWT (ES256, HTTP API event) | "
+        f"{ratio:.2f}x | {_mark(ratio <= TARGET_RATIO)} |",
+        f"| repeated token <= {TARGET_HIT_US:.0f} µs (HTTP API event) | "
+        f"{es['hit_http']:.2f} µs | {_mark(es['hit_http'] <= TARGET_HIT_US)} |",
+        f"| cold start <= {TARGET_COLD_MS:.0f} ms over `python -c pass` (wall) | {over:.1f} ms | "
+        f"{_mark(over <= TARGET_COLD_MS)} |",
+        "| no boto3 on the authorizer's path | "
+        f"{'imported' if cold_results['boto3'] else 'not imported'} | "
+        f"{_mark(not cold_results['boto3'])} |",
+        "",
+        "`python -X importtime -c 'import functions.authorizer.app'`, top entries by "
+        "cumulative time (median of 5 runs, ms):",
+        "",
+        "| module | self | cumulative |",
+        "|---|---:|---:|",
+    ]
+    for name, depth, own, cumulative in imports:
+        lines.append(f"| {'&nbsp;' * 2 * depth}`{name}` | {own:.1f} | {cumulative:.1f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.authorizer", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds (warm)")
+    parser.add_argument("--tokens", type=int, default=200, help="new tokens per round")
+    parser.add_argument("--processes", type=int, default=21, help="processes each (cold)")
+    args = parser.parse_args(argv)
+    if args.processes < 15:
+        parser.error("--processes must be at least 15")
+    if str(LAYER) not in sys.path:
+        sys.path.insert(0, str(LAYER))  # where Lambda puts the layer's content
+    load_before = os.getloadavg()[0]
+    warm_results = warm(args.rounds, args.tokens)
+    cold_results = cold(args.processes)
+    imports = importtime()
+    load = (load_before, os.getloadavg()[0])
+    print(report(warm_results, cold_results, imports, args, load))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
