@@ -38,6 +38,10 @@ validate: dev sam-cli
 test: dev sam-cli lint typecheck
 	SAM_CLI=$(abspath $(VENV_SAM))/bin/sam $(VENV)/bin/pytest
 
+# The end-to-end tier alone: the local stack over HTTP, Chromium, the OpenAPI checks, the fuzzer.
+e2e: dev
+	$(VENV)/bin/pytest tests/e2e
+
 bench: dev
 	$(PY) -m bench.authorizer
 

@@ -1,7 +1,9 @@
-"""``python -m infra.local``: serve the whole API at http://localhost:$PORT (default 3000).
+"""``python -m infra.local``: serve the whole API at http://localhost:$PORT (default 3000),
+the demo page at ``/``, and a page of another origin at http://localhost:$OTHER_ORIGIN_PORT
+(default PORT + 1; 0 turns it off) for trying cross-site requests by hand.
 
-Environment: PORT, DEMO_PASSWORD, LOCAL_USERS_FILE, LOCAL_ENV_FILE (where to write
-the sourceable admin environment, default .local/env) and the variables of contract
+Environment: PORT, OTHER_ORIGIN_PORT, DEMO_PASSWORD, LOCAL_USERS_FILE, LOCAL_ENV_FILE
+(where to write the sourceable admin environment, default .local/env) and the variables of contract
 §5 (ACCESS_TOKEN_TTL_SECONDS, SESSION_TTL_SECONDS, SESSION_IDLE_TTL_SECONDS,
 REFRESH_REUSE_GRACE_SECONDS, ALLOWED_ORIGINS).
 """
@@ -32,6 +34,7 @@ from infra.local.stack import (  # noqa: E402
     walkthrough,
     write_env_file,
 )
+from infra.local.static import demo_site, other_origin_site, static_server  # noqa: E402
 
 _log_lock = threading.Lock()
 
@@ -46,12 +49,20 @@ class _Stop(Exception):
     pass
 
 
+def _other_origin_port(port: int) -> tuple[int, bool]:
+    """The other origin's port, and whether it was asked for explicitly."""
+    value = os.environ.get("OTHER_ORIGIN_PORT", "").strip()
+    return (int(value), True) if value else (port + 1, False)
+
+
 def main() -> int:
     port = int(os.environ.get("PORT") or 3000)
+    other_port, other_port_explicit = _other_origin_port(port)
     env_file = Path(os.environ.get("LOCAL_ENV_FILE") or ROOT / ".local" / "env")
     isolate_aws_environment()
     stack = LocalStack(port, log)
     server: ThreadingHTTPServer | None = None
+    other: ThreadingHTTPServer | None = None
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -63,6 +74,8 @@ def main() -> int:
             raise _Stop  # still setting up: unwind through the finally below
         # serve_forever runs in this (the main) thread: stop it from another one.
         threading.Thread(target=server.shutdown, daemon=True).start()
+        if other is not None:
+            threading.Thread(target=other.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
@@ -71,7 +84,8 @@ def main() -> int:
         os.environ["AWS_ENDPOINT_URL"] = stack.endpoint  # for any client made in-process
         users = stack.seed_users()
         authorizer = stack.authorizer()
-        gateway = Gateway(template.routes(), stack.pools, authorizer, port, log, stack.cors)
+        pages = demo_site().serve
+        gateway = Gateway(template.routes(), stack.pools, authorizer, port, log, stack.cors, pages)
         admin_env = stack.admin_environment()
         write_env_file(env_file, admin_env)
         try:
@@ -79,10 +93,25 @@ def main() -> int:
         except OSError as error:
             log(f"[stack] cannot serve on 127.0.0.1:{port}: {error}")
             return 1
+        if other_port:
+            try:
+                other = static_server(other_origin_site(), other_port, log)
+            except OSError as error:
+                log(f"[stack] cannot serve the other origin on 127.0.0.1:{other_port}: {error}")
+                if other_port_explicit:
+                    return 1
+            else:
+                threading.Thread(target=other.serve_forever, daemon=True).start()
         guard = authorizer.function if authorizer else "none"
         log(f"[stack] moto at {stack.endpoint}; users: {', '.join(users)}; authorizer: {guard}")
         sys.stdout.write(
-            walkthrough(stack.origin, bool(os.environ.get("DEMO_PASSWORD")), admin_env, env_file)
+            walkthrough(
+                stack.origin,
+                bool(os.environ.get("DEMO_PASSWORD")),
+                admin_env,
+                env_file,
+                other_port if other is not None else None,
+            )
         )
         sys.stdout.flush()
         if not stopping.is_set():
@@ -95,6 +124,8 @@ def main() -> int:
     finally:
         if server is not None:
             server.server_close()
+        if other is not None:
+            other.server_close()
         stack.stop()
         log("[stack] stopped")
     return 0

@@ -32,6 +32,10 @@ MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 # text/* and these; every other content type, and none at all, arrives base64-encoded.
 TEXT_MEDIA_TYPES = frozenset({"application/json", "application/xml", "application/javascript"})
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+# The methods an HTTP API routes. Others (TRACE, CONNECT, made-up tokens) get the
+# gateway's JSON 404 here rather than http.server's HTML 501; what AWS answers to them
+# has not been measured, only that no function ever sees them.
+HTTP_API_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 # Hop-by-hop or recomputed here: never copied from a function's answer.
 _DROPPED_RESPONSE_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
 
@@ -361,8 +365,10 @@ class Gateway:
         port: int,
         log: Callable[[str], None],
         cors: Cors | None = None,
+        pages: Callable[[str, str], Response | None] | None = None,
     ) -> None:
         self._router = Router(routes)
+        self._pages = pages
         self._pools = pools
         self._authorizer = authorizer
         self._events = EventBuilder(port)
@@ -412,10 +418,14 @@ class Gateway:
             preflight = self._cors.preflight(request)
             if preflight is not None:
                 return preflight
+        if request.method not in HTTP_API_METHODS:
+            return gateway_error(404, "Not Found")
         found = self._router.match(request.method, request.raw_path)
         if found is None:
+            # Local only: the demo pages, where the template has no route.
+            page = self._pages(request.method, request.raw_path) if self._pages else None
             # A known path with another method is no route either: API Gateway says 404.
-            return gateway_error(404, "Not Found")
+            return page or gateway_error(404, "Not Found")
         route, params = found
         now = time.time()
         context: dict[str, Any] | None = None
@@ -509,6 +519,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.log(f"[http] {line}\n")
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+    def __getattr__(self, name: str) -> Any:
+        # Any other method token reaches _serve too (http.server would answer 501 in HTML).
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # one line per request is written by _serve, errors by log_error

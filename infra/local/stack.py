@@ -398,8 +398,22 @@ def _display(path: Path) -> str:
         return str(path)
 
 
+def _other_origin_lines(origin: str, other_port: int | None) -> list[str]:
+    if other_port is None:
+        return []
+    return [
+        "A page of another origin that tries to use your cookies against the API",
+        f"  (same site, another port):  http://localhost:{other_port}/?api={origin}",
+        f"  (another site altogether):  http://127.0.0.1:{other_port}/?api={origin}",
+    ]
+
+
 def walkthrough(
-    origin: str, demo_password_set: bool, admin_env: Mapping[str, str], env_file: Path
+    origin: str,
+    demo_password_set: bool,
+    admin_env: Mapping[str, str],
+    env_file: Path,
+    other_port: int | None = None,
 ) -> str:
     password = "<your DEMO_PASSWORD>" if demo_password_set else DEFAULT_DEMO_PASSWORD
     login = f'{{"username":"sam","password":"{password}"'
@@ -415,6 +429,9 @@ def walkthrough(
         "",
         f"Local stack ready at {origin} (the tokens' iss; ready when",
         "/.well-known/openid-configuration answers 200).",
+        "",
+        f"Demo page (the browser flow of a single-page app): {origin}/",
+        *_other_origin_lines(origin, other_port),
         "",
         "Cookie delivery (curl sends Secure cookies to localhost over plain http):",
         f"  curl -si -c {jar} {json_type} \\",

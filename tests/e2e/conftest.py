@@ -1,7 +1,8 @@
 """The local stack as a fixture: ``python -m infra.local`` on a free port, used over real HTTP.
 
 The stack runs as a subprocess exactly as ``make run`` starts it; the tests see only its
-HTTP surface and the admin environment it writes (AWS_ENDPOINT_URL, table names, ...).
+HTTP surface and the admin environment it writes (AWS_ENDPOINT_URL, table names, ...), and
+the page of another origin it serves on a second free port.
 """
 
 from __future__ import annotations
@@ -26,8 +27,14 @@ READY_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 15
 DEMO_PASSWORD = "correct-horse-battery-staple"
 EXTRA_USERS = [
-    {"username": "alice", "password": "alice-has-a-long-passphrase", "scope": "profile admin"}
+    {"username": "alice", "password": "alice-has-a-long-passphrase", "scope": "profile admin"},
+    # Users of their own for tests that end every session of a user or lock an account,
+    # so that they never disturb the demo user's sessions in other tests.
+    {"username": "fuzzer", "password": "the-fuzzer-has-a-passphrase", "scope": "profile"},
+    {"username": "browser", "password": "the-browser-has-a-passphrase", "scope": "profile"},
+    {"username": "lockout-probe", "password": "locked-out-soon-enough", "scope": "profile"},
 ]
+USERS = {user["username"]: user for user in EXTRA_USERS}
 # Contract §5 variables, set to non-defaults so the tests also prove they reach the
 # functions. No grace window: an old refresh token is refused straight away.
 STACK_SETTINGS = {"ACCESS_TOKEN_TTL_SECONDS": "600", "REFRESH_REUSE_GRACE_SECONDS": "0"}
@@ -39,6 +46,7 @@ class LocalStack:
     env: dict[str, str]
     log_path: Path
     process: subprocess.Popen[bytes] = field(repr=False)
+    other_origin_port: int = 0
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -92,14 +100,26 @@ def _stop(process: subprocess.Popen[bytes]) -> bool:
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     tmp = tmp_path_factory.mktemp("local-stack")
     port = _free_port()
+    other_origin_port = _free_port()
+    while other_origin_port == port:
+        other_origin_port = _free_port()
     users_file = tmp / "users.json"
     users_file.write_text(json.dumps(EXTRA_USERS), encoding="utf-8")
     # Nothing of the developer's shell that would change the stack's behaviour.
-    inherited = ("AWS_", "ACCESS_TOKEN_", "SESSION_", "REFRESH_", "ALLOWED_ORIGINS", "LOCAL_")
+    inherited = (
+        "AWS_",
+        "ACCESS_TOKEN_",
+        "SESSION_",
+        "REFRESH_",
+        "ALLOWED_ORIGINS",
+        "LOCAL_",
+        "OTHER_ORIGIN_",
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(inherited)}
     env.update(
         STACK_SETTINGS,
         PORT=str(port),
+        OTHER_ORIGIN_PORT=str(other_origin_port),
         DEMO_PASSWORD=DEMO_PASSWORD,
         LOCAL_USERS_FILE=str(users_file),
         LOCAL_ENV_FILE=str(tmp / "env"),
@@ -131,7 +151,9 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
                     + log_path.read_text(errors="replace")
                 )
             time.sleep(0.2)
-        stack = LocalStack(base_url, _read_env_file(tmp / "env"), log_path, process)
+        stack = LocalStack(
+            base_url, _read_env_file(tmp / "env"), log_path, process, other_origin_port
+        )
     except BaseException:
         _stop(process)
         raise

@@ -30,7 +30,9 @@ class UnsupportedMediaType(InvalidRequest):
 
 
 class MethodNotAllowed(InvalidRequest):
-    pass
+    def __init__(self, description: str = "Method not allowed.", *, allow: str = "POST") -> None:
+        super().__init__(description)
+        self.allow = allow
 
 
 class InvalidGrant(AuthError):

@@ -73,6 +73,8 @@ def error_response(error: AuthError) -> Response[Any]:
     headers = {}
     if isinstance(error, AccountLocked | TemporarilyUnavailable):
         headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, MethodNotAllowed):
+        headers["Allow"] = error.allow  # RFC 9110 §15.5.6
     if isinstance(error, InvalidGrant | InvalidToken):
         headers["WWW-Authenticate"] = f'Bearer error="{error.code}"'
     return json_response(
@@ -87,7 +89,7 @@ def new_app(*paths: str, allowed: tuple[str, ...] = ("POST",)) -> APIGatewayHttp
     for path in paths:
 
         def method_not_allowed() -> Response[Any]:
-            raise MethodNotAllowed("Method not allowed.")
+            raise MethodNotAllowed("Method not allowed.", allow=", ".join(allowed))
 
         app.route(path, method=others)(method_not_allowed)
 
@@ -164,9 +166,9 @@ def json_body(event: APIGatewayProxyEventV2, *, required: bool) -> dict[str, Any
 def string_field(
     body: dict[str, Any], name: str, *, max_length: int = MAX_FIELD_LENGTH, required: bool = True
 ) -> str | None:
-    value = body.get(name)
-    if value is None and not required:
+    if name not in body and not required:
         return None
+    value = body.get(name)
     if not isinstance(value, str) or not value:
         raise InvalidRequest(f"'{name}' must be a non-empty string.")
     if len(value) > max_length:
