@@ -1,4 +1,4 @@
-"""Admin command line: create, disable, enable and inspect users, set passwords.
+"""Admin command line: create, disable, enable, unlock and inspect users, set passwords.
 
 Works against a deployed stack (``--stack NAME``: table names from its outputs)
 or any DynamoDB the standard AWS environment points at, the local stack
@@ -14,12 +14,14 @@ import getpass
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 import boto3
 from authcore.config import Settings
 from authcore.errors import AuthError
+from authcore.lockout import LockoutPolicy
 from authcore.passwords import Passwords
 from authcore.session_service import SessionService
 from authcore.sessions import DynamoSessionStore
@@ -75,13 +77,23 @@ class Admin:
         self.users.set_disabled(user.username, disabled, now=time.time())
         return self.service.revoke_all(user.user_id, reason="user_disabled") if disabled else 0
 
-    def show(self, username: str) -> dict[str, Any]:
+    def unlock(self, username: str) -> dict[str, Any]:
+        """Forget the failed logins: the lock (if any) ends now."""
         user = self._existing(username)
+        self.users.clear_failures(user.username)
+        return {"unlocked": user.username, "failed_logins_cleared": user.failures.count}
+
+    def show(self, username: str, *, now: float | None = None) -> dict[str, Any]:
+        user = self._existing(username)
+        now = time.time() if now is None else now
+        policy = LockoutPolicy()
         return {
             "username": user.username,
             "user_id": user.user_id,
             "scope": user.scope,
             "disabled": user.disabled,
+            "failed_logins": user.failures.current(policy, now),
+            "locked_for_seconds": user.failures.retry_after(policy, now),
         }
 
 
@@ -91,28 +103,36 @@ def stack_tables(stack: str) -> tuple[str, str]:
     return values["UsersTableName"], values["SessionsTableName"]
 
 
-def read_password(stdin: TextIO) -> str:
+def read_password(stdin: TextIO, prompt: Callable[[str], str] = getpass.getpass) -> str:
+    """The first line of standard input, or when that is a terminal, a prompt with
+    no echo, asked twice."""
     if stdin.isatty():
-        first = getpass.getpass("Password: ")
-        if getpass.getpass("Repeat: ") != first:
+        first = prompt("Password: ")
+        if prompt("Repeat: ") != first:
             raise SystemExit("passwords differ")
         return first
     return stdin.readline().rstrip("\r\n")
 
 
 def main(
-    argv: list[str] | None = None, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout
+    argv: list[str] | None = None,
+    stdin: TextIO = sys.stdin,
+    stdout: TextIO = sys.stdout,
+    prompt: Callable[[str], str] = getpass.getpass,
 ) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.admin", description=__doc__)
     parser.add_argument("--stack", help="deployed stack whose outputs name the tables")
     commands = parser.add_subparsers(dest="command", required=True)
-    create = commands.add_parser("create-user", help="create a user (password on stdin)")
+    create = commands.add_parser(
+        "create-user", help="create a user (password on stdin, or prompted on a terminal)"
+    )
     create.add_argument("username")
     create.add_argument("--scope", default="")
     for name, text in (
-        ("set-password", "set a new password (stdin) and end all sessions"),
+        ("set-password", "set a new password (stdin or prompt), end all sessions, unlock"),
         ("disable", "disable a user and end all sessions"),
         ("enable", "enable a disabled user"),
+        ("unlock", "forget failed logins and end a lockout now"),
         ("show", "show a user (never the hash)"),
     ):
         commands.add_parser(name, help=text).add_argument("username")
@@ -129,14 +149,17 @@ def main(
     admin = Admin.connect(users_table, sessions_table)
     try:
         if args.command == "create-user":
-            user = admin.create_user(args.username, read_password(stdin), args.scope)
+            user = admin.create_user(args.username, read_password(stdin, prompt), args.scope)
             result: dict[str, Any] = {"created": user.username, "user_id": user.user_id}
         elif args.command == "set-password":
-            result = {"sessions_revoked": admin.set_password(args.username, read_password(stdin))}
+            password = read_password(stdin, prompt)
+            result = {"sessions_revoked": admin.set_password(args.username, password)}
         elif args.command in ("disable", "enable"):
             result = {
                 "sessions_revoked": admin.set_disabled(args.username, args.command == "disable")
             }
+        elif args.command == "unlock":
+            result = admin.unlock(args.username)
         else:
             result = admin.show(args.username)
     except UserExists:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from authcore import runtime, web
-from authcore.errors import InvalidGrant
+from authcore.errors import AccountLocked, InvalidGrant
 from authcore.observability import logger, metrics, tracer
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
@@ -34,12 +34,20 @@ def login() -> Response[Any]:
     except InvalidGrant:
         metrics.add_metric(name="LoginFailed", unit="Count", value=1)
         raise
+    except AccountLocked:
+        # One per refused attempt: the pressure on locked accounts, not the locks.
+        metrics.add_metric(name="LoginLocked", unit="Count", value=1)
+        raise
     metrics.add_metric(name="LoginSucceeded", unit="Count", value=1)
     return web.tokens_response(issued, how)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler(capture_response=False)
+# Explicit, whatever the environment says: the event holds the password, and the
+# response the tokens.
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
+)
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

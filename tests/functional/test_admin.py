@@ -72,3 +72,83 @@ def test_disable_and_set_password_revoke_every_session(tables, demo_user, login_
 def test_unknown_user(tables):
     assert run(["show", "nobody"])[0] == 1
     assert run(["disable", "nobody"])[0] == 1
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def prompted(*answers):
+    """A prompt answering in turn, and what it was asked."""
+    asked = []
+    replies = iter(answers)
+
+    def prompt(question):
+        asked.append(question)
+        return next(replies)
+
+    return prompt, asked
+
+
+def test_create_user_prompts_twice_on_a_terminal(tables):
+    prompt, asked = prompted(DEMO_PASSWORD, DEMO_PASSWORD)
+    out = io.StringIO()
+    assert admin.main(["create-user", "carol"], stdin=Terminal(), stdout=out, prompt=prompt) == 0
+    assert asked == ["Password: ", "Repeat: "]
+    assert tables.admin.passwords.verify(
+        tables.admin.users.get("carol").password_hash, DEMO_PASSWORD
+    )
+    assert DEMO_PASSWORD not in out.getvalue()
+
+
+def test_a_mistyped_repeat_creates_nothing(tables):
+    prompt, _ = prompted(DEMO_PASSWORD, DEMO_PASSWORD + "x")
+    with pytest.raises(SystemExit, match="passwords differ"):
+        admin.main(["create-user", "carol"], stdin=Terminal(), prompt=prompt)
+    assert tables.admin.users.get("carol") is None
+
+
+def test_stdin_is_read_only_to_the_end_of_the_first_line(tables):
+    assert run(["create-user", "carol"], DEMO_PASSWORD + "\r\nsecond line\n")[0] == 0
+    user = tables.admin.users.get("carol")
+    assert tables.admin.passwords.verify(user.password_hash, DEMO_PASSWORD)
+
+
+def fail_logins(login_as, times, **fields):
+    return [login_as(password="wrong-password-123", **fields).status for _ in range(times)]
+
+
+def test_show_reports_the_lock_and_unlock_ends_it(tables, demo_user, login_as):
+    assert fail_logins(login_as, 5) == [401] * 5
+    assert login_as().status == 429
+    shown = json.loads(run(["show", "sam"])[1])
+    assert shown["failed_logins"] == 5
+    assert 55 <= shown["locked_for_seconds"] <= 60
+    code, out = run(["unlock", "SAM"])
+    assert (code, json.loads(out)) == (0, {"unlocked": "sam", "failed_logins_cleared": 5})
+    shown = json.loads(run(["show", "sam"])[1])
+    assert (shown["failed_logins"], shown["locked_for_seconds"]) == (0, 0)
+    assert login_as().status == 200
+
+
+def test_unlock_of_an_unknown_user_fails_and_creates_nothing(tables):
+    code, _ = run(["unlock", "nobody"])
+    assert code == 1
+    assert tables.dynamodb.scan(TableName=tables.users_table)["Count"] == 0
+
+
+def test_set_password_also_lifts_a_lock(tables, demo_user, login_as):
+    fail_logins(login_as, 6)
+    assert login_as().status == 429
+    assert run(["set-password", "sam"], "a-brand-new-password\n")[0] == 0
+    assert login_as(password="a-brand-new-password").status == 200
+
+
+def test_show_and_unlock_never_print_secrets(tables, demo_user, login_as):
+    fail_logins(login_as, 5)
+    for command in (["show", "sam"], ["unlock", "sam"]):
+        _, out = run(command)
+        assert "argon2" not in out
+        assert DEMO_PASSWORD not in out
+        assert "wrong-password-123" not in out

@@ -100,7 +100,8 @@ def test_dynamodb_failure_during_refresh_is_503_and_the_token_still_works(demo_u
     assert refresh_with_body(token).status == 200
 
 
-def test_kms_failure_after_rotation_undoes_it(demo_user, login_as):
+def test_kms_failure_after_rotation_keeps_the_presented_token_working(demo_user, login_as):
+    # No grace window here (see _no_grace): the successor is held for the token.
     token = login_as().body["refresh_token"]
     Faults(aws.kms()).fail("Sign", "KMSInternalException", times=1)
     assert refresh_with_body(token).status == 503

@@ -50,3 +50,33 @@ def test_username_variants_are_one_account(variant):
 def test_bad_usernames_are_refused(bad):
     with pytest.raises(InvalidRequest):
         canonical_username(bad)
+
+
+def test_lone_surrogates_are_refused_not_crashed_on(passwords):
+    with pytest.raises(InvalidRequest):
+        passwords.verify(passwords.hash("correct-horse"), "\ud800correct-horse")
+
+
+def test_a_cheaper_or_different_hash_needs_rehash_and_the_current_one_does_not(passwords):
+    from argon2 import PasswordHasher
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash("a-password")
+    assert passwords.needs_rehash(cheap)
+    assert passwords.needs_rehash(PasswordHasher(hash_len=16).hash("a-password"))
+    assert not passwords.needs_rehash(passwords.hash("a-password"))
+    assert Passwords(time_cost=3).needs_rehash(passwords.hash("a-password"))
+    assert not passwords.needs_rehash("not-a-hash")
+
+
+def test_rehash_keeps_a_legacy_short_password_verifiable(passwords):
+    stored = passwords.rehash("short")
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert passwords.verify(stored, "short")
+    with pytest.raises(InvalidRequest):
+        passwords.rehash("x" * 1025)
+
+
+def test_burn_costs_one_verification_at_the_configured_parameters(passwords):
+    passwords.burn("whatever-password")
+    assert passwords._dummy_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert not passwords.needs_rehash(passwords._dummy_hash)

@@ -18,6 +18,9 @@ class ConfigError(RuntimeError):
 
 # RFC 9068 §2.2 allows verifiers some skew; the contract caps it at 60 s.
 MAX_LEEWAY_SECONDS = 60
+# The authorizer's two modes (README, "Stateless or session-checked"): signature and
+# claims only, or additionally a live session in the sessions table.
+AUTHORIZER_MODES = ("stateless", "session")
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,11 @@ class Settings:
     argon2_time_cost: int = 2
     argon2_memory_kib: int = 19_456
     argon2_parallelism: int = 1
+    # Keys the digests that count failed logins for unknown usernames (authcore.lockout).
+    lockout_key: str | None = field(default=None, repr=False)
+    authorizer_mode: str = "stateless"
+    # How long a session-checked authorizer may trust a "session live" answer.
+    revocation_max_lag: int = 5
 
     def require(self, name: str) -> str:
         value = getattr(self, name)
@@ -93,7 +101,19 @@ class Settings:
             argon2_time_cost=integer("ARGON2_TIME_COST", 2, 2, 20),
             argon2_memory_kib=integer("ARGON2_MEMORY_KIB", 19_456, 19_456, 1_048_576),
             argon2_parallelism=integer("ARGON2_PARALLELISM", 1, 1, 16),
+            lockout_key=optional("LOCKOUT_KEY"),
+            authorizer_mode=env.get("AUTHORIZER_MODE", "").strip() or "stateless",
+            revocation_max_lag=integer("REVOCATION_MAX_LAG_SECONDS", 5, 0, 3600),
         )
+        if settings.authorizer_mode not in AUTHORIZER_MODES:
+            errors.append(
+                f"AUTHORIZER_MODE must be one of {', '.join(AUTHORIZER_MODES)}, "
+                f"got {settings.authorizer_mode!r}"
+            )
+        elif settings.authorizer_mode == "session" and not settings.sessions_table:
+            errors.append("AUTHORIZER_MODE=session needs SESSIONS_TABLE")
+        if settings.lockout_key is not None and len(settings.lockout_key) < 16:
+            errors.append("LOCKOUT_KEY must have at least 16 characters")
         if errors:
             raise ConfigError("invalid configuration: " + "; ".join(errors))
         return settings

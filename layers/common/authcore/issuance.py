@@ -27,9 +27,12 @@ class IssuedTokens:
 
 
 class TokenIssuer:
-    def __init__(self, settings: Settings, signer: Signer) -> None:
+    """Signs with whatever key is current when asked (``signer`` is resolved once
+    per token, so its ``kid`` and its signature always belong together)."""
+
+    def __init__(self, settings: Settings, signer: Signer | Callable[[], Signer]) -> None:
         self._settings = settings
-        self._signer = signer
+        self._signer: Callable[[], Signer] = signer if callable(signer) else (lambda: signer)
 
     def issue(
         self,
@@ -41,7 +44,7 @@ class TokenIssuer:
         session_expires_at: float,
     ) -> IssuedTokens:
         access = issue_access_token(
-            self._signer,
+            self._signer(),
             principal,
             sid=refresh.sid,
             issuer=issuer,

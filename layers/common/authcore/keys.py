@@ -47,9 +47,12 @@ def der_to_raw_p256(der: bytes) -> bytes:
 class KmsSigner:
     """Signs inside KMS: the private key never exists outside the HSM."""
 
-    def __init__(self, kms: KMSClient, key_id: str, alg: str = "ES256") -> None:
+    def __init__(
+        self, kms: KMSClient, key_id: str, alg: str = "ES256", *, kid: str | None = None
+    ) -> None:
         self._kms = kms
-        self.kid = key_id
+        self._key_id = key_id
+        self.kid = kid or key_id
         self.alg = alg
 
     def sign(self, signing_input: bytes) -> bytes:
@@ -57,7 +60,7 @@ class KmsSigner:
         # the 4096-byte limit), and moto implements RAW faithfully.
         with unavailable_on_error():
             response = self._kms.sign(
-                KeyId=self.kid,
+                KeyId=self._key_id,
                 Message=signing_input,
                 MessageType="RAW",
                 SigningAlgorithm=KMS_ALGORITHMS[self.alg],  # type: ignore[arg-type]
@@ -82,6 +85,10 @@ class LocalSigner:
         else:
             key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         return cls(key, kid, alg)
+
+    @property
+    def private_key(self) -> PrivateKey:
+        return self._key
 
     def public_key(self) -> PublicKey:
         return self._key.public_key()

@@ -20,6 +20,12 @@ def normalize_password(password: str) -> str:
     if len(password) > MAX_PASSWORD_LENGTH:
         # Refused before hashing: no hash-flooding with megabyte passwords.
         raise InvalidRequest("password is too long")
+    try:
+        # JSON lets a client send a lone surrogate ("\ud800"), which is no
+        # character at all and cannot be hashed as UTF-8: a 400, not a crash.
+        password.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequest("password is not valid Unicode text") from None
     return unicodedata.normalize("NFKC", password)
 
 
@@ -40,6 +46,12 @@ class Passwords:
             raise InvalidRequest(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
         return self._hasher.hash(normalized)
 
+    def rehash(self, password: str) -> str:
+        """A fresh hash of a password that has just verified, at the current
+        parameters. No length policy here: a password accepted under an older
+        policy must keep working, and its hash must still be upgraded."""
+        return self._hasher.hash(normalize_password(password))
+
     def verify(self, stored_hash: str, password: str) -> bool:
         try:
             return self._hasher.verify(stored_hash, normalize_password(password))
@@ -47,7 +59,12 @@ class Passwords:
             return False
 
     def needs_rehash(self, stored_hash: str) -> bool:
-        return self._hasher.check_needs_rehash(stored_hash)
+        """True when the hash was made with other parameters than the configured
+        ones (cost, memory, lanes, salt or output length, argon2 version)."""
+        try:
+            return self._hasher.check_needs_rehash(stored_hash)
+        except InvalidHashError:
+            return False
 
     @cached_property
     def _dummy_hash(self) -> str:

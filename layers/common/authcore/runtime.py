@@ -10,6 +10,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from authcore import aws
+from authcore.clock import Clock, system_clock
 from authcore.config import Settings
 from authcore.issuance import TokenIssuer
 from authcore.keyring import KeyRing
@@ -33,7 +34,21 @@ def _security_event(event: str, fields: dict[str, Any]) -> None:
     metrics.add_metric(name=_METRIC_NAMES.get(event, event), unit="Count", value=1)
 
 
-_METRIC_NAMES = {"refresh_token_reuse": "RefreshTokenReuseDetected"}
+_METRIC_NAMES = {
+    "refresh_token_reuse": "RefreshTokenReuseDetected",
+    "login_lockout": "LoginLockoutStarted",
+    "refresh_hold_failed": "RefreshHoldFailed",
+}
+
+# The services' time source; tests and benchmarks swap it with use_clock().
+_clock: list[Clock] = [system_clock]
+
+
+def use_clock(clock: Clock) -> None:
+    """Run the login and session services on another clock (reset() restores it)."""
+    _clock[0] = clock
+    login_service.cache_clear()
+    session_service.cache_clear()
 
 
 @cache
@@ -84,12 +99,16 @@ def token_issuer() -> TokenIssuer:
 
 @cache
 def login_service() -> LoginService:
+    s = settings()
     return LoginService(
-        settings(),
+        s,
         users=users(),
         passwords=passwords(),
         sessions=sessions(),
         issuer=token_issuer(),
+        clock=_clock[0],
+        lockout_key=s.lockout_key.encode() if s.lockout_key else None,
+        on_security_event=_security_event,
     )
 
 
@@ -99,6 +118,7 @@ def session_service(*, signing: bool = False) -> SessionService:
         settings(),
         sessions=sessions(),
         issuer=token_issuer() if signing else None,
+        clock=_clock[0],
         on_security_event=_security_event,
     )
 
@@ -127,4 +147,5 @@ def reset() -> None:
         cached.cache_clear()
     access_verifier.cache_clear()
     _jwks_cache.clear()
+    _clock[0] = system_clock
     aws.reset_clients()

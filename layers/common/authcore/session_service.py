@@ -14,7 +14,15 @@ from authcore.config import ConfigError, Settings
 from authcore.errors import InvalidGrant, TemporarilyUnavailable
 from authcore.issuance import IssuedTokens, SecurityEvent, TokenIssuer, ignore_event
 from authcore.refresh_tokens import RefreshToken
-from authcore.sessions import RotationRefused, Session, SessionStore, revoke_owned
+from authcore.sessions import (
+    MAX_LISTED_SESSIONS,
+    RotationRefused,
+    Session,
+    SessionStore,
+    revoke_owned,
+)
+
+REFUSED = "The refresh token is invalid, expired or revoked."
 
 
 class SessionService:
@@ -33,60 +41,96 @@ class SessionService:
         self._clock = clock
         self._security_event = on_security_event
 
+    def _now(self) -> float:
+        # The table keeps milliseconds: deciding on the same rounded instant the
+        # condition expression sees keeps code and DynamoDB agreeing at every edge.
+        return round(self._clock(), 3)
+
     # ---------------------------------------------------------------- refresh
     def refresh(self, raw_token: str, *, issuer: str) -> IssuedTokens:
         presented = RefreshToken.parse(raw_token)
-        now = self._clock()
+        now = self._now()
         successor = presented.successor()
         try:
-            rotated = self.sessions.rotate(
+            session = self.sessions.rotate(
                 presented, successor, now=now, idle_expires_at=now + self.settings.session_idle_ttl
             )
         except RotationRefused as refused:
-            return self._refused(presented, refused.session, now, issuer)
-        session = rotated.session
+            session, successor = self._redeem(presented, refused.session, now)
         try:
             return self._issue(session, successor, issuer, now)
-        except TemporarilyUnavailable:
-            # Signing failed after the write: put the old token back so the
-            # client's retry works (the grace window covers a failed undo).
-            try:
-                rotated.undo()
-            except (RotationRefused, TemporarilyUnavailable):
-                self._security_event("rotation_undo_failed", {"sid": session.sid})
+        except Exception:
+            # Signing failed after the write (KMS down, or anything else): keep
+            # the successor for the presented token rather than undoing the
+            # rotation, since a twin racing within the grace window may already
+            # hold it. The client's retry with the same token gets it.
+            self._hold(presented, successor, session)
             raise
 
-    def _refused(
-        self, presented: RefreshToken, session: Session | None, now: float, issuer: str
-    ) -> IssuedTokens:
-        if session is None or not session.is_live(now):
-            raise InvalidGrant("The refresh token is invalid, expired or revoked.")
+    def _redeem(
+        self, presented: RefreshToken, session: Session | None, now: float
+    ) -> tuple[Session, RefreshToken]:
+        """The rotation was refused: the same successor again (grace), theft, or
+        a plain refusal. Decided on the item DynamoDB returned with the refusal."""
+        if (
+            session is None
+            or not session.is_live(now)
+            or not hmac.compare_digest(presented.family_digest, session.family_digest)
+        ):
+            # Garbage, a guessed sid, an expired or an already revoked session.
+            raise InvalidGrant(REFUSED)
+        if hmac.compare_digest(presented.digest, session.token_digest):
+            # The current token of a live session cannot be refused; never let an
+            # inconsistent answer be mistaken for theft. The client may retry.
+            raise TemporarilyUnavailable()
         is_previous = session.previous_digest is not None and hmac.compare_digest(
             presented.digest, session.previous_digest
         )
-        if (
-            is_previous
-            and session.rotated_at is not None
-            and session.successor_box is not None
-            and self.settings.reuse_grace > 0
-            and now - session.rotated_at <= self.settings.reuse_grace
+        since_rotation = now - (session.rotated_at or 0.0)
+        if is_previous and (
+            session.successor_undelivered
+            or (self.settings.reuse_grace > 0 and since_rotation <= self.settings.reuse_grace)
         ):
             # Grace: tabs racing each other get the successor their twin already
-            # obtained, so every tab ends up with the same current token.
-            successor = presented.open_successor(session.successor_box)
+            # obtained, so every tab ends up holding the same current token.
+            successor = presented.open_successor(session.successor_box or b"")
             if successor is not None and hmac.compare_digest(
                 successor.digest, session.token_digest
             ):
-                return self._issue(session, successor, issuer, now)
-        if hmac.compare_digest(presented.family_digest, session.family_digest):
-            # A genuine but superseded token: someone replays a stolen token (or
-            # the thief already rotated it). Kill the whole family.
-            self.sessions.revoke(session.sid, now=now, reason="refresh_token_reuse")
+                return session, successor
+        # A genuine but superseded token: someone replays a stolen token (or the
+        # thief already rotated it and this is the victim). Kill the family, the
+        # newest token included.
+        self._security_event(
+            "refresh_token_reuse",
+            {
+                "sid": session.sid,
+                "user_id": session.principal.user_id,
+                "reused": "previous" if is_previous else "ancestor",
+                "seconds_since_rotation": (
+                    round(since_rotation, 3) if session.rotated_at is not None else None
+                ),
+            },
+        )
+        self.sessions.revoke(
+            session.sid,
+            now=now,
+            reason="refresh_token_reuse",
+            family_digest=session.family_digest,
+        )
+        raise InvalidGrant(REFUSED)
+
+    def _hold(self, presented: RefreshToken, successor: RefreshToken, session: Session) -> None:
+        try:
+            held = self.sessions.hold_successor(presented, successor)
+        except TemporarilyUnavailable:
+            held = False
+        if not held:
+            # The presented token still works within the grace window only.
             self._security_event(
-                "refresh_token_reuse",
+                "refresh_hold_failed",
                 {"sid": session.sid, "user_id": session.principal.user_id},
             )
-        raise InvalidGrant("The refresh token is invalid, expired or revoked.")
 
     # ----------------------------------------------------------------- logout
     def logout_with_refresh_token(self, raw_token: str, *, everywhere: bool = False) -> None:
@@ -95,7 +139,7 @@ class SessionService:
             token = RefreshToken.parse(raw_token)
         except InvalidGrant:
             return
-        now = self._clock()
+        now = self._now()
         if not everywhere:
             self.sessions.revoke(
                 token.sid, now=now, reason="logout", family_digest=token.family_digest
@@ -112,13 +156,14 @@ class SessionService:
             self.revoke_all(claims["sub"], reason="logout_all")
         else:
             self.sessions.revoke(
-                claims["sid"], now=self._clock(), reason="logout", user_id=claims["sub"]
+                claims["sid"], now=self._now(), reason="logout", user_id=claims["sub"]
             )
 
     def revoke_all(self, user_id: str, *, reason: str) -> int:
-        """Idempotent: a failure part-way leaves some sessions revoked and a retry
-        finishes the job; it never leaves anything usable that should not be."""
-        now = self._clock()
+        """Every session of the user, however many pages. Idempotent: a failure
+        part-way leaves some sessions revoked and a retry finishes the job; it
+        never leaves anything usable that should not be."""
+        now = self._now()
         sids = self.sessions.list_sids(user_id)
         for sid in sids:
             self.sessions.revoke(sid, now=now, reason=reason, user_id=user_id)
@@ -126,10 +171,11 @@ class SessionService:
 
     # --------------------------------------------------------------- sessions
     def list_sessions(self, user_id: str, current_sid: str) -> list[dict[str, Any]]:
-        now = self._clock()
+        now = self._now()
+        sids = self.sessions.list_sids(user_id, limit=MAX_LISTED_SESSIONS)
         live = [
             s
-            for s in self.sessions.get_many(self.sessions.list_sids(user_id))
+            for s in self.sessions.get_many(sids)
             if s.principal.user_id == user_id and s.is_live(now)
         ]
         live.sort(key=lambda s: s.created_at, reverse=True)
@@ -146,7 +192,7 @@ class SessionService:
         ]
 
     def revoke_session(self, user_id: str, sid: str) -> None:
-        revoke_owned(self.sessions, sid, user_id, now=self._clock())
+        revoke_owned(self.sessions, sid, user_id, now=self._now())
 
     # ---------------------------------------------------------------- helpers
     def _issue(

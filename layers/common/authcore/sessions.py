@@ -1,20 +1,25 @@
 """Sessions (token families) in DynamoDB.
 
 One item per session holds the digests of its current and previous refresh
-tokens. Rotation is a single conditional UpdateItem: the write succeeds only if
-the presented token is the current one and the session is live, so two
-concurrent refreshes can never both win and a family can never fork.
+tokens, never a token. Rotation is a single conditional UpdateItem: the write
+succeeds only if the presented token is the current one and the session is live,
+so two concurrent refreshes can never both win and a family can never fork.
+
+Every write is safe to repeat: botocore retries a request whose response was
+lost (a read timeout after DynamoDB applied it), and the retry's conditional
+failure carries the item, which tells "my own earlier attempt landed" apart
+from "someone else got there first".
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hmac
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from authcore.aws import conditional_failed, is_conditional_failure, unavailable_on_error
+from authcore.aws import is_conditional_failure, unavailable_on_error
 from authcore.errors import NotFound, TemporarilyUnavailable
 from authcore.refresh_tokens import RefreshToken
 from authcore.tokens import Principal
@@ -42,6 +47,9 @@ class Session:
     rotated_at: float | None = None
     successor_box: bytes | None = None
     family_digest: bytes = b""
+    # Set when signing failed after a rotation: the client never received the
+    # successor, so the previous token may fetch it after the grace window too.
+    successor_undelivered: bool = False
 
     @property
     def expires_at(self) -> float:
@@ -54,12 +62,6 @@ class Session:
             and now < self.idle_expires_at
             and now < self.absolute_expires_at
         )
-
-
-@dataclass(frozen=True)
-class Rotated:
-    session: Session
-    undo: Callable[[], None]
 
 
 class RotationRefused(Exception):
@@ -80,7 +82,8 @@ class SessionStore(Protocol):
         *,
         now: float,
         idle_expires_at: float,
-    ) -> Rotated: ...
+    ) -> Session: ...
+    def hold_successor(self, presented: RefreshToken, successor: RefreshToken) -> bool: ...
     def revoke(
         self,
         sid: str,
@@ -90,12 +93,17 @@ class SessionStore(Protocol):
         family_digest: bytes | None = None,
         user_id: str | None = None,
     ) -> bool: ...
-    def list_sids(self, user_id: str) -> list[str]: ...
+    def list_sids(self, user_id: str, limit: int | None = None) -> list[str]: ...
     def get_many(self, sids: list[str]) -> list[Session]: ...
 
 
 def _n(value: float) -> dict[str, str]:
     return {"N": f"{value:.3f}"}
+
+
+def _ttl(expires_at: float) -> dict[str, str]:
+    # DynamoDB TTL wants whole epoch seconds; it only cleans up, never decides.
+    return {"N": str(int(expires_at) + 1)}
 
 
 def _to_item(s: Session) -> dict[str, Any]:
@@ -108,7 +116,7 @@ def _to_item(s: Session) -> dict[str, Any]:
         "last_used_at": _n(s.last_used_at),
         "absolute_expires_at": _n(s.absolute_expires_at),
         "idle_expires_at": _n(s.idle_expires_at),
-        "expires_at": {"N": str(int(s.expires_at) + 1)},
+        "expires_at": _ttl(s.expires_at),
         "user_agent": {"S": s.user_agent[:MAX_USER_AGENT_LENGTH]},
         "token_digest": {"B": s.token_digest},
         "family_digest": {"B": s.family_digest},
@@ -121,6 +129,8 @@ def _to_item(s: Session) -> dict[str, Any]:
         item["rotated_at"] = _n(s.rotated_at)
     if s.successor_box is not None:
         item["successor_box"] = {"B": s.successor_box}
+    if s.successor_undelivered:
+        item["successor_undelivered"] = {"BOOL": True}
     return item
 
 
@@ -131,6 +141,7 @@ def _from_item(item: dict[str, Any]) -> Session:
     def blob(name: str) -> bytes | None:
         return bytes(item[name]["B"]) if name in item else None
 
+    absolute = float(item["absolute_expires_at"]["N"])
     return Session(
         sid=item["sid"]["S"],
         principal=Principal(
@@ -140,8 +151,11 @@ def _from_item(item: dict[str, Any]) -> Session:
         ),
         created_at=float(item["created_at"]["N"]),
         last_used_at=float(item["last_used_at"]["N"]),
-        absolute_expires_at=float(item["absolute_expires_at"]["N"]),
-        idle_expires_at=float(item["idle_expires_at"]["N"]),
+        absolute_expires_at=absolute,
+        # A refresh pushes the idle expiry forward but never past the absolute
+        # one. An update expression cannot take a minimum, so the cap is applied
+        # here (and in the rotation's condition, which checks both).
+        idle_expires_at=min(float(item["idle_expires_at"]["N"]), absolute),
         user_agent=item.get("user_agent", {}).get("S", ""),
         revoked_at=num("revoked_at"),
         token_digest=blob("token_digest") or b"",
@@ -149,7 +163,12 @@ def _from_item(item: dict[str, Any]) -> Session:
         rotated_at=num("rotated_at"),
         successor_box=blob("successor_box"),
         family_digest=blob("family_digest") or b"",
+        successor_undelivered=item.get("successor_undelivered", {}).get("BOOL", False),
     )
+
+
+def _same(a: bytes | None, b: bytes) -> bool:
+    return a is not None and hmac.compare_digest(a, b)
 
 
 class DynamoSessionStore:
@@ -158,12 +177,22 @@ class DynamoSessionStore:
         self._table = table
 
     def create(self, session: Session) -> None:
-        with unavailable_on_error():
-            self._db.put_item(
-                TableName=self._table,
-                Item=_to_item(session),
-                ConditionExpression="attribute_not_exists(sid)",
-            )
+        try:
+            with unavailable_on_error():
+                self._db.put_item(
+                    TableName=self._table,
+                    Item=_to_item(session),
+                    ConditionExpression="attribute_not_exists(sid)",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+        except ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
+            stored: Any = exc.response.get("Item")
+            if stored and _same(bytes(stored["token_digest"]["B"]), session.token_digest):
+                return  # our own write, retried after its response was lost
+            # A 128-bit sid collision: never overwrite, let the client retry.
+            raise TemporarilyUnavailable() from None
 
     def get(self, sid: str) -> Session | None:
         with unavailable_on_error():
@@ -179,7 +208,8 @@ class DynamoSessionStore:
         *,
         now: float,
         idle_expires_at: float,
-    ) -> Rotated:
+    ) -> Session:
+        """Make ``successor`` current; return the session as it now stands."""
         try:
             with unavailable_on_error():
                 response = self._db.update_item(
@@ -188,7 +218,8 @@ class DynamoSessionStore:
                     UpdateExpression=(
                         "SET previous_digest = token_digest, token_digest = :new, "
                         "successor_box = :box, rotated_at = :now, last_used_at = :now, "
-                        "idle_expires_at = :idle, expires_at = :ttl"
+                        "idle_expires_at = :idle, expires_at = :ttl "
+                        "REMOVE successor_undelivered"
                     ),
                     ConditionExpression=(
                         "token_digest = :presented AND attribute_not_exists(revoked_at) "
@@ -200,9 +231,9 @@ class DynamoSessionStore:
                         ":box": {"B": presented.seal_successor(successor)},
                         ":now": _n(now),
                         ":idle": _n(idle_expires_at),
-                        ":ttl": {"N": str(int(idle_expires_at) + 1)},
+                        ":ttl": _ttl(idle_expires_at),
                     },
-                    ReturnValues="ALL_OLD",
+                    ReturnValues="ALL_NEW",
                     # The refused item comes back with the refusal: telling
                     # replay from grace from garbage costs no second read.
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -211,35 +242,45 @@ class DynamoSessionStore:
             if not is_conditional_failure(exc):
                 raise
             item: Any = exc.response.get("Item")
-            raise RotationRefused(_from_item(item) if item else None) from None
-        old_item = response["Attributes"]
-        old = _from_item(old_item)
+            stored = _from_item(item) if item else None
+            if (
+                stored is not None
+                and _same(stored.token_digest, successor.digest)
+                and _same(stored.previous_digest, presented.digest)
+            ):
+                # Only this call knows the successor: the write that landed was
+                # ours, retried by botocore after its response was lost.
+                return stored
+            raise RotationRefused(stored) from None
+        return _from_item(response["Attributes"])
 
-        def undo() -> None:
-            # Put the pre-rotation item back, unless the session moved on (or was
-            # revoked) meanwhile: a failed rotation leaves the presented token valid.
-            with unavailable_on_error(), conditional_failed(RotationRefused):
-                self._db.put_item(
+    def hold_successor(self, presented: RefreshToken, successor: RefreshToken) -> bool:
+        """Record that ``successor`` never reached the client (signing failed after
+        the rotation), so ``presented`` can still fetch it, however late the retry.
+
+        Unlike putting the old item back, this never un-issues a successor that a
+        racing twin (within the grace window) may already hold."""
+        try:
+            with unavailable_on_error():
+                self._db.update_item(
                     TableName=self._table,
-                    Item=old_item,
-                    ConditionExpression="token_digest = :new AND attribute_not_exists(revoked_at)",
-                    ExpressionAttributeValues={":new": {"B": successor.digest}},
+                    Key={"sid": {"S": presented.sid}},
+                    UpdateExpression="SET successor_undelivered = :true",
+                    ConditionExpression=(
+                        "token_digest = :successor AND previous_digest = :presented "
+                        "AND attribute_not_exists(revoked_at)"
+                    ),
+                    ExpressionAttributeValues={
+                        ":true": {"BOOL": True},
+                        ":successor": {"B": successor.digest},
+                        ":presented": {"B": presented.digest},
+                    },
                 )
-
-        rotated = Session(
-            sid=old.sid,
-            principal=old.principal,
-            created_at=old.created_at,
-            last_used_at=now,
-            absolute_expires_at=old.absolute_expires_at,
-            idle_expires_at=min(idle_expires_at, old.absolute_expires_at),
-            user_agent=old.user_agent,
-            token_digest=successor.digest,
-            previous_digest=presented.digest,
-            rotated_at=now,
-            family_digest=old.family_digest,
-        )
-        return Rotated(rotated, undo)
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return False  # the session moved on or was revoked: nothing to hold
+            raise
+        return True
 
     def revoke(
         self,
@@ -251,7 +292,8 @@ class DynamoSessionStore:
         user_id: str | None = None,
     ) -> bool:
         """Revoke if the session exists and belongs to the given family or user;
-        True when this call (or an earlier one) left it revoked."""
+        True when this call (or an earlier one) left it revoked. Revocation is
+        final: nothing ever removes ``revoked_at``."""
         condition = "attribute_exists(sid)"
         values: dict[str, Any] = {":now": _n(now), ":reason": {"S": reason}}
         if family_digest is not None:
@@ -278,17 +320,29 @@ class DynamoSessionStore:
             raise
         return True
 
-    def list_sids(self, user_id: str) -> list[str]:
-        with unavailable_on_error():
-            response = self._db.query(
-                TableName=self._table,
-                IndexName="by_user",
-                KeyConditionExpression="user_id = :user",
-                ExpressionAttributeValues={":user": {"S": user_id}},
-                ScanIndexForward=False,
-                Limit=MAX_LISTED_SESSIONS,
-            )
-        return [item["sid"]["S"] for item in response.get("Items", [])]
+    def list_sids(self, user_id: str, limit: int | None = None) -> list[str]:
+        """The user's session ids, newest first; every page unless ``limit``.
+
+        Revoking "all" sessions must mean all: a password reset that stopped at
+        the first page would leave the oldest sessions alive."""
+        sids: list[str] = []
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "by_user",
+            "KeyConditionExpression": "user_id = :user",
+            "ExpressionAttributeValues": {":user": {"S": user_id}},
+            "ScanIndexForward": False,
+        }
+        while limit is None or len(sids) < limit:
+            if limit is not None:
+                request["Limit"] = limit - len(sids)
+            with unavailable_on_error():
+                response = self._db.query(**request)
+            sids.extend(item["sid"]["S"] for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return sids
 
     def get_many(self, sids: list[str]) -> list[Session]:
         sessions: list[Session] = []

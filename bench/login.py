@@ -1,0 +1,241 @@
+"""Login timing: what an attacker can learn from the clock, and what a login costs.
+
+Two comparisons, in one run against the same in-process moto, the whole login
+handler (``POST /auth/login``) each time:
+
+- enumeration: an unknown username, a wrong password for a real account and
+  the right password for a disabled one must take the same time (target: the
+  medians within 10% of the wrong password's);
+- cost: a successful login next to one bare argon2id verification at the
+  configured parameters, the floor no login can go below (target: at most
+  1.25x). The three AWS calls a login cannot avoid (read the account, KMS
+  Sign, write the session) are timed on their own too, through the same
+  clients: moto answers in-process, so they cost CPU here instead of network
+  latency, and what remains after argon2 and them is our own code.
+
+Calls are interleaved, one of each per round, so background load weighs on
+every row alike. The lockout would turn the failures into cheap 429s after five
+tries, so every failing call uses a fresh counter: unknown usernames are new
+each time, and the accounts' counters are cleared between rounds, untimed.
+
+    .venv/bin/python -m bench.login [--tries N] [--warmup N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import io
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYER = ROOT / "layers" / "common"
+PASSWORD = "bench-password-long-enough"
+
+UNKNOWN = "unknown username"
+WRONG = "wrong password"
+DISABLED = "disabled account, right password"
+SUCCESS = "successful login"
+VERIFY = "one argon2id verification"
+AWS_FLOOR = "its 3 AWS calls alone (moto)"
+
+ENUMERATION_TARGET = 0.10
+COST_TARGET = 1.25
+
+
+@dataclass
+class Context:
+    function_name: str = "bench-login"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:bench-login"
+    aws_request_id: str = "bench"
+
+
+def _isolate_environment() -> None:
+    """Never reach a real account, whatever the shell has."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+        os.environ.pop(name, None)
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_NAMESPACE": "Bench",
+            "USERS_TABLE": "users",
+            "SESSIONS_TABLE": "sessions",
+        }
+    )
+
+
+def _event(username: str, password: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((ROOT / "events" / "login.json").read_text())
+    event["body"] = json.dumps({"username": username, "password": password, "delivery": "body"})
+    return event
+
+
+def run(tries: int, warmup: int) -> tuple[dict[str, list[float]], str]:
+    _isolate_environment()
+    # Where Lambda puts the layer's content; imported only now, after the
+    # environment is isolated (Powertools reads it at import time).
+    if str(LAYER) not in sys.path:
+        sys.path.insert(0, str(LAYER))
+    import boto3
+    from authcore import aws, runtime
+    from authcore.lockout import unknown_account_key
+    from moto import mock_aws
+
+    from functions.login import app as login_app
+    from infra import template
+    from infra.admin import Admin
+
+    with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
+        db = boto3.client("dynamodb", region_name="us-east-1")
+        kms = boto3.client("kms", region_name="us-east-1")
+        for logical_id, table in {"UsersTable": "users", "SessionsTable": "sessions"}.items():
+            db.create_table(**template.table_definition(logical_id, table))
+        key = template.resources("AWS::KMS::Key")["SigningKey"]["Properties"]
+        key_id = kms.create_key(KeySpec=key["KeySpec"], KeyUsage=key["KeyUsage"])["KeyMetadata"][
+            "KeyId"
+        ]
+        os.environ["SIGNING_KEY_ID"] = key_id
+        runtime.reset()
+        admin = Admin.connect("users", "sessions", db)
+        # One account per row: a success right after a failure on the same account
+        # would also pay for resetting its counter.
+        admin.create_user("bench", PASSWORD, "profile")
+        admin.create_user("alice", PASSWORD, "profile")
+        admin.create_user("gone", PASSWORD, "profile")
+        admin.set_disabled("gone", True)
+        passwords = runtime.passwords()
+        alice = runtime.users().get("alice")
+        assert alice is not None
+        counter = [0]
+
+        def call(username: str, password: str, status: int) -> Callable[[], None]:
+            def login() -> None:
+                answer = login_app.lambda_handler(_event(username, password), Context())
+                assert answer["statusCode"] == status, answer
+
+            return login
+
+        def unknown() -> None:
+            counter[0] += 1
+            call(f"nobody-{counter[0]}", PASSWORD, 401)()
+
+        def verify() -> None:
+            assert passwords.verify(alice.password_hash, PASSWORD)
+
+        def aws_floor() -> None:
+            dynamodb, kms_client = aws.dynamodb(), aws.kms()
+            dynamodb.transact_get_items(
+                TransactItems=[
+                    {"Get": {"TableName": "users", "Key": {"username": {"S": name}}}}
+                    for name in ("alice", unknown_account_key("alice", None))
+                ]
+            )
+            kms_client.sign(
+                KeyId=key_id,
+                Message=b"x" * 420,  # the size of an access token's signing input
+                MessageType="RAW",
+                SigningAlgorithm="ECDSA_SHA_256",
+            )
+            counter[0] += 1
+            dynamodb.put_item(
+                TableName="sessions",
+                Item={
+                    "sid": {"S": f"floor-{counter[0]}"},
+                    "user_id": {"S": alice.user_id},
+                    "created_at": {"N": str(counter[0])},
+                },
+            )
+
+        calls = {
+            UNKNOWN: unknown,
+            WRONG: call("bench", "not-the-password", 401),
+            DISABLED: call("gone", PASSWORD, 401),
+            SUCCESS: call("alice", PASSWORD, 200),
+            VERIFY: verify,
+            AWS_FLOOR: aws_floor,
+        }
+        samples: dict[str, list[float]] = {name: [] for name in calls}
+        for round_number in range(warmup + tries):
+            # As timeit does: no garbage collection inside a timed call; the
+            # collector runs between rounds, untimed.
+            gc.disable()
+            for name, function in calls.items():
+                start = time.perf_counter()
+                function()
+                elapsed = (time.perf_counter() - start) * 1000
+                if round_number >= warmup:
+                    samples[name].append(elapsed)
+            gc.enable()
+            gc.collect()
+            # Untimed: the next round starts from clean counters, as a first guess would.
+            admin.unlock("bench")
+            admin.unlock("gone")
+        parameters = alice.password_hash.split("$")[3]
+        runtime.reset()
+    return samples, parameters
+
+
+def _row(name: str, samples: list[float], reference: float) -> str:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+    median = statistics.median(samples)
+    mean = statistics.fmean(samples)
+    return f"{name:<36}{median:>9.2f}{p95:>9.2f}{mean:>9.2f}{median / reference:>8.2f}x"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.login", description=__doc__)
+    parser.add_argument("--tries", type=int, default=60)
+    parser.add_argument("--warmup", type=int, default=5)
+    args = parser.parse_args(argv)
+    samples, parameters = run(args.tries, args.warmup)
+    median = {name: statistics.median(values) for name, values in samples.items()}
+    print(
+        f"login against moto in-process, argon2id {parameters}: {args.tries} tries each "
+        f"after {args.warmup} warm-up, interleaved; milliseconds"
+    )
+    print(f"{'':<36}{'median':>9}{'p95':>9}{'mean':>9}{'ratio':>9}")
+    for name in (WRONG, UNKNOWN, DISABLED):
+        print(_row(name, samples[name], median[WRONG]))
+    for name in (VERIFY, AWS_FLOOR, SUCCESS):
+        print(_row(name, samples[name], median[VERIFY]))
+    paired = statistics.median(u / w for u, w in zip(samples[UNKNOWN], samples[WRONG], strict=True))
+    own = median[SUCCESS] - median[VERIFY] - median[AWS_FLOOR]
+    print(f"unknown / wrong, median of the per-round ratios: {paired:.3f}")
+    print(f"successful login beyond argon2id and its 3 AWS calls: {own:.2f} ms")
+    enumeration = max(abs(median[n] / median[WRONG] - 1) for n in (UNKNOWN, DISABLED))
+    cost = median[SUCCESS] / median[VERIFY]
+    verdicts = [
+        (
+            f"unknown user / wrong password (median): {median[UNKNOWN] / median[WRONG]:.3f}; "
+            f"disabled / wrong: {median[DISABLED] / median[WRONG]:.3f}",
+            f"within {ENUMERATION_TARGET:.0%}",
+            enumeration <= ENUMERATION_TARGET,
+        ),
+        (
+            f"successful login / one argon2id verification (median): {cost:.3f}",
+            f"at most {COST_TARGET}x",
+            cost <= COST_TARGET,
+        ),
+    ]
+    for text, target, met in verdicts:
+        print(f"{text}  [target {target}: {'met' if met else 'MISSED'}]")
+    return 0 if all(met for _, _, met in verdicts) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

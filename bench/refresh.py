@@ -1,0 +1,231 @@
+"""What a refresh costs beyond its floor.
+
+Times, in one run against the same in-process moto:
+
+- the whole refresh handler (``POST /auth/refresh``: parsing, rotation, signing,
+  cookies/body, Powertools decorators), each call presenting the token the
+  previous one returned;
+- the session service alone (rotation + signing, no HTTP edge);
+- the floor: one bare conditional ``UpdateItem`` of the same shape as the
+  rotation, plus one KMS ``Sign`` of a message the size of an access token.
+
+moto answers in-process, so the figures measure our code and botocore's
+request path, not the network: the ratio is the overhead a refresh adds on top
+of the two calls it cannot avoid.
+
+    .venv/bin/python -m bench.refresh [--iterations N] [--warmup N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import secrets
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYER = ROOT / "layers" / "common"
+PASSWORD = "bench-password-long-enough"
+HANDLER = "handler: POST /auth/refresh"
+SERVICE = "service: rotate + sign (no HTTP edge)"
+FLOOR = "floor: 1 UpdateItem + 1 KMS Sign"
+ROUND_TRIPS = "DynamoDB requests per handler refresh"
+
+
+@dataclass
+class Context:
+    function_name: str = "bench-refresh"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:bench-refresh"
+    aws_request_id: str = "bench"
+
+
+def _isolate_environment() -> None:
+    """Never reach a real account, whatever the shell has."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+        os.environ.pop(name, None)
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_NAMESPACE": "Bench",
+            "USERS_TABLE": "users",
+            "SESSIONS_TABLE": "sessions",
+        }
+    )
+
+
+def _event(name: str, body: dict[str, Any]) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((ROOT / "events" / name).read_text())
+    event["body"] = json.dumps(body)
+    return event
+
+
+def _time(
+    calls: dict[str, Callable[[], object]], iterations: int, warmup: int
+) -> dict[str, list[float]]:
+    """Interleaved, one call of each per round: a burst of background load then
+    weighs on every row alike instead of on whichever ran at the time."""
+    for _ in range(warmup):
+        for call in calls.values():
+            call()
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(iterations):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            samples[name].append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+def _row(name: str, samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+    return (
+        f"{name:<42}{statistics.median(samples):>9.3f}{p95:>9.3f}{statistics.fmean(samples):>9.3f}"
+    )
+
+
+def run(iterations: int, warmup: int) -> dict[str, list[float]]:
+    _isolate_environment()
+    # Where Lambda puts the layer's content; imported only now, after the
+    # environment is isolated (Powertools reads it at import time).
+    if str(LAYER) not in sys.path:
+        sys.path.insert(0, str(LAYER))
+    import boto3
+    from authcore import aws, runtime
+    from authcore.refresh_tokens import RefreshToken
+    from moto import mock_aws
+
+    from functions.login import app as login_app
+    from functions.refresh import app as refresh_app
+    from infra import template
+    from infra.admin import Admin
+
+    with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
+        db = boto3.client("dynamodb", region_name="us-east-1")
+        kms = boto3.client("kms", region_name="us-east-1")
+        for logical_id, table in {"UsersTable": "users", "SessionsTable": "sessions"}.items():
+            db.create_table(**template.table_definition(logical_id, table))
+        key = template.resources("AWS::KMS::Key")["SigningKey"]["Properties"]
+        key_id = kms.create_key(KeySpec=key["KeySpec"], KeyUsage=key["KeyUsage"])["KeyMetadata"][
+            "KeyId"
+        ]
+        os.environ["SIGNING_KEY_ID"] = key_id
+        runtime.reset()
+        Admin.connect("users", "sessions", db).create_user("bench", PASSWORD, "profile")
+
+        def login() -> str:
+            body = {"username": "bench", "password": PASSWORD, "delivery": "body"}
+            answer = login_app.lambda_handler(_event("login.json", body), Context())
+            token: str = json.loads(answer["body"])["refresh_token"]
+            return token
+
+        chain = [login()]  # the handler's token chain
+        core_chain = [login()]  # the service's, a session of its own
+
+        def handler() -> None:
+            event = _event("refresh.json", {"refresh_token": chain[0]})
+            answer = refresh_app.lambda_handler(event, Context())
+            assert answer["statusCode"] == 200, answer
+            chain[0] = json.loads(answer["body"])["refresh_token"]
+
+        service = runtime.session_service(signing=True)
+        issuer = "https://abc123.execute-api.us-east-1.amazonaws.com"
+
+        def core() -> None:
+            core_chain[0] = str(service.refresh(core_chain[0], issuer=issuer).refresh_token)
+
+        # The floor, on a session item of its own: the same conditional write
+        # (prepared outside the timing), then one signature of a token-sized input.
+        floor_token = RefreshToken.parse(login())
+        message = secrets.token_urlsafe(400).encode()
+        state = [floor_token]
+
+        def floor() -> None:
+            presented = state[0]
+            successor = presented.successor()
+            db.update_item(
+                TableName="sessions",
+                Key={"sid": {"S": presented.sid}},
+                UpdateExpression=(
+                    "SET previous_digest = token_digest, token_digest = :new, "
+                    "successor_box = :box, rotated_at = :now, last_used_at = :now, "
+                    "idle_expires_at = :idle, expires_at = :ttl"
+                ),
+                ConditionExpression=(
+                    "token_digest = :presented AND attribute_not_exists(revoked_at) "
+                    "AND idle_expires_at > :now AND absolute_expires_at > :now"
+                ),
+                ExpressionAttributeValues={
+                    ":presented": {"B": presented.digest},
+                    ":new": {"B": successor.digest},
+                    ":box": {"B": b"\0" * 76},
+                    ":now": {"N": f"{time.time():.3f}"},
+                    ":idle": {"N": f"{time.time() + 600:.3f}"},
+                    ":ttl": {"N": str(int(time.time()) + 601)},
+                },
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+            kms.sign(
+                KeyId=key_id, Message=message, MessageType="RAW", SigningAlgorithm="ECDSA_SHA_256"
+            )
+            state[0] = successor
+
+        results = _time(
+            {
+                HANDLER: handler,
+                SERVICE: core,
+                FLOOR: floor,
+            },
+            iterations,
+            warmup,
+        )
+        # Round trips, counted on the wire (botocore's own hook), outside the timing.
+        sent: list[str] = []
+        aws.dynamodb().meta.events.register(
+            "before-send.dynamodb", lambda event_name, **_: sent.append(event_name)
+        )
+        for _ in range(10):
+            handler()
+        results[ROUND_TRIPS] = [len(sent) / 10]
+        runtime.reset()
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.refresh", description=__doc__)
+    parser.add_argument("--iterations", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=30)
+    args = parser.parse_args(argv)
+    results = run(args.iterations, args.warmup)
+    round_trips = results.pop(ROUND_TRIPS)[0]
+    handler, service, floor = (statistics.median(results[k]) for k in (HANDLER, SERVICE, FLOOR))
+    print(
+        f"refresh against moto in-process: {args.iterations} calls each "
+        f"after {args.warmup} warm-up, milliseconds per call"
+    )
+    print(f"{'':<42}{'median':>9}{'p95':>9}{'mean':>9}")
+    for name, samples in results.items():
+        print(_row(name, samples))
+    print(f"ratio handler / floor (median): {handler / floor:.2f}x")
+    print(f"ratio service / floor (median): {service / floor:.2f}x")
+    print(f"{ROUND_TRIPS}: {round_trips:g}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

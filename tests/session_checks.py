@@ -1,0 +1,304 @@
+"""Session-table invariants, request counting and transport-level fault injection,
+shared by the rotation, fault and concurrency tests."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+from moto.core.botocore_stubber import MockRawResponse
+from moto.core.models import botocore_stubber
+
+TOKEN_TEXT = re.compile(r"[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{64}")
+DIGEST_BYTES = 32
+# nonce (12) + AES-GCM(family 16 + secret 32) + tag (16)
+SUCCESSOR_BOX_BYTES = 12 + 48 + 16
+
+
+def token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("ascii")).digest()
+
+
+def token_secret(token: str) -> bytes:
+    from authcore.refresh_tokens import RefreshToken
+
+    parsed = RefreshToken.parse(token)
+    return parsed.family + parsed.secret
+
+
+def open_session(
+    store: Any,
+    now: float,
+    user_id: str = "user-1",
+    *,
+    ttl: int = 2_592_000,
+    idle: int = 604_800,
+    username: str | None = None,
+) -> str:
+    """What login writes, without the password hashing (login has its own tests)."""
+    from authcore.refresh_tokens import RefreshToken
+    from authcore.sessions import Session
+    from authcore.tokens import Principal
+
+    token = RefreshToken.new()
+    store.create(
+        Session(
+            sid=token.sid,
+            principal=Principal(user_id, username or f"name-of-{user_id}", "profile"),
+            created_at=now,
+            last_used_at=now,
+            absolute_expires_at=now + ttl,
+            idle_expires_at=now + min(idle, ttl),
+            user_agent="pytest",
+            token_digest=token.digest,
+            family_digest=token.family_digest,
+        )
+    )
+    return str(token)
+
+
+class InvariantViolation(AssertionError):
+    pass
+
+
+@dataclass
+class SessionTable:
+    """Checks the sessions table as a whole, across successive snapshots.
+
+    * each session has exactly one current digest, and a previous digest only
+      together with the rotation that produced it (time and sealed successor);
+    * no raw refresh token (or its secret bytes) is stored, anywhere;
+    * what rotation must never change does not change (creation, absolute
+      expiry, family, owner), and a revoked session stays revoked.
+    """
+
+    client: Any
+    table: str = "sessions"
+    issued: list[str] = field(default_factory=list)
+    _fixed: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    _revoked: dict[str, str] = field(default_factory=dict)
+
+    def remember(self, *tokens: str | None) -> None:
+        self.issued.extend(t for t in tokens if t)
+
+    def items(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        request: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True}
+        while True:
+            response = self.client.scan(**request)
+            items.extend(response["Items"])
+            if "LastEvaluatedKey" not in response:
+                return items
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def item(self, sid: str) -> dict[str, Any] | None:
+        return self.client.get_item(
+            TableName=self.table, Key={"sid": {"S": sid}}, ConsistentRead=True
+        ).get("Item")
+
+    def is_current(self, token: str) -> bool:
+        item = self.item(token.split(".")[0])
+        return item is not None and bytes(item["token_digest"]["B"]) == token_digest(token)
+
+    def is_revoked(self, sid: str) -> bool:
+        item = self.item(sid)
+        return item is not None and "revoked_at" in item
+
+    def check(self) -> list[dict[str, Any]]:
+        items = self.items()
+        problems: list[str] = []
+        digests: dict[bytes, str] = {}
+        families: dict[bytes, str] = {}
+        for item in items:
+            problems += [f"{item['sid']['S']}: {p}" for p in self._check_item(item)]
+            sid = item["sid"]["S"]
+            for name, seen in (("token_digest", digests), ("family_digest", families)):
+                value = bytes(item[name]["B"])
+                if value in seen:
+                    problems.append(f"{sid}: {name} shared with {seen[value]}")
+                seen[value] = sid
+        problems += self._check_no_raw_tokens(items)
+        problems += [f"{sid}: vanished after being revoked" for sid in self._gone(items)]
+        if problems:
+            raise InvariantViolation("; ".join(problems))
+        return items
+
+    def _check_item(self, item: dict[str, Any]) -> list[str]:
+        problems: list[str] = []
+        required = [
+            "sid",
+            "user_id",
+            "username",
+            "created_at",
+            "last_used_at",
+            "absolute_expires_at",
+            "idle_expires_at",
+            "expires_at",
+            "token_digest",
+            "family_digest",
+        ]
+        missing = [name for name in required if name not in item]
+        if missing:
+            return [f"missing {missing}"]
+
+        def num(name: str) -> float:
+            return float(item[name]["N"])
+
+        sid = item["sid"]["S"]
+        current = bytes(item["token_digest"]["B"])
+        if len(current) != DIGEST_BYTES or len(bytes(item["family_digest"]["B"])) != DIGEST_BYTES:
+            problems.append("digest of the wrong size")
+        rotation = {"previous_digest", "rotated_at", "successor_box"} & item.keys()
+        if rotation and len(rotation) != 3:
+            problems.append(f"partial rotation state {sorted(rotation)}")
+        if "previous_digest" in item:
+            previous = bytes(item["previous_digest"]["B"])
+            if len(previous) != DIGEST_BYTES or previous == current:
+                problems.append("previous digest equals the current one or is malformed")
+        if "successor_box" in item and len(bytes(item["successor_box"]["B"])) != (
+            SUCCESSOR_BOX_BYTES
+        ):
+            problems.append("sealed successor of the wrong size")
+        if "successor_undelivered" in item and "previous_digest" not in item:
+            problems.append("undelivered successor without a previous token")
+        if "rotated_at" in item and num("rotated_at") != num("last_used_at"):
+            problems.append("last use is not the last rotation")
+        if not num("created_at") <= num("last_used_at") < num("idle_expires_at"):
+            problems.append("idle expiry is not after the last use")
+        if not num("created_at") < num("absolute_expires_at"):
+            problems.append("absolute expiry before creation")
+        fixed = (
+            num("created_at"),
+            num("absolute_expires_at"),
+            bytes(item["family_digest"]["B"]),
+            item["user_id"]["S"],
+        )
+        if self._fixed.setdefault(sid, fixed) != fixed:
+            problems.append("creation, absolute expiry, family or owner changed")
+        if sid in self._revoked and item.get("revoked_at", {}).get("N") != self._revoked[sid]:
+            problems.append("a revoked session was un-revoked")
+        if "revoked_at" in item:
+            self._revoked[sid] = item["revoked_at"]["N"]
+        return problems
+
+    def _check_no_raw_tokens(self, items: list[dict[str, Any]]) -> list[str]:
+        text = json.dumps(items, default=lambda b: bytes(b).hex())
+        blobs = [bytes(v["B"]) for item in items for v in item.values() if "B" in v]
+        problems = []
+        if TOKEN_TEXT.search(text):
+            problems.append("a refresh token is stored in clear")
+        for token in self.issued:
+            secret = token_secret(token)
+            if token.split(".")[1] in text or any(secret[16:] in blob for blob in blobs):
+                problems.append(f"the secret of an issued token ({token[:4]}…) is stored")
+        return problems
+
+    def _gone(self, items: list[dict[str, Any]]) -> set[str]:
+        return set(self._revoked) - {item["sid"]["S"] for item in items}
+
+
+class RequestCounter:
+    """Counts HTTP requests a client sends (every attempt, retries included)."""
+
+    def __init__(self, client: Any) -> None:
+        self.operations: list[str] = []
+        service = client.meta.service_model.service_id.hyphenize()
+        client.meta.events.register(f"before-send.{service}", self._count)
+
+    def _count(self, event_name: str, **_: Any) -> None:
+        self.operations.append(event_name.rsplit(".", 1)[-1])
+
+    def clear(self) -> None:
+        self.operations.clear()
+
+
+# Error responses as the service sends them (status, error code).
+SERVICE_ERRORS = {
+    "ThrottlingException": 400,
+    "ProvisionedThroughputExceededException": 400,
+    "RequestLimitExceeded": 400,
+    "InternalServerError": 500,
+    "ServiceUnavailable": 503,
+    "ConditionalCheckFailedException": 400,
+    "TransactionConflictException": 400,
+    "KMSInternalException": 500,
+    "DependencyTimeoutException": 503,
+    "KeyUnavailableException": 500,
+}
+# A timeout before the request reached the service (nothing applied), and one
+# after it did (applied; only the response was lost, so botocore retries a write
+# that already happened).
+TIMEOUT_BEFORE = "ConnectTimeoutError"
+TIMEOUT_AFTER = "ReadTimeoutError"
+FAULT_KINDS = [*SERVICE_ERRORS, TIMEOUT_BEFORE, TIMEOUT_AFTER]
+
+
+class TransportFaults:
+    """Fail chosen requests of one moto-backed client at the HTTP layer.
+
+    moto's in-process stub answers every request from a ``before-send`` hook.
+    This wraps that hook for one client, so a fault replaces the service's
+    answer (nothing applied) or follows it (applied, response lost), and
+    botocore's own retry logic sees exactly what it would see from AWS.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.sent: list[str] = []
+        self.injected: list[str] = []
+        self._plan: tuple[int, str, str, int] | None = None
+        events = client.meta.events
+        events.unregister("before-send", botocore_stubber)
+        events.register_first("before-send", self._send)
+
+    def reset(self) -> None:
+        self.sent.clear()
+        self.injected.clear()
+        self._plan = None
+
+    def fail(
+        self, kind: str, *, at: int = 0, operation: str | None = None, times: int = 99
+    ) -> None:
+        """From the ``at``-th request on (0-based, counting every attempt), fail
+        ``times`` attempts of ``operation`` (default: whichever is sent at ``at``)."""
+        assert kind in FAULT_KINDS, kind
+        self._plan = (at, operation or "", kind, times)
+
+    def _send(self, event_name: str, request: Any, **kwargs: Any) -> AWSResponse | None:
+        operation = event_name.rsplit(".", 1)[-1]
+        index = len(self.sent)
+        self.sent.append(operation)
+        kind = self._due(index, operation)
+        if kind is None:
+            return botocore_stubber(event_name, request, **kwargs)
+        self.injected.append(f"{operation}:{kind}")
+        if kind == TIMEOUT_BEFORE:
+            raise ConnectTimeoutError(endpoint_url=request.url)
+        if kind == TIMEOUT_AFTER:
+            botocore_stubber(event_name, request, **kwargs)
+            raise ReadTimeoutError(endpoint_url=request.url)
+        body = json.dumps({"__type": f"com.amazonaws#{kind}", "message": "injected fault"})
+        return AWSResponse(
+            request.url,
+            SERVICE_ERRORS[kind],
+            {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "fault"},
+            MockRawResponse(body),  # type: ignore[arg-type]
+        )
+
+    def _due(self, index: int, operation: str) -> str | None:
+        if self._plan is None:
+            return None
+        at, target, kind, times = self._plan
+        if index < at or times <= 0:
+            return None
+        if not target:
+            target = operation
+        if operation != target:
+            return None
+        self._plan = (at, target, kind, times - 1)
+        return kind
