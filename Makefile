@@ -36,7 +36,7 @@ validate: dev sam-cli
 	$(VENV_SAM)/bin/sam validate --lint --region us-east-1
 
 test: dev sam-cli lint typecheck
-	SAM_CLI=$(abspath $(VENV_SAM))/bin/sam $(VENV)/bin/pytest
+	SAM_CLI=$(abspath $(VENV_SAM))/bin/sam $(VENV)/bin/pytest -n 2
 
 # The end-to-end tier alone: the local stack over HTTP, Chromium, the OpenAPI checks, the fuzzer.
 e2e: dev
@@ -44,6 +44,8 @@ e2e: dev
 
 bench: dev
 	$(PY) -m bench.authorizer
+	$(PY) -m bench.refresh
+	$(PY) -m bench.login
 
 clean:
 	rm -rf $(VENV) $(VENV_SAM) .pytest_cache .mypy_cache .ruff_cache .aws-sam

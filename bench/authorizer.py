@@ -9,7 +9,12 @@ Measured in one run, on the same tokens (ES256, the default; RS256 as well):
 - cold: a fresh process importing the handler, loading the key ring from a
   JWKS served over HTTP by this process, and answering the first event, against
   ``python -c pass``; median of N processes of each, interleaved;
-- the top entries of ``python -X importtime`` for the handler.
+- the top entries of ``python -X importtime`` for the handler;
+- the session-checked mode (``AUTHORIZER_MODE=session``) side by side with the
+  stateless one: warm with the session cached, warm with a cache miss (one
+  strongly consistent GetItem against moto in-process, next to the bare GetItem
+  through the same client), and cold (the first event includes importing boto3,
+  building the client and one GetItem against a moto server on localhost).
 
 Rounds are interleaved (every variant once per round, in rotating order), so a
 burst of background load weighs on every row alike; the figures are medians.
@@ -22,6 +27,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import logging
 import os
 import platform
 import re
@@ -31,9 +37,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +49,19 @@ LAYER = ROOT / "layers" / "common"
 ISSUER = "https://abc123.execute-api.us-east-1.amazonaws.com"
 AUDIENCE = "api"
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:rest123/prod/GET/orders"
+
+SESSIONS_TABLE = "bench-sessions"
+SESSION_ID = "bench-session"
+SESSION_USER = "7f0c2d4e-bench"
+BENCH_LAG = "5"
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
 
 TARGET_RATIO = 1.15
 TARGET_HIT_US = 5.0
@@ -286,13 +307,13 @@ def cold(processes: int) -> dict[str, Any]:
         "BENCH_EVENT": json.dumps(event),
     }
 
-    def run(code: str) -> tuple[float, float, str]:
+    def run(code: str, child_env: dict[str, str] | None = None) -> tuple[float, float, str]:
         """Wall-clock ms, CPU ms (user + system) of the child, its stdout."""
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         done = subprocess.run(
             [sys.executable, "-c", code],
-            env=env,
+            env=child_env or env,
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -305,17 +326,40 @@ def cold(processes: int) -> dict[str, Any]:
 
     bare: list[tuple[float, float, str]] = []
     full: list[tuple[float, float, str]] = []
+    checked: list[tuple[float, float, str]] = []
+    moto = _moto_server_with_a_session()
+    session_env = {
+        **env,
+        **FAKE_AWS,
+        "AUTHORIZER_MODE": "session",
+        "SESSIONS_TABLE": SESSIONS_TABLE,
+        "AWS_ENDPOINT_URL": moto[1],
+    }
     try:
         run("pass")
         run(_CHILD)  # fill the OS page cache: measure processes, not the disk
+        run(_CHILD, session_env)
         for _ in range(processes):
             bare.append(run("pass"))
             full.append(run(_CHILD))
+            checked.append(run(_CHILD, session_env))
     finally:
         server.shutdown()
+        moto[0].stop()
+    inside_checked = [json.loads(out) for _, _, out in checked]
+    assert all(r["authorized"] for r in inside_checked), "a session-checked cold start refused"
+    session_cold = {
+        "session_ms": statistics.median(wall for wall, _, _ in checked),
+        "session_best_ms": min(wall for wall, _, _ in checked),
+        "session_cpu_ms": statistics.median(cpu for _, cpu, _ in checked),
+        "session_import_ms": statistics.median(r["import_ms"] for r in inside_checked),
+        "session_first_event_ms": statistics.median(r["first_event_ms"] for r in inside_checked),
+        "session_boto3": all(r["boto3"] for r in inside_checked),
+    }
     inside = [json.loads(out) for _, _, out in full]
     assert all(report["authorized"] for report in inside), "a cold start refused the token"
     return {
+        **session_cold,
         "bare_ms": statistics.median(wall for wall, _, _ in bare),
         "full_ms": statistics.median(wall for wall, _, _ in full),
         "bare_best_ms": min(wall for wall, _, _ in bare),
@@ -327,6 +371,191 @@ def cold(processes: int) -> dict[str, Any]:
         "boto3": any(r["boto3"] for r in inside),
         "processes": processes,
     }
+
+
+# ---------------------------------------------------------------- session-checked mode
+def _session_item(client: Any, table: str, now: float) -> None:
+    """The session the bench tokens name, written as login writes it."""
+    from authcore.sessions import DynamoSessionStore, Session
+    from authcore.tokens import Principal
+
+    DynamoSessionStore(client, table).create(
+        Session(
+            sid=SESSION_ID,
+            principal=Principal(SESSION_USER, "bench", "profile"),
+            created_at=now,
+            last_used_at=now,
+            absolute_expires_at=now + 86_400,
+            idle_expires_at=now + 86_400,
+            user_agent="bench",
+            token_digest=b"\0" * 32,
+            family_digest=b"\1" * 32,
+        )
+    )
+
+
+def _moto_server_with_a_session() -> tuple[Any, str]:
+    """A moto server on localhost (a child process cannot share in-process moto)
+    holding the sessions table and the bench session."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from infra import template
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    db = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    db.create_table(**template.table_definition("SessionsTable", SESSIONS_TABLE))
+    _session_item(db, SESSIONS_TABLE, time.time())
+    return server, endpoint
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+_copies = iter(range(1_000_000))
+
+
+def _container(env: dict[str, str]) -> ModuleType:
+    """A fresh copy of the handler module, configured by ``env`` at its cold start:
+    one more Lambda function with the same code (module state of its own)."""
+    import importlib.util
+
+    path = ROOT / "functions" / "authorizer" / "app.py"
+    spec = importlib.util.spec_from_file_location(f"bench_authorizer_{next(_copies)}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with _environment(env):
+        module.reset()
+        module.settings()
+    return module
+
+
+def warm_session(rounds: int, per_round: int) -> dict[str, float]:
+    """Stateless and session-checked containers on the same tokens, interleaved."""
+    import boto3
+    from authcore.keys import LocalSigner, public_jwk
+    from authcore.session_check import PROJECTION
+    from moto import mock_aws
+
+    from infra import template
+
+    signer = LocalSigner.generate("bench-session-es")
+    server = _serve({"keys": [public_jwk(signer.public_key(), signer.kid, "ES256")]})
+    base = {
+        **FAKE_AWS,
+        "ISSUER": ISSUER,
+        "JWKS_URL": f"http://127.0.0.1:{server.server_address[1]}/jwks.json",
+    }
+    session = {**base, "AUTHORIZER_MODE": "session", "SESSIONS_TABLE": SESSIONS_TABLE}
+    http, _ = _events()
+    misses = max(10, per_round // 10)
+    try:
+        with _environment(FAKE_AWS), mock_aws():
+            db = boto3.client("dynamodb", region_name="us-east-1")
+            db.create_table(**template.table_definition("SessionsTable", SESSIONS_TABLE))
+            _session_item(db, SESSIONS_TABLE, time.time())
+            envs = {
+                "stateless": base,
+                "session": {**session, "REVOCATION_MAX_LAG_SECONDS": BENCH_LAG},
+                # Lag 0: "live" is never reused, every request reads (a miss each time).
+                "miss": {**session, "REVOCATION_MAX_LAG_SECONDS": "0"},
+            }
+            containers = {name: _container(env) for name, env in envs.items()}
+            now = time.time()
+            tokens = [[_issue(signer, now) for _ in range(per_round)] for _ in range(rounds)]
+            spare = _issue(signer, time.time())
+
+            def new_container(name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+                # A fresh container whose ring is loaded and, in session mode, whose
+                # session is cached "live", by a token outside the batches.
+                module = containers[name]
+                module.reset()
+                with _environment(envs[name]):
+                    module.settings()
+                handler: Callable[[dict[str, Any], Any], dict[str, Any]] = module.lambda_handler
+                assert handler(http(spare), None)["isAuthorized"] is True
+                return lambda event: handler(event, None)
+
+            def fresh_tokens(name: str) -> Batch:
+                def prepare(r: int) -> Callable[[], int]:
+                    call = new_container(name)
+                    events = [http(t) for t in tokens[r]]
+
+                    def run() -> int:
+                        for event in events:
+                            call(event)
+                        return len(events)
+
+                    return run
+
+                return prepare
+
+            def repeated(name: str, n: int) -> Batch:
+                def prepare(r: int) -> Callable[[], int]:
+                    call = new_container(name)
+                    event = http(tokens[r][0])
+                    assert call(event)["isAuthorized"] is True
+
+                    def run() -> int:
+                        for _ in range(n):
+                            call(event)
+                        return n
+
+                    return run
+
+                return prepare
+
+            def bare_get_item(r: int) -> Callable[[], int]:
+                client = containers["miss"].session_checker().reader.client
+
+                def run() -> int:
+                    for _ in range(misses):
+                        client.get_item(
+                            TableName=SESSIONS_TABLE,
+                            Key={"sid": {"S": SESSION_ID}},
+                            ConsistentRead=True,
+                            ProjectionExpression=PROJECTION,
+                        )
+                    return misses
+
+                return run
+
+            variants: dict[str, Batch] = {
+                "stateless_new": fresh_tokens("stateless"),
+                "session_new": fresh_tokens("session"),
+                "stateless_hit": repeated("stateless", 20 * per_round),
+                "session_hit": repeated("session", 20 * per_round),
+                "session_miss": repeated("miss", misses),
+                "bare_get_item": bare_get_item,
+            }
+            for prepare in variants.values():
+                prepare(0)()  # warm every code path once
+            return _interleave(rounds, variants)
+    finally:
+        server.shutdown()
 
 
 _IMPORTTIME = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
@@ -376,6 +605,7 @@ def report(
     imports: list[tuple[str, int, float, float]],
     args: argparse.Namespace,
     load: tuple[float, float],
+    session_results: dict[str, float] | None = None,
 ) -> str:
     import cryptography
     import jwt
@@ -456,7 +686,62 @@ def report(
     ]
     for name, depth, own, cumulative in imports:
         lines.append(f"| {'&nbsp;' * 2 * depth}`{name}` | {own:.1f} | {cumulative:.1f} |")
+    if session_results is not None:
+        lines += session_report(session_results, cold_results, args)
     return "\n".join(lines)
+
+
+def session_report(
+    figures: dict[str, float], cold_results: dict[str, Any], args: argparse.Namespace
+) -> list[str]:
+    def cell(key: str) -> str:
+        return f"{_us(figures[key])} ({_us(figures[key + '/best'])})"
+
+    def cost(key: str, base: str) -> str:
+        return f"{figures[key] - figures[base]:+.2f}"
+
+    miss_to_read = figures["session_miss"] / figures["bare_get_item"]
+    c = cold_results
+    return [
+        "",
+        "Session-checked mode (`AUTHORIZER_MODE=session`) side by side with stateless, "
+        f"ES256, HTTP API 2.0 event, µs per call (median of {args.rounds} interleaved "
+        f"rounds, best in brackets; `REVOCATION_MAX_LAG_SECONDS={BENCH_LAG}`):",
+        "",
+        "| | stateless | session-checked | the session check costs |",
+        "|---|---:|---:|---:|",
+        f"| new token, session cached | {cell('stateless_new')} | {cell('session_new')} | "
+        f"{cost('session_new', 'stateless_new')} |",
+        f"| repeated token, session cached | {cell('stateless_hit')} | {cell('session_hit')} | "
+        f"{cost('session_hit', 'stateless_hit')} |",
+        f"| repeated token, session cache miss: one GetItem (moto in-process) | | "
+        f"{cell('session_miss')} | {cost('session_miss', 'stateless_hit')} |",
+        f"| the bare GetItem alone, same client, same moto | | {cell('bare_get_item')} | |",
+        f"| **a miss, as a multiple of its bare GetItem** | | | **{miss_to_read:.2f}x** |",
+        "",
+        "(A miss is one GetItem and nothing else worth measuring. In-process moto spends "
+        "that time on CPU (botocore's serialisation plus moto's emulation); DynamoDB inside "
+        "a region answers a GetItem in a few ms, mostly waiting. A miss happens at most "
+        "once per session per container per lag.)",
+        "",
+        f"Cold start, median of {c['processes']} fresh processes of each, interleaved "
+        "with the runs above:",
+        "",
+        "| | wall ms, median | wall ms, best | CPU ms, median | import ms | first event ms "
+        "| boto3 imported |",
+        "|---|---:|---:|---:|---:|---:|:---:|",
+        f"| `python -c pass` | {c['bare_ms']:.1f} | {c['bare_best_ms']:.1f} "
+        f"| {c['bare_cpu_ms']:.1f} | | | |",
+        f"| stateless | {c['full_ms']:.1f} | {c['full_best_ms']:.1f} | {c['full_cpu_ms']:.1f} "
+        f"| {c['import_ms']:.1f} | {c['first_event_ms']:.1f} | {'yes' if c['boto3'] else 'no'} |",
+        f"| session-checked (first event: boto3, client, one GetItem on a localhost moto "
+        f"server) | {c['session_ms']:.1f} | {c['session_best_ms']:.1f} "
+        f"| {c['session_cpu_ms']:.1f} | {c['session_import_ms']:.1f} "
+        f"| {c['session_first_event_ms']:.1f} | {'yes' if c['session_boto3'] else 'no'} |",
+        f"| **session over stateless** | **{c['session_ms'] - c['full_ms']:.1f}** | "
+        f"**{c['session_best_ms'] - c['full_best_ms']:.1f}** | "
+        f"**{c['session_cpu_ms'] - c['full_cpu_ms']:.1f}** | | | |",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -471,10 +756,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.insert(0, str(LAYER))  # where Lambda puts the layer's content
     load_before = os.getloadavg()[0]
     warm_results = warm(args.rounds, args.tokens)
+    session_results = warm_session(args.rounds, args.tokens)
     cold_results = cold(args.processes)
     imports = importtime()
     load = (load_before, os.getloadavg()[0])
-    print(report(warm_results, cold_results, imports, args, load))
+    print(report(warm_results, cold_results, imports, args, load, session_results))
     return 0
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import boto3
 from authcore import runtime
+from authcore.key_material import KmsMaterial
+from authcore.keystore import KeyLifecycle, KeyTable, published_jwks
 
 from infra import template
 from infra.admin import Admin
@@ -43,26 +45,34 @@ class LambdaContext:
 class Stack:
     dynamodb: Any
     kms: Any
-    key_id: str
+    key_id: str  # the kid of the current signing key
     users_table: str
     sessions_table: str
     admin: Admin
 
+    def jwks(self) -> dict[str, Any]:
+        """What /.well-known/jwks.json publishes."""
+        return published_jwks(KeyTable(self.dynamodb, "keys").load())
+
+
+def bootstrap_keys(dynamodb: Any, kms: Any, table: str = "keys") -> str:
+    """The signing-key ring as the deploy-time rotation leaves it; the current kid."""
+    keys = KeyTable(dynamodb, table)
+    KeyLifecycle(keys, KmsMaterial(kms, stack="local")).rotate()
+    return next(r.kid for r in keys.load() if r.state == "current")
+
 
 def create_stack(monkeypatch) -> Stack:
-    """Tables and key exactly as template.yaml defines them, inside moto."""
+    """Tables exactly as template.yaml defines them, and the bootstrapped key ring, in moto."""
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
     kms = boto3.client("kms", region_name="us-east-1")
-    names = {"UsersTable": "users", "SessionsTable": "sessions"}
+    names = {"UsersTable": "users", "SessionsTable": "sessions", "KeysTable": "keys"}
     for logical_id, name in names.items():
         dynamodb.create_table(**template.table_definition(logical_id, name))
-    key_props = template.resources("AWS::KMS::Key")["SigningKey"]["Properties"]
-    key_id = kms.create_key(KeySpec=key_props["KeySpec"], KeyUsage=key_props["KeyUsage"])[
-        "KeyMetadata"
-    ]["KeyId"]
+    key_id = bootstrap_keys(dynamodb, kms)
     monkeypatch.setenv("USERS_TABLE", "users")
     monkeypatch.setenv("SESSIONS_TABLE", "sessions")
-    monkeypatch.setenv("SIGNING_KEY_ID", key_id)
+    monkeypatch.setenv("KEYS_TABLE", "keys")
     monkeypatch.setenv("ALLOWED_ORIGINS", ALLOWED_ORIGIN)
     runtime.reset()
     admin = Admin.connect("users", "sessions", dynamodb)

@@ -1,4 +1,14 @@
-"""API Gateway Lambda authorizer: stateless verification of access tokens.
+"""API Gateway Lambda authorizer: verification of access tokens, stateless or
+session-checked.
+
+One code, two modes (``AUTHORIZER_MODE``), deployed as two functions:
+
+- ``stateless`` (the default): signature and claims only, no I/O. A logout takes
+  effect when the access token expires.
+- ``session``: additionally, the token's session must be live in the sessions
+  table (``authcore.session_check``: one cached GetItem), so a logout takes
+  effect within ``REVOCATION_MAX_LAG_SECONDS``. When DynamoDB fails, the request
+  is refused.
 
 One function for both API Gateway flavours; the event's shape decides:
 
@@ -12,7 +22,8 @@ One function for both API Gateway flavours; the event's shape decides:
 
 It runs before every protected route, so its import graph is part of its
 latency: standard library, ``cryptography`` and the light modules of
-``authcore`` only. No boto3, no Powertools, no PyJWT. Keys come from the
+``authcore`` only. No Powertools, no PyJWT, and no boto3 unless in session mode
+(imported when the first session check builds its client). Keys come from the
 issuer's JWKS over HTTPS, as API Gateway's own JWT authorizers get them.
 """
 
@@ -22,15 +33,25 @@ import json
 import logging
 import os
 import re
+import sys
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from authcore import credentials
 from authcore.clock import Clock, system_clock
-from authcore.config import Settings
-from authcore.errors import AuthError, Forbidden, InvalidRequest, InvalidToken
+from authcore.config import ConfigError, Settings
+from authcore.errors import (
+    AuthError,
+    Forbidden,
+    InvalidRequest,
+    InvalidToken,
+    TemporarilyUnavailable,
+)
 from authcore.keyring import KeyRing, fetch_jwks
 from authcore.verify import AccessTokenVerifier
+
+if TYPE_CHECKING:
+    from authcore.session_check import SessionChecker
 
 log = logging.getLogger("authorizer")
 log.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"))
@@ -73,13 +94,42 @@ def verifier_for(issuer: str) -> AccessTokenVerifier:
     )
 
 
+@lru_cache(maxsize=1)
+def session_checker() -> SessionChecker | None:
+    """The session check in session mode, else None. Imported and built on first
+    use, so the stateless mode never loads it (nor boto3 behind it)."""
+    config = settings()
+    if config.authorizer_mode != "session":
+        return None
+    from authcore import session_check
+
+    reader = session_check.dynamo_reader(config.require("sessions_table"))
+    return session_check.SessionChecker(
+        reader, max_lag=config.revocation_max_lag, leeway=config.leeway, clock=_clock
+    )
+
+
 def reset(clock: Clock = system_clock) -> None:
-    """Forget configuration and keys: a new container (tests, benchmarks), whose
-    key ring and verifier run on ``clock``."""
+    """Forget configuration, keys and the session cache: a new container (tests,
+    benchmarks), whose key ring, verifier and session check run on ``clock``."""
     global _clock
     _clock = clock
     settings.cache_clear()
     verifier_for.cache_clear()
+    session_checker.cache_clear()
+    loaded = sys.modules.get("authcore.session_check")
+    if loaded is not None:
+        loaded.dynamodb_client.cache_clear()
+
+
+def authorize_claims(token: str, issuer: str) -> dict[str, Any]:
+    """The claims of a token this authorizer accepts: verified, and in session
+    mode, of a live session."""
+    claims = verifier_for(issuer).verify(token)
+    checker = session_checker()
+    if checker is not None:
+        checker.check(claims)
+    return claims
 
 
 def _context(claims: dict[str, Any]) -> Context:
@@ -116,7 +166,7 @@ def authorize_http(event: dict[str, Any]) -> dict[str, Any]:
             credentials.check_same_site(
                 headers, config.allowed_origins, credentials.origin_of(issuer)
             )
-    claims = verifier_for(issuer).verify(token)
+    claims = authorize_claims(token, issuer)
     return {"isAuthorized": True, "context": _context(claims)}
 
 
@@ -198,7 +248,7 @@ def authorize_rest(event: dict[str, Any]) -> dict[str, Any]:
         token = _bearer(event.get("authorizationToken"))
     else:
         token = _rest_request_token(event, issuer, config)
-    claims = verifier_for(issuer).verify(token)
+    claims = authorize_claims(token, issuer)
     return policy(claims["sub"], "Allow", resource, _context(claims))
 
 
@@ -253,6 +303,17 @@ def _log_denial(denied: Exception) -> None:
         level = logging.ERROR
         fields["reason"] = "issuer_not_configured"
         fields["detail"] = "set ISSUER (the IssuerUrl parameter) to authorize REST API requests"
+    elif isinstance(denied, TemporarilyUnavailable):
+        # Only the session check has a dependency on the request path. Refusing is
+        # the point (fail closed), but every refusal here is an outage: say so loudly.
+        level = logging.ERROR
+        fields["reason"] = "session_check_unavailable"
+        fields["cause"] = getattr(denied, "cause", type(denied).__name__)
+        fields["detail"] = "the sessions table could not be read: request refused (fail closed)"
+    elif isinstance(denied, ConfigError):
+        level = logging.ERROR
+        fields["reason"] = "configuration"
+        fields["detail"] = str(denied)  # names variables, never a secret's value
     elif isinstance(denied, AuthError):
         fields["reason"] = denied.code
     else:

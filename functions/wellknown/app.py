@@ -10,14 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from authcore import runtime, web
+from authcore.keystore import JWKS_MAX_AGE_SECONDS
 from authcore.observability import logger, tracer
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-# Verifiers may cache the key set this long; key rotation publishes a new key
-# well before it signs anything (see README, key rotation arithmetic).
-JWKS_MAX_AGE_SECONDS = 300
+# Verifiers may cache the key set for JWKS_MAX_AGE_SECONDS; key rotation publishes
+# a new key well before it signs anything (see README, key rotation arithmetic).
 _PUBLIC = {"Cache-Control": f"public, max-age={JWKS_MAX_AGE_SECONDS}"}
 
 app = web.new_app(allowed=("GET",))
@@ -38,7 +38,7 @@ def openid_configuration() -> Response[Any]:
         "revocation_endpoint": f"{issuer}/auth/logout",
         "response_types_supported": ["token"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["ES256"],
+        "id_token_signing_alg_values_supported": [runtime.settings().signing_alg],
         "token_endpoint_auth_methods_supported": ["none"],
     }
     return Response(200, "application/json", document, headers=_PUBLIC)

@@ -5,7 +5,8 @@ the demo page at ``/``, and a page of another origin at http://localhost:$OTHER_
 Environment: PORT, OTHER_ORIGIN_PORT, DEMO_PASSWORD, LOCAL_USERS_FILE, LOCAL_ENV_FILE
 (where to write the sourceable admin environment, default .local/env) and the variables of contract
 §5 (ACCESS_TOKEN_TTL_SECONDS, SESSION_TTL_SECONDS, SESSION_IDLE_TTL_SECONDS,
-REFRESH_REUSE_GRACE_SECONDS, ALLOWED_ORIGINS).
+REFRESH_REUSE_GRACE_SECONDS, ALLOWED_ORIGINS) and REVOCATION_MAX_LAG_SECONDS (the
+session-checked authorizer's lag).
 """
 
 from __future__ import annotations
@@ -84,8 +85,18 @@ def main() -> int:
         os.environ["AWS_ENDPOINT_URL"] = stack.endpoint  # for any client made in-process
         users = stack.seed_users()
         authorizer = stack.authorizer()
+        route_authorizers = stack.route_authorizers()
         pages = demo_site().serve
-        gateway = Gateway(template.routes(), stack.pools, authorizer, port, log, stack.cors, pages)
+        gateway = Gateway(
+            template.routes(),
+            stack.pools,
+            authorizer,
+            port,
+            log,
+            stack.cors,
+            pages,
+            route_authorizers=route_authorizers,
+        )
         admin_env = stack.admin_environment()
         write_env_file(env_file, admin_env)
         try:
@@ -103,6 +114,9 @@ def main() -> int:
             else:
                 threading.Thread(target=other.serve_forever, daemon=True).start()
         guard = authorizer.function if authorizer else "none"
+        for function in sorted({a.function for a in route_authorizers.values()}):
+            count = sum(1 for a in route_authorizers.values() if a.function == function)
+            guard += f", {function} on {count} route(s)"
         log(f"[stack] moto at {stack.endpoint}; users: {', '.join(users)}; authorizer: {guard}")
         sys.stdout.write(
             walkthrough(

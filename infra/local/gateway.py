@@ -366,11 +366,15 @@ class Gateway:
         log: Callable[[str], None],
         cors: Cors | None = None,
         pages: Callable[[str, str], Response | None] | None = None,
+        route_authorizers: Mapping[tuple[str, str], Authorizer] | None = None,
     ) -> None:
         self._router = Router(routes)
         self._pages = pages
         self._pools = pools
         self._authorizer = authorizer
+        # (method, path) -> the authorizer a route names instead of the default one
+        # (``Auth: {Authorizer: SessionAuthorizer}``).
+        self._route_authorizers = dict(route_authorizers or {})
         self._events = EventBuilder(port)
         self._log = log
         self._cors = cors
@@ -392,14 +396,15 @@ class Gateway:
         """The authorizer's context, or the gateway's own answer. A denial is 403; an
         authorizer that fails or answers nonsense is a 500, as API Gateway answers
         (both keep the route's function from running)."""
-        if self._authorizer is None:
+        authorizer = self._route_authorizers.get((route.method, route.path), self._authorizer)
+        if authorizer is None:
             return gateway_error(500, "Internal Server Error")
-        identity = self._authorizer.identity(request)
+        identity = authorizer.identity(request)
         if identity is None:
             return gateway_error(401, "Unauthorized")
         event = self._events.authorizer_event(request, route, params, request_id, now, identity)
         try:
-            answer = self._pools[self._authorizer.function].invoke(event)
+            answer = self._pools[authorizer.function].invoke(event)
         except InvocationFailed:
             return gateway_error(500, "Internal Server Error")
         if not isinstance(answer, dict) or not isinstance(answer.get("isAuthorized"), bool):

@@ -191,13 +191,13 @@ class LocalStack:
         self._moto: ThreadedMotoServer | None = None
         self.endpoint = ""
         self.tables: dict[str, str] = {}
-        self.keys: dict[str, str] = {}
         self.pools: dict[str, FunctionPool] = {}
         self.cors: Cors | None = None
 
     # ------------------------------------------------------------ AWS side
     def start_moto(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per AWS call
+        _serialise_dynamodb()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
@@ -221,15 +221,6 @@ class LocalStack:
                     TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute},
                 )
             self.tables[logical_id] = name
-        kms = self.kms()
-        for logical_id, resource in template.resources("AWS::KMS::Key").items():
-            props = resource["Properties"]
-            key = kms.create_key(
-                KeySpec=props.get("KeySpec", "SYMMETRIC_DEFAULT"),
-                KeyUsage=props.get("KeyUsage", "ENCRYPT_DECRYPT"),
-                Description=str(props.get("Description", logical_id)),
-            )
-            self.keys[logical_id] = key["KeyMetadata"]["KeyId"]
 
     # -------------------------------------------------------- functions
     def resolver(self) -> Resolver:
@@ -241,7 +232,6 @@ class LocalStack:
             "AWS::URLSuffix": "amazonaws.com",
             **local_parameters(self.origin, self._environ),
             **self.tables,
-            **self.keys,
         }
         return Resolver(template.load(), refs)
 
@@ -316,13 +306,37 @@ class LocalStack:
         for api in template.resources("AWS::Serverless::HttpApi").values():
             config = api["Properties"].get("Auth", {}).get("Authorizers", {}).get(name)
             if config is not None:
-                identity = self.resolver().value(config.get("Identity") or {})
-                return Authorizer(
-                    function,
-                    headers=tuple(identity.get("Headers") or ()),
-                    query_strings=tuple(identity.get("QueryStrings") or ()),
-                )
+                return self._authorizer_from(config, function)
         return Authorizer(function)
+
+    def _authorizer_from(self, config: Mapping[str, Any], function: str) -> Authorizer:
+        identity = self.resolver().value(config.get("Identity") or {})
+        return Authorizer(
+            function,
+            headers=tuple(identity.get("Headers") or ()),
+            query_strings=tuple(identity.get("QueryStrings") or ()),
+        )
+
+    def route_authorizers(self) -> dict[tuple[str, str], Authorizer]:
+        """(method, path) -> authorizer, for the routes that name one other than the
+        default (``Auth: {Authorizer: SessionAuthorizer}``); NONE is not one."""
+        default_name, _ = template.default_authorizer()
+        configs: dict[str, Any] = {}
+        for api in template.resources("AWS::Serverless::HttpApi").values():
+            configs.update(api["Properties"].get("Auth", {}).get("Authorizers", {}))
+        found: dict[tuple[str, str], Authorizer] = {}
+        for resource in template.resources("AWS::Serverless::Function").values():
+            for event in resource["Properties"].get("Events", {}).values():
+                props = event.get("Properties", {})
+                name = props.get("Auth", {}).get("Authorizer")
+                if event.get("Type") != "HttpApi" or name in (None, "NONE", default_name):
+                    continue
+                arn = configs.get(name, {}).get("FunctionArn")
+                if not (isinstance(arn, dict) and "Fn::GetAtt" in arn):
+                    raise SetupError(f"route {props['Path']} names an unknown authorizer {name}")
+                authorizer = self._authorizer_from(configs[name], arn["Fn::GetAtt"][0])
+                found[(props["Method"].upper(), props["Path"])] = authorizer
+        return found
 
     # ------------------------------------------------------------ users
     def seed_users(self) -> list[str]:
@@ -361,17 +375,38 @@ class LocalStack:
             **FAKE_CREDENTIALS,
             "USERS_TABLE": self.tables.get("UsersTable", ""),
             "SESSIONS_TABLE": self.tables.get("SessionsTable", ""),
-            "SIGNING_KEY_ID": self.keys.get("SigningKey", ""),
+            "KEYS_TABLE": self.tables.get("KeysTable", ""),
             "PYTHONPATH": os.pathsep.join(str(p) for p in PYTHONPATH),
             "LOCAL_API_URL": self.origin,
         }
 
     # --------------------------------------------------------- lifecycle
+    def run_custom_resources(self) -> None:
+        """What CloudFormation does at deploy time: invoke each custom resource's
+        function with a Create request (here the signing-key bootstrap)."""
+        for logical_id, resource in template.resources(
+            "AWS::CloudFormation::CustomResource"
+        ).items():
+            token = resource["Properties"]["ServiceToken"]
+            function = token["Fn::GetAtt"][0]
+            answer = self.pools[function].invoke(
+                {
+                    "RequestType": "Create",
+                    "LogicalResourceId": logical_id,
+                    "ResourceType": resource["Type"],
+                    "StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/local/0",
+                    "RequestId": logical_id,
+                    "ResourceProperties": {},
+                }
+            )
+            self._log(f"[stack] {logical_id}: {json.dumps(answer)[:200]}\n")
+
     def start(self) -> None:
         self.start_moto()
         self.create_resources()
         self.cors = self.cors_configuration()
         self.start_functions()
+        self.run_custom_resources()
 
     def stop(self) -> None:
         for pool in self.pools.values():
@@ -379,6 +414,26 @@ class LocalStack:
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
+
+
+def _serialise_dynamodb() -> None:
+    """DynamoDB applies each request to an item atomically; moto's threaded server
+    does not (two conditional updates of one item can both pass their check), so
+    concurrent refreshes against the local stack could fork a token family that
+    the real service never would. One DynamoDB request at a time restores it."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    if getattr(DynamoHandler.call_action, "_serialised", False):
+        return
+    lock = threading.Lock()
+    original = DynamoHandler.call_action
+
+    def call_action(self: Any) -> Any:
+        with lock:
+            return original(self)
+
+    call_action._serialised = True  # type: ignore[attr-defined]
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
 
 
 def write_env_file(path: Path, variables: Mapping[str, str]) -> None:

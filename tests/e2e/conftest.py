@@ -36,8 +36,13 @@ EXTRA_USERS = [
 ]
 USERS = {user["username"]: user for user in EXTRA_USERS}
 # Contract §5 variables, set to non-defaults so the tests also prove they reach the
-# functions. No grace window: an old refresh token is refused straight away.
-STACK_SETTINGS = {"ACCESS_TOKEN_TTL_SECONDS": "600", "REFRESH_REUSE_GRACE_SECONDS": "0"}
+# functions. No grace window: an old refresh token is refused straight away. A short
+# revocation lag for the session-checked routes (test_revocation_modes.py).
+STACK_SETTINGS = {
+    "ACCESS_TOKEN_TTL_SECONDS": "600",
+    "REFRESH_REUSE_GRACE_SECONDS": "0",
+    "REVOCATION_MAX_LAG_SECONDS": "2",
+}
 
 
 @dataclass
@@ -111,6 +116,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         "ACCESS_TOKEN_",
         "SESSION_",
         "REFRESH_",
+        "REVOCATION_",
         "ALLOWED_ORIGINS",
         "LOCAL_",
         "OTHER_ORIGIN_",

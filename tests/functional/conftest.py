@@ -7,7 +7,6 @@ import threading
 from http.server import ThreadingHTTPServer
 
 import pytest
-from authcore.keys import KmsPublicKeys
 from support import DEMO_PASSWORD, JwksHandler, invoke, with_body
 
 from functions.authorizer import app as authorizer_app
@@ -32,7 +31,7 @@ def login_as(stack):
 def jwks_server(stack, monkeypatch):
     """Serve the stack's JWKS over HTTP, as the deployed API does, for the authorizer."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), JwksHandler)
-    server.jwks = json.dumps(KmsPublicKeys(stack.kms, [stack.key_id]).jwks()).encode()
+    server.jwks = json.dumps(stack.jwks()).encode()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     monkeypatch.setenv("JWKS_URL", f"http://127.0.0.1:{server.server_address[1]}/jwks.json")

@@ -18,7 +18,7 @@ from http.server import ThreadingHTTPServer
 import pytest
 from authcore.clock import FrozenClock
 from authcore.credentials import ACCESS_COOKIE
-from authcore.keys import KmsPublicKeys, LocalSigner, public_jwk
+from authcore.keys import LocalSigner, public_jwk
 from jwt_forge import claims, forge
 from support import ALLOWED_ORIGIN, ROOT, JwksHandler, load_event
 
@@ -59,7 +59,7 @@ def clock():
 def jwks(stack, monkeypatch, clock):
     """The stack's JWKS on a local server that counts fetches and can fail; a
     fresh authorizer container on a frozen clock; ISSUER set, as REST requires."""
-    server = serve_jwks(KmsPublicKeys(stack.kms, [stack.key_id]).jwks())
+    server = serve_jwks(stack.jwks())
     monkeypatch.setenv("JWKS_URL", f"http://127.0.0.1:{server.server_address[1]}/jwks.json")
     monkeypatch.setenv("ISSUER", ISSUER)
     authorizer.reset(clock=clock)

@@ -59,7 +59,9 @@ def service(stack, clock, passwords):
 
 @pytest.fixture
 def dynamodb_calls(stack):
-    """The DynamoDB operations the functions' client sends, in order."""
+    """The DynamoDB operations the functions' client sends, in order, in a warm
+    container (one that has read its signing key ring, which it does once a minute)."""
+    runtime.signer()
     calls = []
 
     def record(model, **_):

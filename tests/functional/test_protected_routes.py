@@ -175,10 +175,12 @@ def test_jwks_publishes_public_keys_only(stack):
     answer = invoke(wellknown, load_event("wellknown_jwks.json"))
     assert answer.status == 200
     assert answer.headers["Cache-Control"].startswith("public, max-age=")
-    (key,) = answer.body["keys"]
-    assert key["kid"] == stack.key_id
-    assert (key["kty"], key["crv"], key["alg"], key["use"]) == ("EC", "P-256", "ES256", "sig")
-    assert not {"d", "p", "q", "dp", "dq", "qi", "k"} & key.keys()
+    current, pending = answer.body["keys"]  # the current key first, then the next one
+    assert current["kid"] == stack.key_id
+    assert pending["kid"] != stack.key_id
+    for key in (current, pending):
+        assert (key["kty"], key["crv"], key["alg"], key["use"]) == ("EC", "P-256", "ES256", "sig")
+        assert not {"d", "p", "q", "dp", "dq", "qi", "k"} & key.keys()
 
 
 def test_openid_configuration_matches_the_tokens_issuer(demo_user, login_as):

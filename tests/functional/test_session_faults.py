@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from authcore import aws
+from authcore import aws, runtime
 from authcore.observability import logger
 from authcore.sessions import DynamoSessionStore
 from botocore.retries.standard import ExponentialBackoff
@@ -92,6 +92,9 @@ def new_session(stack, demo_user):
 
 @pytest.fixture
 def dynamodb_faults(stack):
+    # A warm container: the signing key ring is read at most once a minute, not
+    # per request, so the requests counted here are the flows' own.
+    runtime.signer()
     return TransportFaults(aws.dynamodb())
 
 

@@ -13,10 +13,12 @@ from typing import Any
 import boto3
 import pytest
 from authcore import runtime
+from authcore.key_material import KmsMaterial
+from authcore.keystore import CurrentSigner, KeyTable
 from botocore.config import Config
 from moto.dynamodb.responses import DynamoHandler
 from moto.server import ThreadedMotoServer
-from support import ALLOWED_ORIGIN
+from support import ALLOWED_ORIGIN, bootstrap_keys
 
 from infra import template
 from infra.admin import Admin
@@ -79,16 +81,18 @@ class MotoServer:
             urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
         ).close()
         dynamodb, kms = self.client("dynamodb"), self.client("kms")
-        for logical_id, name in {"UsersTable": "users", "SessionsTable": "sessions"}.items():
+        tables = {"UsersTable": "users", "SessionsTable": "sessions", "KeysTable": "keys"}
+        for logical_id, name in tables.items():
             dynamodb.create_table(**template.table_definition(logical_id, name))
-        key = template.resources("AWS::KMS::Key")["SigningKey"]["Properties"]
-        self.key_id = kms.create_key(KeySpec=key["KeySpec"], KeyUsage=key["KeyUsage"])[
-            "KeyMetadata"
-        ]["KeyId"]
-        self.monkeypatch.setenv("SIGNING_KEY_ID", self.key_id)
+        self.key_id = bootstrap_keys(dynamodb, kms)
         self.admin = Admin.connect("users", "sessions", dynamodb)
         runtime.reset()
         return self
+
+    def signer(self) -> Any:
+        """The signer of the current key, over this server's KMS."""
+        table = KeyTable(self.client("dynamodb"), "keys")
+        return CurrentSigner(table, {"kms": KmsMaterial(self.client("kms"), stack="local")}).get()
 
     def stop(self) -> None:
         if self._server is not None:
@@ -106,6 +110,7 @@ def moto_server(monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("USERS_TABLE", "users")
     monkeypatch.setenv("SESSIONS_TABLE", "sessions")
+    monkeypatch.setenv("KEYS_TABLE", "keys")
     monkeypatch.setenv("ALLOWED_ORIGINS", ALLOWED_ORIGIN)
     server = MotoServer(monkeypatch, port, url=f"http://127.0.0.1:{port}")
     yield server

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import threading
 import time
 
@@ -25,7 +24,6 @@ from authcore.clock import FrozenClock
 from authcore.config import Settings
 from authcore.errors import AuthError, InvalidGrant
 from authcore.issuance import TokenIssuer
-from authcore.keys import KmsSigner
 from authcore.session_service import SessionService
 from authcore.sessions import DynamoSessionStore, RotationRefused
 from session_checks import SessionTable
@@ -116,7 +114,7 @@ def race(prepare, act, racers=RACERS):
 
 def service_factory(server, settings, clock, events, wins, store=CountingStore):
     def build():
-        signer = KmsSigner(server.client("kms"), server.key_id)
+        signer = server.signer()
         return SessionService(
             settings,
             sessions=store(server.client("dynamodb"), wins),
@@ -183,8 +181,7 @@ def test_the_race_catches_a_store_that_reads_before_it_writes(server):
 def _container(tokens, barrier, results):
     """One Lambda container: its own runtime and clients, the whole handler."""
     try:
-        token, key_id = tokens.get(timeout=120)
-        os.environ["SIGNING_KEY_ID"] = key_id
+        token = tokens.get(timeout=120)
         runtime.reset()
         runtime.session_service(signing=True)  # warm: clients built before the race
         aws.dynamodb()
@@ -219,7 +216,7 @@ def test_fifty_lambda_containers_racing_through_the_handler(moto_server, monkeyp
         server.admin.create_user("sam", DEMO_PASSWORD, "profile")
         token = login_token()
         for _ in containers:
-            tokens.put((token, server.key_id))
+            tokens.put(token)
         answers = [results.get(timeout=180) for _ in containers]
     finally:
         for container in containers:

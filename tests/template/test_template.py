@@ -25,32 +25,73 @@ REGION = "us-east-1"
 
 # Inline IAM grants of each function's role: resource -> actions, nothing more. A resource is named
 # by the logical id whose Arn it is, plus a suffix such as /index/by_user for an index ARN.
+# KMS keys are created by the rotation function at run time, so no ARN exists at deploy time: the
+# signing functions reach them through the tag the rotation function puts on every key (ABAC).
+KMS_KEYS = "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*"
+STACK_TAG_CONDITION = {"StringEquals": {"aws:ResourceTag/auth-stack": {"Ref": "AWS::StackName"}}}
+# What the template's conditions are with each signing backend (the other parameters default).
+BACKENDS = {
+    "kms": {"UsesKms": True, "UsesSecretsManager": False, "IsProd": False},
+    "secretsmanager": {"UsesKms": False, "UsesSecretsManager": True, "IsProd": False},
+}
+
 EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
     # Verifies tokens against public keys fetched over HTTPS: no table, no KMS.
     "AuthorizerFunction": {},
+    # The same code in session mode: one GetItem by key on the sessions table, nothing else.
+    "SessionAuthorizerFunction": {"SessionsTable": {"dynamodb:GetItem"}},
     "LoginFunction": {
         "UsersTable": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
         "SessionsTable": {"dynamodb:PutItem"},
-        "SigningKey": {"kms:Sign"},
+        "KeysTable": {"dynamodb:Query"},
+        KMS_KEYS: {"kms:Sign"},
     },
     "RefreshFunction": {
         "SessionsTable": {"dynamodb:UpdateItem"},
-        "SigningKey": {"kms:Sign"},
+        "KeysTable": {"dynamodb:Query"},
+        KMS_KEYS: {"kms:Sign"},
     },
     "LogoutFunction": {
         "SessionsTable": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
         "SessionsTable/index/by_user": {"dynamodb:Query"},
-        "SigningKey": {"kms:GetPublicKey"},
+        "KeysTable": {"dynamodb:Query"},
     },
     "SessionsFunction": {
         "SessionsTable": {"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"},
         "SessionsTable/index/by_user": {"dynamodb:Query"},
     },
     "WellKnownFunction": {
-        "SigningKey": {"kms:GetPublicKey"},
+        "KeysTable": {"dynamodb:Query"},
+    },
+    "KeyRotationFunction": {
+        "KeysTable": {"dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+        "*": {"kms:CreateKey", "kms:TagResource"},
+        KMS_KEYS: {"kms:GetPublicKey", "kms:DisableKey", "kms:ScheduleKeyDeletion"},
     },
     "MeFunction": {},
 }
+# With the secretsmanager backend, KMS grants give way to the one secret.
+SECRETS_BACKEND_GRANTS = {
+    "LoginFunction": {KMS_KEYS: None, "SigningKeysSecret": {"secretsmanager:GetSecretValue"}},
+    "RefreshFunction": {KMS_KEYS: None, "SigningKeysSecret": {"secretsmanager:GetSecretValue"}},
+    "KeyRotationFunction": {
+        "*": None,
+        KMS_KEYS: None,
+        "SigningKeysSecret": {"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"},
+    },
+}
+
+
+def expected_grants(function: str, backend: str) -> dict[str, set[str]]:
+    grants = dict(EXPECTED_GRANTS[function])
+    if backend == "secretsmanager":
+        for resource, actions in SECRETS_BACKEND_GRANTS.get(function, {}).items():
+            if actions is None:
+                grants.pop(resource, None)
+            else:
+                grants[resource] = actions
+    return grants
+
 
 # The only grants on Resource "*" a function role may carry, and every role carries exactly these:
 # CloudWatch Logs writes (SAM's default execution policy) and X-Ray segment writes (X-Ray has no
@@ -71,11 +112,29 @@ EXPECTED_ROUTES = {
     ("GET", "/api/me"): "MeFunction",
 }
 
+# The HttpApi's Lambda authorizers, by scheme name: the default (stateless) one, and the
+# session-checked one that routes opt into.
+DEFAULT_SCHEME = "TokenAuthorizer"
+SESSION_SCHEME = "SessionAuthorizer"
+AUTHORIZER_FUNCTIONS = {
+    DEFAULT_SCHEME: "AuthorizerFunction",
+    SESSION_SCHEME: "SessionAuthorizerFunction",
+}
+# The project's own session management: a logged-out token must not list or end sessions.
+SESSION_CHECKED_ROUTES = {("GET", "/auth/sessions"), ("DELETE", "/auth/sessions/{sid}")}
+
 # Contract section 1: these answer without the authorizer; every other route goes through it.
 PUBLIC_PATHS = {"/auth/login", "/auth/refresh", "/auth/logout"}
 PUBLIC_PREFIX = "/.well-known/"
 
-EXPECTED_OUTPUTS = {"ApiUrl", "UsersTableName", "SessionsTableName", "AuthorizerFunctionArn"}
+EXPECTED_OUTPUTS = {
+    "ApiUrl",
+    "KeysTableName",
+    "UsersTableName",
+    "SessionsTableName",
+    "AuthorizerFunctionArn",
+    "SessionAuthorizerFunctionArn",
+}
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 ANY_METHOD = "x-amazon-apigateway-any-method"
@@ -119,10 +178,13 @@ def resource_label(value: Any) -> str:
     target = arn_target(value)
     if target is not None:
         return target
+    if isinstance(value, dict) and list(value) == ["Ref"]:
+        return str(value["Ref"])
     if isinstance(value, dict) and list(value) == ["Fn::Sub"] and isinstance(value["Fn::Sub"], str):
         match = re.fullmatch(r"\$\{(\w+)\.Arn\}(/.*)?", value["Fn::Sub"])
         if match:
             return match[1] + (match[2] or "")
+        return value["Fn::Sub"]
     if isinstance(value, str):
         return value
     return json.dumps(value, sort_keys=True)
@@ -143,8 +205,24 @@ def role_of(template: dict[str, Any], function: str) -> str:
     return role
 
 
-def role_statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]:
-    """Every inline statement attached to a role, from the role itself or a separate policy."""
+def resolve_if(value: Any, conditions: dict[str, bool]) -> Any:
+    """Fn::If and AWS::NoValue as CloudFormation resolves them under the given conditions."""
+    if isinstance(value, dict):
+        if list(value) == ["Fn::If"]:
+            name, when_true, when_false = value["Fn::If"]
+            return resolve_if(when_true if conditions[name] else when_false, conditions)
+        return {k: resolve_if(v, conditions) for k, v in value.items()}
+    if isinstance(value, list):
+        resolved = [resolve_if(v, conditions) for v in value]
+        return [v for v in resolved if v != {"Ref": "AWS::NoValue"}]
+    return value
+
+
+def role_statements(
+    template: dict[str, Any], role: str, backend: str = "kms"
+) -> list[dict[str, Any]]:
+    """Every inline statement attached to a role, from the role itself or a separate policy,
+    with the template's conditions resolved for one signing backend."""
     documents = [
         policy["PolicyDocument"]
         for policy in template["Resources"][role]["Properties"].get("Policies", [])
@@ -153,12 +231,13 @@ def role_statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]
         for policy in resources(template, policy_type).values():
             if {"Ref": role} in policy["Properties"].get("Roles", []):
                 documents.append(policy["Properties"]["PolicyDocument"])
+    documents = resolve_if(documents, BACKENDS[backend])
     return [statement for document in documents for statement in as_list(document["Statement"])]
 
 
-def grants_of(template: dict[str, Any], function: str) -> dict[str, set[str]]:
+def grants_of(template: dict[str, Any], function: str, backend: str = "kms") -> dict[str, set[str]]:
     grants: dict[str, set[str]] = {}
-    for statement in role_statements(template, role_of(template, function)):
+    for statement in role_statements(template, role_of(template, function), backend):
         if statement["Effect"] != "Allow":
             continue
         for resource in as_list(statement["Resource"]):
@@ -181,10 +260,10 @@ def operations(body: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     }
 
 
-def lambda_authorizer_scheme(body: dict[str, Any]) -> str:
+def lambda_authorizer_scheme(body: dict[str, Any], name: str = DEFAULT_SCHEME) -> str:
     schemes = body["components"]["securitySchemes"]
-    assert len(schemes) == 1, f"expected only the Lambda authorizer, found {sorted(schemes)}"
-    return next(iter(schemes))
+    assert set(schemes) == set(AUTHORIZER_FUNCTIONS), f"unexpected schemes {sorted(schemes)}"
+    return name
 
 
 def is_public(path: str) -> bool:
@@ -257,16 +336,32 @@ def test_role_carries_only_the_expected_managed_policies(cfn_template, function)
     assert set(role.get("ManagedPolicyArns", [])) == EXPECTED_MANAGED_POLICIES
 
 
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
 @pytest.mark.parametrize("function", sorted(EXPECTED_GRANTS))
-def test_role_grants_exactly_the_expected_actions_on_exact_resources(cfn_template, function):
-    assert grants_of(cfn_template, function) == EXPECTED_GRANTS[function]
+def test_role_grants_exactly_the_expected_actions_on_exact_resources(
+    cfn_template, function, backend
+):
+    assert grants_of(cfn_template, function, backend) == expected_grants(function, backend)
 
 
-def test_no_inline_statement_uses_wildcards(cfn_template):
-    """Resource "*" is left to the managed policies above; actions are always spelled out."""
+def _tag_conditioned(statement: dict[str, Any]) -> bool:
+    """A wildcard resource narrowed to this stack's tagged KMS keys (see KMS_KEYS)."""
+    condition = statement.get("Condition", {})
+    equals = condition.get("StringEquals", {})
+    return equals.get("aws:ResourceTag/auth-stack") == {"Ref": "AWS::StackName"} or (
+        equals.get("aws:RequestTag/auth-stack") == {"Ref": "AWS::StackName"}
+        and equals.get("kms:KeyUsage") == "SIGN_VERIFY"
+        and condition.get("ForAllValues:StringEquals") == {"aws:TagKeys": ["auth-stack"]}
+    )
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_no_inline_statement_uses_wildcards(cfn_template, backend):
+    """Resource "*" is left to the managed policies above, except for KMS keys that exist only at
+    run time, which are reachable only through this stack's tag; actions are always spelled out."""
     problems = []
     for role in resources(cfn_template, "AWS::IAM::Role"):
-        for statement in role_statements(cfn_template, role):
+        for statement in role_statements(cfn_template, role, backend):
             for key in ("NotAction", "NotResource", "NotPrincipal"):
                 if key in statement:
                     problems.append(f"{role}: {key} grants everything it does not name")
@@ -274,7 +369,7 @@ def test_no_inline_statement_uses_wildcards(cfn_template):
                 if "*" in action:
                     problems.append(f"{role}: wildcard action {action}")
             for resource in as_list(statement.get("Resource", [])):
-                if "*" in json.dumps(resource):
+                if "*" in json.dumps(resource) and not _tag_conditioned(statement):
                     problems.append(f"{role}: wildcard resource {resource_label(resource)}")
     assert problems == []
 
@@ -290,9 +385,11 @@ def test_authorizer_has_no_dynamodb_or_kms_access(cfn_template):
 
 def test_granted_resources_exist_with_the_granted_indexes(cfn_template):
     """An IAM grant on a misspelt index ARN would deploy fine and fail at the first query."""
-    kinds = {"AWS::DynamoDB::Table", "AWS::KMS::Key"}
+    kinds = {"AWS::DynamoDB::Table", "AWS::SecretsManager::Secret"}
     for function in resources(cfn_template, "AWS::Lambda::Function"):
-        for label in grants_of(cfn_template, function):
+        labels = set(grants_of(cfn_template, function))
+        labels |= set(grants_of(cfn_template, function, "secretsmanager"))
+        for label in labels - {KMS_KEYS, "*"}:
             name, _, suffix = label.partition("/")
             resource = cfn_template["Resources"][name]
             assert resource["Type"] in kinds, (function, label)
@@ -309,11 +406,27 @@ def test_granted_resources_exist_with_the_granted_indexes(cfn_template):
 # ---------------------------------------------------------------- API and authorizer
 
 
-def test_authorizer_may_be_invoked_by_the_api(cfn_template):
+def test_session_authorizer_is_the_same_code_in_session_mode(sam_template):
+    functions = sam_template["Resources"]
+    stateless = functions["AuthorizerFunction"]["Properties"]
+    session = functions["SessionAuthorizerFunction"]["Properties"]
+    assert (session["CodeUri"], session["Handler"]) == (stateless["CodeUri"], stateless["Handler"])
+    variables = session["Environment"]["Variables"]
+    assert variables["AUTHORIZER_MODE"] == "session"
+    assert variables["SESSIONS_TABLE"] == {"Ref": "SessionsTable"}
+    assert variables["REVOCATION_MAX_LAG_SECONDS"] == {"Ref": "RevocationMaxLagSeconds"}
+    assert sam_template["Parameters"]["RevocationMaxLagSeconds"]["Default"] == 5
+    # The stateless one stays stateless: no mode switch, no table.
+    assert "AUTHORIZER_MODE" not in stateless["Environment"]["Variables"]
+    assert "SESSIONS_TABLE" not in stateless["Environment"]["Variables"]
+
+
+@pytest.mark.parametrize("function", sorted(AUTHORIZER_FUNCTIONS.values()))
+def test_authorizer_may_be_invoked_by_the_api(cfn_template, function):
     permissions = [
         permission["Properties"]
         for permission in resources(cfn_template, "AWS::Lambda::Permission").values()
-        if function_name_target(permission["Properties"]["FunctionName"]) == "AuthorizerFunction"
+        if function_name_target(permission["Properties"]["FunctionName"]) == function
     ]
     assert len(permissions) == 1
     permission = permissions[0]
@@ -325,18 +438,20 @@ def test_authorizer_may_be_invoked_by_the_api(cfn_template):
     assert '{"Ref": "HttpApi"}' in source
 
 
-def test_default_authorizer_is_the_lambda_request_authorizer(cfn_template):
+@pytest.mark.parametrize("name", sorted(AUTHORIZER_FUNCTIONS))
+def test_both_authorizers_are_lambda_request_authorizers(cfn_template, name):
     body = http_api_body(cfn_template)
-    scheme = body["components"]["securitySchemes"][lambda_authorizer_scheme(body)]
+    scheme = body["components"]["securitySchemes"][lambda_authorizer_scheme(body, name)]
     authorizer = scheme["x-amazon-apigateway-authorizer"]
     assert authorizer["type"] == "request"
-    assert referenced_functions(authorizer["authorizerUri"]) == {"AuthorizerFunction"}
+    assert referenced_functions(authorizer["authorizerUri"]) == {AUTHORIZER_FUNCTIONS[name]}
     assert authorizer["authorizerPayloadFormatVersion"] == "2.0"
     assert authorizer["enableSimpleResponses"] is True
     # A request missing a configured identity source gets 401 without the authorizer being
     # called, so naming only the Authorization header would lock out cookie-borne tokens.
     assert authorizer.get("identitySource", []) == []
-    # Unset means 300 s of caching, and caching without identity sources has no safe cache key.
+    # Unset means 300 s of caching, and caching without identity sources has no safe cache key
+    # (and for the session-checked one, a cache TTL would add to the revocation lag).
     assert authorizer["authorizerResultTtlInSeconds"] == 0
 
 
@@ -360,10 +475,16 @@ def test_routes_reach_their_functions(cfn_template):
 def test_only_login_refresh_logout_and_well_known_are_public(cfn_template):
     body = http_api_body(cfn_template)
     protected_by = [{lambda_authorizer_scheme(body): []}]
+    session_checked = [{lambda_authorizer_scheme(body, SESSION_SCHEME): []}]
     problems = []
     for (method, path), operation in operations(body).items():
         security = operation.get("security")
-        expected = [{"NONE": []}] if is_public(path) else protected_by
+        if is_public(path):
+            expected = [{"NONE": []}]
+        elif (method, path) in SESSION_CHECKED_ROUTES:
+            expected = session_checked
+        else:
+            expected = protected_by
         if security != expected:
             problems.append(f"{method} {path}: security {security}, expected {expected}")
     assert problems == []
@@ -382,6 +503,23 @@ def test_a_route_added_later_is_protected_by_default(sam_template, translate_sam
     body = http_api_body(translate_sam(template))
     operation = body["paths"]["/api/added"]["get"]
     assert operation["security"] == [{lambda_authorizer_scheme(body): []}]
+
+
+def test_a_route_opts_into_the_session_checked_authorizer(sam_template, translate_sam):
+    """What the README shows: `Auth: {Authorizer: SessionAuthorizer}` on the route's event."""
+    template = copy.deepcopy(sam_template)
+    template["Resources"]["MeFunction"]["Properties"]["Events"]["Checked"] = {
+        "Type": "HttpApi",
+        "Properties": {
+            "ApiId": {"Ref": "HttpApi"},
+            "Method": "GET",
+            "Path": "/api/checked",
+            "Auth": {"Authorizer": SESSION_SCHEME},
+        },
+    }
+    body = http_api_body(translate_sam(template))
+    operation = body["paths"]["/api/checked"]["get"]
+    assert operation["security"] == [{lambda_authorizer_scheme(body, SESSION_SCHEME): []}]
 
 
 # ---------------------------------------------------------------- state and keys
@@ -405,16 +543,32 @@ def test_sessions_expire_through_ttl(cfn_template):
     assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
 
-def test_signing_key_is_an_asymmetric_p256_signing_key(cfn_template):
-    key = resources(cfn_template, "AWS::KMS::Key")["SigningKey"]["Properties"]
-    assert key["KeySpec"] == "ECC_NIST_P256"
-    assert key["KeyUsage"] == "SIGN_VERIFY"
-    # KMS cannot rotate asymmetric keys automatically; asking for it fails the deployment.
-    assert key.get("EnableKeyRotation", False) is False
-    for statement in as_list(key["KeyPolicy"]["Statement"]):
-        principal = statement["Principal"]
-        assert principal != "*"
-        assert "*" not in as_list(principal.get("AWS", [])), statement
+def test_kms_grants_reach_only_this_stacks_signing_keys(cfn_template):
+    """Keys are created at run time; what limits the grants is the stack's tag: kms:Sign and the
+    lifecycle actions need it on the key, CreateKey must put it there and make a signing key."""
+    checked = 0
+    for function in EXPECTED_GRANTS:
+        for statement in role_statements(cfn_template, role_of(cfn_template, function)):
+            actions = set(as_list(statement["Action"]))
+            if not any(action.startswith("kms:") for action in actions):
+                continue
+            checked += 1
+            assert _tag_conditioned(statement), (function, statement)
+            if "kms:CreateKey" in actions:
+                assert statement["Resource"] == "*"
+            else:
+                assert statement["Resource"] == {"Fn::Sub": KMS_KEYS}
+    assert checked == 4  # login, refresh, and the rotation function's two statements
+
+
+def test_the_first_keys_exist_before_the_first_login(cfn_template):
+    """A custom resource runs the rotation at deploy time; a schedule runs it every interval."""
+    bootstrap = cfn_template["Resources"]["KeyRingBootstrap"]
+    assert bootstrap["Type"] == "AWS::CloudFormation::CustomResource"
+    assert arn_target(bootstrap["Properties"]["ServiceToken"]) == "KeyRotationFunction"
+    (schedule,) = resources(cfn_template, "AWS::Scheduler::Schedule").values()
+    assert arn_target(schedule["Properties"]["Target"]["Arn"]) == "KeyRotationFunction"
+    assert "KeyRotationIntervalDays" in json.dumps(schedule["Properties"]["ScheduleExpression"])
 
 
 def test_outputs_name_the_api_tables_and_authorizer(cfn_template):
@@ -423,8 +577,12 @@ def test_outputs_name_the_api_tables_and_authorizer(cfn_template):
     assert "${HttpApi}" in json.dumps(outputs["ApiUrl"]["Value"])
     assert outputs["UsersTableName"]["Value"] == {"Ref": "UsersTable"}
     assert outputs["SessionsTableName"]["Value"] == {"Ref": "SessionsTable"}
-    assert arn_target(outputs["AuthorizerFunctionArn"]["Value"]) == "AuthorizerFunction"
-    assert "Export" in outputs["AuthorizerFunctionArn"]
+    for output, function in (
+        ("AuthorizerFunctionArn", "AuthorizerFunction"),
+        ("SessionAuthorizerFunctionArn", "SessionAuthorizerFunction"),
+    ):
+        assert arn_target(outputs[output]["Value"]) == function
+        assert "Export" in outputs[output]
 
 
 @pytest.mark.parametrize("function", sorted(EXPECTED_GRANTS))

@@ -17,6 +17,7 @@ from authcore.errors import TemporarilyUnavailable
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
     from types_boto3_kms import KMSClient
+    from types_boto3_secretsmanager import SecretsManagerClient
 
 # Fail fast: a login that waits 60 s on a sick dependency helps nobody, and API
 # Gateway gives up after 30 s anyway. Standard retries absorb brief throttling.
@@ -37,9 +38,15 @@ def kms() -> KMSClient:
     return boto3.client("kms", config=_CONFIG)
 
 
+@cache
+def secretsmanager() -> SecretsManagerClient:
+    return boto3.client("secretsmanager", config=_CONFIG)
+
+
 def reset_clients() -> None:
     dynamodb.cache_clear()
     kms.cache_clear()
+    secretsmanager.cache_clear()
 
 
 def is_conditional_failure(exc: ClientError) -> bool:

@@ -36,7 +36,13 @@ class Settings:
     allowed_origins: frozenset[str] = field(default_factory=frozenset)
     users_table: str | None = None
     sessions_table: str | None = None
-    signing_key_id: str | None = None
+    keys_table: str | None = None
+    signing_backend: str = "kms"
+    signing_alg: str = "ES256"
+    signing_keys_secret: str | None = None
+    # The value of the tag that scopes the functions' KMS permissions to this stack's keys.
+    stack_name: str = "local"
+    key_rotation_interval_days: int = 30
     jwks_url: str | None = None
     argon2_time_cost: int = 2
     argon2_memory_kib: int = 19_456
@@ -95,7 +101,12 @@ class Settings:
             allowed_origins=origins,
             users_table=optional("USERS_TABLE"),
             sessions_table=optional("SESSIONS_TABLE"),
-            signing_key_id=optional("SIGNING_KEY_ID"),
+            keys_table=optional("KEYS_TABLE"),
+            signing_backend=env.get("SIGNING_BACKEND", "").strip() or "kms",
+            signing_alg=env.get("SIGNING_ALG", "").strip() or "ES256",
+            signing_keys_secret=optional("SIGNING_KEYS_SECRET"),
+            stack_name=env.get("STACK_NAME", "").strip() or "local",
+            key_rotation_interval_days=integer("KEY_ROTATION_INTERVAL_DAYS", 30, 1, 365),
             jwks_url=optional("JWKS_URL"),
             # OWASP's floor for argon2id is m=19 MiB, t=2, p=1: never below it.
             argon2_time_cost=integer("ARGON2_TIME_COST", 2, 2, 20),
@@ -112,6 +123,14 @@ class Settings:
             )
         elif settings.authorizer_mode == "session" and not settings.sessions_table:
             errors.append("AUTHORIZER_MODE=session needs SESSIONS_TABLE")
+        if settings.signing_backend not in ("kms", "secretsmanager"):
+            errors.append(
+                f"SIGNING_BACKEND must be kms or secretsmanager, got {settings.signing_backend!r}"
+            )
+        elif settings.signing_backend == "secretsmanager" and not settings.signing_keys_secret:
+            errors.append("SIGNING_BACKEND=secretsmanager needs SIGNING_KEYS_SECRET")
+        if settings.signing_alg not in ("ES256", "RS256"):
+            errors.append(f"SIGNING_ALG must be ES256 or RS256, got {settings.signing_alg!r}")
         if settings.lockout_key is not None and len(settings.lockout_key) < 16:
             errors.append("LOCKOUT_KEY must have at least 16 characters")
         if errors:

@@ -10,7 +10,7 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any, Protocol
 
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
@@ -117,23 +117,3 @@ def thumbprint(public_key: PublicKey) -> str:
     members = ("crv", "kty", "x", "y") if jwk["kty"] == "EC" else ("e", "kty", "n")
     canonical = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)
     return b64.encode(hashlib.sha256(canonical.encode()).digest())
-
-
-class KmsPublicKeys:
-    """Reads the public halves of KMS signing keys (GetPublicKey)."""
-
-    def __init__(self, kms: KMSClient, key_ids: list[str], alg: str = "ES256") -> None:
-        self._kms = kms
-        self._key_ids = key_ids
-        self._alg = alg
-
-    def jwks(self) -> dict[str, Any]:
-        keys = []
-        for key_id in self._key_ids:
-            with unavailable_on_error():
-                der = self._kms.get_public_key(KeyId=key_id)["PublicKey"]
-            public_key = serialization.load_der_public_key(der)
-            if not isinstance(public_key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
-                raise TypeError("unsupported key type")
-            keys.append(public_jwk(public_key, key_id, self._alg))
-        return {"keys": keys}

@@ -13,8 +13,18 @@ from authcore import aws
 from authcore.clock import Clock, system_clock
 from authcore.config import Settings
 from authcore.issuance import TokenIssuer
+from authcore.key_material import KmsMaterial, SecretsMaterial
 from authcore.keyring import KeyRing
-from authcore.keys import KmsPublicKeys, KmsSigner
+from authcore.keys import Signer
+from authcore.keystore import (
+    JWKS_MAX_AGE_SECONDS,
+    CurrentSigner,
+    KeyLifecycle,
+    KeyMaterial,
+    KeyTable,
+    RotationPolicy,
+    published_jwks,
+)
 from authcore.login import LoginService
 from authcore.observability import logger, metrics
 from authcore.passwords import Passwords
@@ -72,29 +82,53 @@ def sessions() -> DynamoSessionStore:
 
 
 @cache
-def signer() -> KmsSigner:
-    return KmsSigner(aws.kms(), settings().require("signing_key_id"))
+def key_table() -> KeyTable:
+    return KeyTable(aws.dynamodb(), settings().require("keys_table"))
 
 
 @cache
-def public_keys() -> KmsPublicKeys:
-    return KmsPublicKeys(aws.kms(), [settings().require("signing_key_id")])
+def key_material() -> KeyMaterial:
+    s = settings()
+    if s.signing_backend == "secretsmanager":
+        return SecretsMaterial(aws.secretsmanager(), s.require("signing_keys_secret"))
+    return KmsMaterial(aws.kms(), stack=s.stack_name)
+
+
+@cache
+def current_signer() -> CurrentSigner:
+    material = key_material()
+    return CurrentSigner(key_table(), {material.backend: material})
+
+
+def signer() -> Signer:
+    return current_signer().get()
+
+
+@cache
+def key_lifecycle() -> KeyLifecycle:
+    s = settings()
+    policy = RotationPolicy.for_tokens(
+        access_ttl=s.access_ttl,
+        leeway=s.leeway,
+        interval=s.key_rotation_interval_days * 86_400,
+    )
+    return KeyLifecycle(key_table(), key_material(), alg=s.signing_alg, policy=policy)
 
 
 _jwks_cache: list[tuple[float, dict[str, Any]]] = []
 
 
 def jwks(max_age: float) -> dict[str, Any]:
-    """The published key set, re-read from KMS at most every ``max_age`` seconds."""
+    """The published key set, re-read from the key table at most every ``max_age`` s."""
     now = time.monotonic()
     if not _jwks_cache or now - _jwks_cache[0][0] > max_age:
-        _jwks_cache[:] = [(now, public_keys().jwks())]
+        _jwks_cache[:] = [(now, published_jwks(key_table().load()))]
     return _jwks_cache[0][1]
 
 
 @cache
 def token_issuer() -> TokenIssuer:
-    return TokenIssuer(settings(), signer())
+    return TokenIssuer(settings(), signer)
 
 
 @cache
@@ -126,7 +160,7 @@ def session_service(*, signing: bool = False) -> SessionService:
 @lru_cache(maxsize=8)
 def access_verifier(issuer: str) -> AccessTokenVerifier:
     s = settings()
-    ring = KeyRing(public_keys().jwks)
+    ring = KeyRing(lambda: jwks(JWKS_MAX_AGE_SECONDS))
     return AccessTokenVerifier(
         ring.get, issuer=issuer, audience=s.audience, max_lifetime=s.access_ttl, leeway=s.leeway
     )
@@ -138,8 +172,10 @@ def reset() -> None:
         passwords,
         users,
         sessions,
-        signer,
-        public_keys,
+        key_table,
+        key_material,
+        current_signer,
+        key_lifecycle,
         token_issuer,
         login_service,
         session_service,
