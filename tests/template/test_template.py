@@ -120,6 +120,8 @@ AUTHORIZER_FUNCTIONS = {
     DEFAULT_SCHEME: "AuthorizerFunction",
     SESSION_SCHEME: "SessionAuthorizerFunction",
 }
+# API Gateway's own JWT authorizer, offered for routes that opt in; no route of ours uses it.
+NATIVE_JWT_SCHEME = "NativeJwtAuthorizer"
 # The project's own session management: a logged-out token must not list or end sessions.
 SESSION_CHECKED_ROUTES = {("GET", "/auth/sessions"), ("DELETE", "/auth/sessions/{sid}")}
 
@@ -262,7 +264,8 @@ def operations(body: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
 
 def lambda_authorizer_scheme(body: dict[str, Any], name: str = DEFAULT_SCHEME) -> str:
     schemes = body["components"]["securitySchemes"]
-    assert set(schemes) == set(AUTHORIZER_FUNCTIONS), f"unexpected schemes {sorted(schemes)}"
+    expected = set(AUTHORIZER_FUNCTIONS) | {NATIVE_JWT_SCHEME}
+    assert set(schemes) == expected, f"unexpected schemes {sorted(schemes)}"
     return name
 
 
@@ -668,3 +671,25 @@ def test_sam_build_packages_the_layer_and_handlers(sam_cli, sam_env, sam_templat
             continue
         module = resource["Properties"]["Handler"].rsplit(".", 1)[0].replace(".", "/")
         assert (build / function / f"{module}.py").is_file(), function
+
+
+def test_native_jwt_authorizer_is_offered_with_the_issuer_and_audience_of_our_tokens(cfn_template):
+    """Routes may opt into API Gateway's own JWT authorizer: it must check exactly our issuer (byte
+    for byte, from IssuerUrl) and audience, read the Authorization header, and protect nothing by
+    default (it cannot read cookies or run the CSRF check)."""
+    body = http_api_body(cfn_template)
+    scheme = body["components"]["securitySchemes"][NATIVE_JWT_SCHEME]
+    authorizer = scheme["x-amazon-apigateway-authorizer"]
+    assert authorizer["type"] == "jwt"
+    assert authorizer["identitySource"] == "$request.header.Authorization"
+    assert authorizer["jwtConfiguration"]["issuer"] == {
+        "Fn::If": ["HasIssuerUrl", {"Ref": "IssuerUrl"}, "https://issuer-url-not-set.invalid"]
+    }
+    assert authorizer["jwtConfiguration"]["audience"] == [{"Ref": "Audience"}]
+    used = {
+        name
+        for operation in operations(body).values()
+        for requirement in operation.get("security", [])
+        for name in requirement
+    }
+    assert NATIVE_JWT_SCHEME not in used
