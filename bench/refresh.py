@@ -109,22 +109,15 @@ def run(iterations: int, warmup: int) -> dict[str, list[float]]:
     from authcore.refresh_tokens import RefreshToken
     from moto import mock_aws
 
+    from bench import moto_stack
     from functions.login import app as login_app
     from functions.refresh import app as refresh_app
-    from infra import template
     from infra.admin import Admin
 
     with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
         db = boto3.client("dynamodb", region_name="us-east-1")
         kms = boto3.client("kms", region_name="us-east-1")
-        for logical_id, table in {"UsersTable": "users", "SessionsTable": "sessions"}.items():
-            db.create_table(**template.table_definition(logical_id, table))
-        key = template.resources("AWS::KMS::Key")["SigningKey"]["Properties"]
-        key_id = kms.create_key(KeySpec=key["KeySpec"], KeyUsage=key["KeyUsage"])["KeyMetadata"][
-            "KeyId"
-        ]
-        os.environ["SIGNING_KEY_ID"] = key_id
-        runtime.reset()
+        key_id = moto_stack.create(db, kms)
         Admin.connect("users", "sessions", db).create_user("bench", PASSWORD, "profile")
 
         def login() -> str:

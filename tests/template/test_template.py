@@ -35,40 +35,52 @@ BACKENDS = {
     "secretsmanager": {"UsesKms": False, "UsesSecretsManager": True, "IsProd": False},
 }
 
+# Every function writes to its own log group, and only to it (see test_logs_are_fenced_...).
+LOG_WRITES = {"logs:CreateLogStream", "logs:PutLogEvents"}
+
 EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
     # Verifies tokens against public keys fetched over HTTPS: no table, no KMS.
-    "AuthorizerFunction": {},
+    "AuthorizerFunction": {"AuthorizerFunctionLogGroup": LOG_WRITES},
     # The same code in session mode: one GetItem by key on the sessions table, nothing else.
-    "SessionAuthorizerFunction": {"SessionsTable": {"dynamodb:GetItem"}},
+    "SessionAuthorizerFunction": {
+        "SessionsTable": {"dynamodb:GetItem"},
+        "SessionAuthorizerFunctionLogGroup": LOG_WRITES,
+    },
     "LoginFunction": {
+        "LoginFunctionLogGroup": LOG_WRITES,
         "UsersTable": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
         "SessionsTable": {"dynamodb:PutItem"},
         "KeysTable": {"dynamodb:Query"},
         KMS_KEYS: {"kms:Sign"},
     },
     "RefreshFunction": {
+        "RefreshFunctionLogGroup": LOG_WRITES,
         "SessionsTable": {"dynamodb:UpdateItem"},
         "KeysTable": {"dynamodb:Query"},
         KMS_KEYS: {"kms:Sign"},
     },
     "LogoutFunction": {
+        "LogoutFunctionLogGroup": LOG_WRITES,
         "SessionsTable": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
         "SessionsTable/index/by_user": {"dynamodb:Query"},
         "KeysTable": {"dynamodb:Query"},
     },
     "SessionsFunction": {
+        "SessionsFunctionLogGroup": LOG_WRITES,
         "SessionsTable": {"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"},
         "SessionsTable/index/by_user": {"dynamodb:Query"},
     },
     "WellKnownFunction": {
+        "WellKnownFunctionLogGroup": LOG_WRITES,
         "KeysTable": {"dynamodb:Query"},
     },
     "KeyRotationFunction": {
+        "KeyRotationFunctionLogGroup": LOG_WRITES,
         "KeysTable": {"dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"},
         "*": {"kms:CreateKey", "kms:TagResource"},
         KMS_KEYS: {"kms:GetPublicKey", "kms:DisableKey", "kms:ScheduleKeyDeletion"},
     },
-    "MeFunction": {},
+    "MeFunction": {"MeFunctionLogGroup": LOG_WRITES},
 }
 # With the secretsmanager backend, KMS grants give way to the one secret.
 SECRETS_BACKEND_GRANTS = {
@@ -94,8 +106,9 @@ def expected_grants(function: str, backend: str) -> dict[str, set[str]]:
 
 
 # The only grants on Resource "*" a function role may carry, and every role carries exactly these:
-# CloudWatch Logs writes (SAM's default execution policy) and X-Ray segment writes (X-Ray has no
-# resource-level permissions).
+# CloudWatch Logs writes (SAM's default execution policy, which SAM attaches to every role it
+# generates with no way to opt out; each role's own Deny narrows it to the function's own log
+# group) and X-Ray segment writes (X-Ray has no resource-level permissions).
 EXPECTED_MANAGED_POLICIES = {
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
     "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
@@ -361,10 +374,13 @@ def _tag_conditioned(statement: dict[str, Any]) -> bool:
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
 def test_no_inline_statement_uses_wildcards(cfn_template, backend):
     """Resource "*" is left to the managed policies above, except for KMS keys that exist only at
-    run time, which are reachable only through this stack's tag; actions are always spelled out."""
+    run time, which are reachable only through this stack's tag; actions are always spelled out.
+    (Deny statements only take away; the one each role has is checked on its own below.)"""
     problems = []
     for role in resources(cfn_template, "AWS::IAM::Role"):
         for statement in role_statements(cfn_template, role, backend):
+            if statement["Effect"] == "Deny":
+                continue
             for key in ("NotAction", "NotResource", "NotPrincipal"):
                 if key in statement:
                     problems.append(f"{role}: {key} grants everything it does not name")
@@ -377,9 +393,33 @@ def test_no_inline_statement_uses_wildcards(cfn_template, backend):
     assert problems == []
 
 
+@pytest.mark.parametrize("function", sorted(EXPECTED_GRANTS))
+def test_logs_are_fenced_to_the_functions_own_log_group(cfn_template, function):
+    """AWSLambdaBasicExecutionRole allows logs writes everywhere; the one Deny of each role takes
+    back every log group but the function's own, and the creation of any group."""
+    role = role_of(cfn_template, function)
+    denials = [
+        statement
+        for statement in role_statements(cfn_template, role)
+        if statement["Effect"] == "Deny"
+    ]
+    assert denials == [
+        {
+            "Effect": "Deny",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "NotResource": {"Fn::GetAtt": [f"{function}LogGroup", "Arn"]},
+        }
+    ]
+
+
 def test_authorizer_has_no_dynamodb_or_kms_access(cfn_template):
     role = role_of(cfn_template, "AuthorizerFunction")
-    assert role_statements(cfn_template, role) == []
+    actions = {
+        action
+        for statement in role_statements(cfn_template, role)
+        for action in as_list(statement["Action"])
+    }
+    assert actions <= {"logs:CreateLogGroup"} | LOG_WRITES
     assert "Policies" not in cfn_template["Resources"][role]["Properties"]
     managed = set(cfn_template["Resources"][role]["Properties"]["ManagedPolicyArns"])
     assert managed <= EXPECTED_MANAGED_POLICIES
@@ -388,7 +428,7 @@ def test_authorizer_has_no_dynamodb_or_kms_access(cfn_template):
 
 def test_granted_resources_exist_with_the_granted_indexes(cfn_template):
     """An IAM grant on a misspelt index ARN would deploy fine and fail at the first query."""
-    kinds = {"AWS::DynamoDB::Table", "AWS::SecretsManager::Secret"}
+    kinds = {"AWS::DynamoDB::Table", "AWS::SecretsManager::Secret", "AWS::Logs::LogGroup"}
     for function in resources(cfn_template, "AWS::Lambda::Function"):
         labels = set(grants_of(cfn_template, function))
         labels |= set(grants_of(cfn_template, function, "secretsmanager"))
@@ -693,3 +733,204 @@ def test_native_jwt_authorizer_is_offered_with_the_issuer_and_audience_of_our_to
         for name in requirement
     }
     assert NATIVE_JWT_SCHEME not in used
+
+
+# ---------------------------------------------------------------- logs and alarms
+
+# What CloudWatch Logs accepts as RetentionInDays.
+VALID_RETENTION_DAYS = {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096}
+VALID_RETENTION_DAYS |= {1827, 2192, 2557, 2922, 3288, 3653}
+RETENTION = {
+    "Fn::If": [
+        "HasLogRetentionInDays",
+        {"Ref": "LogRetentionInDays"},
+        {"Fn::FindInMap": ["StageSettings", {"Ref": "Stage"}, "LogRetentionInDays"]},
+    ]
+}
+# Access-log fields an operator needs to follow a request, and what may never be logged: the
+# Authorization header and the cookies are bearer credentials, and a query string or path may
+# carry whatever a client put there.
+ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "ip": "$context.identity.sourceIp",
+    "routeKey": "$context.routeKey",
+    "status": "$context.status",
+    "latency": "$context.responseLatency",
+    "authorizerError": "$context.authorizer.error",
+}
+FORBIDDEN_IN_ACCESS_LOG = ("header", "cookie", "querystring", "$context.path", "requestoverride")
+# Application metrics the alarms watch, and the function code that emits each.
+ALARMED_METRICS = {
+    "RefreshTokenReuseAlarm": ("RefreshTokenReuseDetected", "layers/common/authcore/runtime.py"),
+    "LoginFailureSpikeAlarm": ("LoginFailed", "functions/login/app.py"),
+}
+
+
+def test_every_function_has_a_log_group_of_its_own_with_retention(cfn_template):
+    groups = resources(cfn_template, "AWS::Logs::LogGroup")
+    for function in resources(cfn_template, "AWS::Lambda::Function"):
+        properties = groups[f"{function}LogGroup"]["Properties"]
+        # The name Lambda writes to, so the stack's group is the one used (and retained as set).
+        assert properties["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{function}}}"}
+        assert properties["RetentionInDays"] == RETENTION
+    assert groups["HttpApiAccessLogGroup"]["Properties"]["RetentionInDays"] == RETENTION
+    assert len(groups) == len(resources(cfn_template, "AWS::Lambda::Function")) + 1
+
+
+def test_retention_is_a_valid_choice_and_longest_in_prod(sam_template):
+    parameter = sam_template["Parameters"]["LogRetentionInDays"]
+    assert parameter["Default"] == 0  # 0: the stage's default below
+    assert set(parameter["AllowedValues"]) - {0} <= VALID_RETENTION_DAYS
+    assert sam_template["Conditions"]["HasLogRetentionInDays"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "LogRetentionInDays"}, "0"]}]
+    }
+    by_stage = {
+        stage: settings["LogRetentionInDays"]
+        for stage, settings in sam_template["Mappings"]["StageSettings"].items()
+    }
+    assert set(by_stage) == set(sam_template["Parameters"]["Stage"]["AllowedValues"])
+    assert set(by_stage.values()) <= VALID_RETENTION_DAYS
+    assert by_stage["prod"] == max(by_stage.values()) > by_stage["dev"]
+
+
+def test_bootstrap_runs_after_the_rotation_log_group_and_its_fence_exist(cfn_template):
+    """The role may not create a log group: invoked before the stack's group exists, the first
+    rotation's logs would be lost."""
+    depends = set(as_list(cfn_template["Resources"]["KeyRingBootstrap"]["DependsOn"]))
+    assert depends >= {"KeyRotationFunctionLogGroup", "KeyRotationFunctionLogsPolicy"}
+
+
+def _access_log_settings(cfn_template: dict[str, Any]) -> dict[str, Any]:
+    (stage,) = resources(cfn_template, "AWS::ApiGatewayV2::Stage").values()
+    return stage["Properties"]["AccessLogSettings"]
+
+
+def test_api_access_log_goes_to_its_own_group(cfn_template):
+    settings = _access_log_settings(cfn_template)
+    assert settings["DestinationArn"] == {"Fn::GetAtt": ["HttpApiAccessLogGroup", "Arn"]}
+
+
+def test_api_access_log_is_json_with_the_fields_operators_need(cfn_template):
+    entry = json.loads(_access_log_settings(cfn_template)["Format"])
+    assert {key: entry.get(key) for key in ACCESS_LOG_FIELDS} == ACCESS_LOG_FIELDS
+    assert all(isinstance(value, str) for value in entry.values())
+
+
+def test_api_access_log_never_records_credentials(cfn_template):
+    text = _access_log_settings(cfn_template)["Format"].lower()
+    assert [word for word in FORBIDDEN_IN_ACCESS_LOG if word in text] == []
+    assert "authorization" not in text
+
+
+def _alarm_actions_follow_the_topic_parameter(alarm: dict[str, Any]) -> None:
+    topic = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+    assert alarm["AlarmActions"] == topic
+    assert alarm["OKActions"] == topic
+
+
+def test_alarm_topic_is_optional(sam_template):
+    parameter = sam_template["Parameters"]["AlarmTopicArn"]
+    assert parameter["Default"] == ""
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert pattern.fullmatch("")
+    assert pattern.fullmatch("arn:aws:sns:eu-west-1:123456789012:auth-alarms")
+    assert not pattern.fullmatch("arn:aws:sqs:eu-west-1:123456789012:auth-alarms")
+    for alarm in resources(sam_template, "AWS::CloudWatch::Alarm").values():
+        _alarm_actions_follow_the_topic_parameter(alarm["Properties"])
+        assert alarm["Properties"]["TreatMissingData"] == "notBreaching"
+
+
+def _emitted_dimensions(namespace: str, service: str, metric: str) -> dict[str, str]:
+    """What Powertools itself publishes for one metric: its namespace and dimension names/values."""
+    from aws_lambda_powertools import Metrics
+
+    # Metrics instances share one metric set: start and leave it empty.
+    metrics = Metrics(namespace=namespace, service=service)
+    metrics.clear_metrics()
+    try:
+        metrics.add_metric(name=metric, unit="Count", value=1)
+        document = metrics.serialize_metric_set()
+    finally:
+        metrics.clear_metrics()
+    (directive,) = document["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == namespace
+    assert [entry["Name"] for entry in directive["Metrics"]] == [metric]
+    (names,) = directive["Dimensions"]
+    return {name: document[name] for name in names}
+
+
+@pytest.mark.parametrize("alarm_name", sorted(ALARMED_METRICS))
+def test_application_alarms_watch_exactly_what_powertools_publishes(cfn_template, alarm_name):
+    """An alarm whose namespace or dimensions differ by one character watches a metric that never
+    has data, and with missing data treated as fine it stays green forever."""
+    metric, source = ALARMED_METRICS[alarm_name]
+    assert f'"{metric}"' in (ROOT / source).read_text(encoding="utf-8"), (metric, source)
+    alarm = cfn_template["Resources"][alarm_name]["Properties"]
+    assert alarm["MetricName"] == metric
+    emitting = ("LoginFunction", "RefreshFunction")
+    for function in emitting:
+        variables = cfn_template["Resources"][function]["Properties"]["Environment"]["Variables"]
+        namespace = variables["POWERTOOLS_METRICS_NAMESPACE"]
+        service = variables["POWERTOOLS_SERVICE_NAME"]
+        assert alarm["Namespace"] == namespace, function
+        expected = _emitted_dimensions(namespace, service, metric)
+        assert {entry["Name"]: entry["Value"] for entry in alarm["Dimensions"]} == expected
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["Statistic"] == "Sum"
+
+
+def test_reuse_alarm_fires_on_the_first_detection(cfn_template):
+    alarm = cfn_template["Resources"]["RefreshTokenReuseAlarm"]["Properties"]
+    assert alarm["Threshold"] == 0
+    assert alarm["EvaluationPeriods"] == 1
+
+
+def test_login_failure_alarm_threshold_is_a_parameter(cfn_template):
+    alarm = cfn_template["Resources"]["LoginFailureSpikeAlarm"]["Properties"]
+    assert alarm["Threshold"] == {"Ref": "LoginFailureAlarmThreshold"}
+
+
+def test_authorizer_errors_alarm_covers_both_authorizers(cfn_template):
+    alarm = cfn_template["Resources"]["AuthorizerErrorsAlarm"]["Properties"]
+    watched = set()
+    for query in alarm["Metrics"]:
+        if "MetricStat" not in query:
+            continue
+        metric = query["MetricStat"]["Metric"]
+        assert (metric["Namespace"], metric["MetricName"]) == ("AWS/Lambda", "Errors")
+        (dimension,) = metric["Dimensions"]
+        assert dimension["Name"] == "FunctionName"
+        watched.add(function_name_target(dimension["Value"]))
+    assert watched == set(AUTHORIZER_FUNCTIONS.values())
+    (result,) = [query for query in alarm["Metrics"] if query.get("ReturnData", True)]
+    assert set(re.findall(r"\w+", result["Expression"])) == {
+        query["Id"] for query in alarm["Metrics"] if "MetricStat" in query
+    }
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+
+
+def test_api_5xx_alarm_watches_this_api(cfn_template):
+    alarm = cfn_template["Resources"]["Api5xxAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/ApiGateway", "5xx")
+    assert alarm["Dimensions"] == [{"Name": "ApiId", "Value": {"Ref": "HttpApi"}}]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+
+
+# ---------------------------------------------------------------- samconfig.toml
+
+
+@pytest.mark.parametrize("environment", ["dev", "prod"])
+def test_samconfig_deploys_each_environment_to_a_stack_of_its_own(sam_template, environment):
+    import tomllib
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    deploy = config[environment]["deploy"]["parameters"]
+    assert config[environment]["global"]["parameters"]["stack_name"].endswith(f"-{environment}")
+    assert deploy["capabilities"] == "CAPABILITY_IAM"
+    assert deploy["confirm_changeset"] is (environment == "prod")
+    overrides = dict(item.split("=", 1) for item in deploy["parameter_overrides"].split())
+    assert overrides["Stage"] == environment
+    assert set(overrides) <= set(sam_template["Parameters"])
+    # A committed file holds no secret: LockoutKey is given once, at the first deploy.
+    secret = {name for name, p in sam_template["Parameters"].items() if p.get("NoEcho")}
+    assert not secret & set(overrides)
