@@ -93,7 +93,7 @@ def test_a_failed_bootstrap_reports_failure_to_cloudformation(empty_ring, cloudf
 
 def test_the_schedule_is_idempotent(stack):
     before = sorted((r.kid, r.state) for r in KeyTable(stack.dynamodb, "keys").load())
-    scheduled = {"source": "aws.scheduler", "detail-type": "Scheduled Event"}
+    scheduled = load_event("rotation_scheduled.json")
     assert rotation.lambda_handler(scheduled, LambdaContext())["promoted"] is None
     after = sorted((r.kid, r.state) for r in KeyTable(stack.dynamodb, "keys").load())
     assert after == before
