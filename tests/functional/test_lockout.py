@@ -273,7 +273,7 @@ def test_a_restart_racing_another_failure_counts_both(demo_user, stack):
 
 def test_a_clean_successful_login_costs_one_read_and_one_write(demo_user, dynamodb_calls):
     assert post_login(password=DEMO_PASSWORD).status == 200
-    assert dynamodb_calls == ["TransactGetItems", "PutItem"]
+    assert dynamodb_calls == ["TransactGetItems", "TransactWriteItems"]
 
 
 def test_the_count_is_reset_only_when_not_zero(demo_user, dynamodb_calls):
@@ -281,10 +281,10 @@ def test_the_count_is_reset_only_when_not_zero(demo_user, dynamodb_calls):
     post_login()
     dynamodb_calls.clear()
     assert post_login(password=DEMO_PASSWORD).status == 200
-    assert dynamodb_calls == ["TransactGetItems", "UpdateItem", "PutItem"]
+    assert dynamodb_calls == ["TransactGetItems", "UpdateItem", "TransactWriteItems"]
     dynamodb_calls.clear()
     assert post_login(password=DEMO_PASSWORD).status == 200
-    assert dynamodb_calls == ["TransactGetItems", "PutItem"]
+    assert dynamodb_calls == ["TransactGetItems", "TransactWriteItems"]
 
 
 def test_unknown_user_and_wrong_password_do_the_same_work(
@@ -323,14 +323,14 @@ def test_a_hash_with_older_parameters_is_upgraded_at_the_next_login(stack, dynam
     stack.admin.users.set_password_hash("sam", old, now=0)
     dynamodb_calls.clear()
     assert post_login(password=DEMO_PASSWORD).status == 200
-    assert dynamodb_calls == ["TransactGetItems", "UpdateItem", "PutItem"]
+    assert dynamodb_calls == ["TransactGetItems", "UpdateItem", "TransactWriteItems"]
     stored = item(stack, "sam")["password_hash"]["S"]
     assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     assert Passwords().verify(stored, DEMO_PASSWORD)
     # Upgraded once: the next login writes nothing to the users table.
     dynamodb_calls.clear()
     assert post_login(password=DEMO_PASSWORD).status == 200
-    assert dynamodb_calls == ["TransactGetItems", "PutItem"]
+    assert dynamodb_calls == ["TransactGetItems", "TransactWriteItems"]
 
 
 def test_a_wrong_password_never_rehashes(stack):
@@ -422,3 +422,27 @@ def test_a_read_that_keeps_conflicting_is_a_503(demo_user):
     answer = post_login(password=DEMO_PASSWORD)
     assert answer.status == 503
     assert answer.headers["Retry-After"] == "1"
+
+
+# ---------------------------------------------------------------- races with the admin
+
+
+@pytest.mark.parametrize("change", ["disable", "set_password"])
+def test_a_login_racing_a_disable_or_reset_leaves_no_live_session(demo_user, stack, change):
+    """The account changes between the password check and the session write: the
+    transaction's condition on the user refuses the write, the login is a 401 and
+    nothing is left for the admin's revoke-all to miss."""
+
+    def change_account(**_):
+        if change == "disable":
+            stack.admin.set_disabled("sam", True)
+        else:
+            stack.admin.set_password("sam", "a-brand-new-password")
+
+    aws.dynamodb().meta.events.register_first(
+        "before-call.dynamodb.TransactWriteItems", change_account
+    )
+    answer = post_login(password=DEMO_PASSWORD)
+    assert answer.status == 401
+    assert answer.body["error"] == "invalid_grant"
+    assert stack.dynamodb.scan(TableName=stack.sessions_table)["Count"] == 0

@@ -48,7 +48,9 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
     },
     "LoginFunction": {
         "LoginFunctionLogGroup": LOG_WRITES,
-        "UsersTable": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+        # ConditionCheckItem: the session is written only if the account is still enabled and
+        # its password unchanged, in one transaction (no race with a disable or a reset).
+        "UsersTable": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"},
         "SessionsTable": {"dynamodb:PutItem"},
         "KeysTable": {"dynamodb:Query"},
         KMS_KEYS: {"kms:Sign"},

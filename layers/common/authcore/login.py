@@ -9,6 +9,7 @@ the read, before any password is looked at.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import NoReturn
 
 from authcore.clock import Clock, system_clock
@@ -69,7 +70,7 @@ class LoginService:
         # right password on a disabled account would be the one that never locks).
         if not self._passwords.verify(user.password_hash, password) or user.disabled:
             self._failed(record)
-        self._succeeded(user, password)
+        verified = self._succeeded(user, password)
         now = self._clock()
         settings = self._settings
         token = RefreshToken.new()
@@ -89,7 +90,7 @@ class LoginService:
         issued = self._issuer.issue(
             session.principal, token, issuer=issuer, now=now, session_expires_at=session.expires_at
         )
-        self._sessions.create(session)
+        self._sessions.create(session, condition=self._users.unchanged_condition(verified))
         return issued
 
     def _failed(self, record: LoginRecord) -> NoReturn:
@@ -104,7 +105,7 @@ class LoginService:
             )
         raise InvalidGrant("Invalid username or password.")
 
-    def _succeeded(self, user: User, password: str) -> None:
+    def _succeeded(self, user: User, password: str) -> User:
         """Reset the failure count if it is not already zero, and upgrade a hash
         made with other argon2 parameters: one write at most, none usually."""
         now = self._clock()
@@ -115,3 +116,4 @@ class LoginService:
         )
         clear = user.failures.current(self._lockout, now) > 0
         self._users.after_login(user, clear_failures=clear, new_hash=new_hash, now=now)
+        return replace(user, password_hash=new_hash) if new_hash else user

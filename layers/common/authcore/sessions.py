@@ -17,10 +17,10 @@ import hmac
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from authcore.aws import is_conditional_failure, unavailable_on_error
-from authcore.errors import NotFound, TemporarilyUnavailable
+from authcore.errors import InvalidGrant, NotFound, TemporarilyUnavailable
 from authcore.refresh_tokens import RefreshToken
 from authcore.tokens import Principal
 
@@ -73,7 +73,7 @@ class RotationRefused(Exception):
 
 
 class SessionStore(Protocol):
-    def create(self, session: Session) -> None: ...
+    def create(self, session: Session, *, condition: dict[str, Any] | None = None) -> None: ...
     def get(self, sid: str) -> Session | None: ...
     def rotate(
         self,
@@ -176,7 +176,13 @@ class DynamoSessionStore:
         self._db = client
         self._table = table
 
-    def create(self, session: Session) -> None:
+    def create(self, session: Session, *, condition: dict[str, Any] | None = None) -> None:
+        """Write a new session; with ``condition`` (a ConditionCheck on another
+        item), both in one transaction. A condition that no longer holds is an
+        ``InvalidGrant``: the grant was withdrawn while this login was under way."""
+        if condition is not None:
+            self._create_guarded(session, condition)
+            return
         try:
             with unavailable_on_error():
                 self._db.put_item(
@@ -192,6 +198,34 @@ class DynamoSessionStore:
             if stored and _same(bytes(stored["token_digest"]["B"]), session.token_digest):
                 return  # our own write, retried after its response was lost
             # A 128-bit sid collision: never overwrite, let the client retry.
+            raise TemporarilyUnavailable() from None
+
+    def _create_guarded(self, session: Session, condition: dict[str, Any]) -> None:
+        # botocore fills ClientRequestToken once per call and reuses it on its
+        # retries, so a transaction whose response was lost is not applied twice.
+        put: Any = {
+            "Put": {
+                "TableName": self._table,
+                "Item": _to_item(session),
+                "ConditionExpression": "attribute_not_exists(sid)",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        items: Any = [put, condition]
+        try:
+            self._db.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            response: Any = exc.response
+            reasons = response.get("CancellationReasons", [])
+            codes = [reason.get("Code") for reason in reasons]
+            if codes[:1] == ["ConditionalCheckFailed"]:
+                stored = reasons[0].get("Item")
+                if stored and _same(bytes(stored["token_digest"]["B"]), session.token_digest):
+                    return  # our own write, retried after its response was lost
+            if len(codes) == 2 and codes[1] == "ConditionalCheckFailed":
+                raise InvalidGrant("Invalid username or password.") from None
+            raise TemporarilyUnavailable() from None
+        except BotoCoreError:
             raise TemporarilyUnavailable() from None
 
     def get(self, sid: str) -> Session | None:

@@ -72,6 +72,7 @@ class LoginRecord:
 
 class UserStore(Protocol):
     def get(self, username: str) -> User | None: ...
+    def unchanged_condition(self, user: User) -> dict[str, Any]: ...
     def create(self, user: User, *, now: float) -> None: ...
     def set_password_hash(self, username: str, password_hash: str, *, now: float) -> None: ...
     def set_disabled(self, username: str, disabled: bool, *, now: float) -> None: ...
@@ -105,6 +106,23 @@ class DynamoUserStore:
             disabled=item.get("disabled", {}).get("BOOL", False),
             failures=_failures(item),
         )
+
+    def unchanged_condition(self, user: User) -> dict[str, Any]:
+        """A TransactWriteItems ConditionCheck: the account is still enabled and
+        still has the password just verified. Written with the session, it closes
+        the race with a concurrent disable or password reset, whose revoke-all
+        could otherwise list the user's sessions before this one exists."""
+        return {
+            "ConditionCheck": {
+                "TableName": self._table,
+                "Key": {"username": {"S": user.username}},
+                "ConditionExpression": "password_hash = :hash AND disabled = :enabled",
+                "ExpressionAttributeValues": {
+                    ":hash": {"S": user.password_hash},
+                    ":enabled": {"BOOL": False},
+                },
+            }
+        }
 
     def get(self, username: str) -> User | None:
         with unavailable_on_error():
