@@ -320,3 +320,26 @@ def _log_denial(denied: Exception) -> None:
         fields["reason"] = "error"
         fields["error_type"] = type(denied).__name__
     log.log(level, json.dumps(fields))
+    _denied_metric(fields)
+
+
+def _denied_metric(fields: dict[str, str]) -> None:
+    """One CloudWatch embedded-metric-format line per denial: the log line *is* the
+    metric (AuthorizerDenied by reason), with no Powertools import on the hot path.
+    Allowed requests are the function's Invocations minus these."""
+    document = {
+        "_aws": {
+            "Timestamp": int(system_clock() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ServerlessAuth"),
+                    "Dimensions": [["service", "reason"]],
+                    "Metrics": [{"Name": "AuthorizerDenied", "Unit": "Count"}],
+                }
+            ],
+        },
+        "service": os.environ.get("POWERTOOLS_SERVICE_NAME", "authorizer"),
+        "AuthorizerDenied": 1,
+        **fields,
+    }
+    sys.stdout.write(json.dumps(document) + "\n")

@@ -495,3 +495,18 @@ def test_the_authorizer_path_never_imports_boto3():
     assert http_answer["isAuthorized"] is True
     assert rest_answer["policyDocument"]["Statement"][0]["Effect"] == "Allow"
     assert result["heavy"] == []
+
+
+def test_every_denial_is_an_embedded_metric_by_reason(capsys):
+    """AuthorizerDenied, dimension reason, as a CloudWatch EMF line on stdout."""
+    event = load_event("authorizer.json")
+    event["headers"]["authorization"] = "Bearer not.a.token"
+    assert authorizer.lambda_handler(event, None) == {"isAuthorized": False}
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    (metric,) = lines
+    directive = metric["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Metrics"] == [{"Name": "AuthorizerDenied", "Unit": "Count"}]
+    assert directive["Dimensions"] == [["service", "reason"]]
+    assert metric["AuthorizerDenied"] == 1
+    assert metric["reason"]
+    assert "not.a.token" not in json.dumps(metric)
