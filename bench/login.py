@@ -28,17 +28,14 @@ import contextlib
 import gc
 import io
 import json
-import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-LAYER = ROOT / "layers" / "common"
+from bench import moto_stack
+
+ROOT = moto_stack.ROOT
 PASSWORD = "bench-password-long-enough"
 
 UNKNOWN = "unknown username"
@@ -52,32 +49,6 @@ ENUMERATION_TARGET = 0.10
 COST_TARGET = 1.25
 
 
-@dataclass
-class Context:
-    function_name: str = "bench-login"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:bench-login"
-    aws_request_id: str = "bench"
-
-
-def _isolate_environment() -> None:
-    """Never reach a real account, whatever the shell has."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
-        os.environ.pop(name, None)
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_REGION": "us-east-1",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_METRICS_NAMESPACE": "Bench",
-            "USERS_TABLE": "users",
-            "SESSIONS_TABLE": "sessions",
-        }
-    )
-
-
 def _event(username: str, password: str) -> dict[str, Any]:
     event: dict[str, Any] = json.loads((ROOT / "events" / "login.json").read_text())
     event["body"] = json.dumps({"username": username, "password": password, "delivery": "body"})
@@ -85,17 +56,12 @@ def _event(username: str, password: str) -> dict[str, Any]:
 
 
 def run(tries: int, warmup: int) -> tuple[dict[str, list[float]], str]:
-    _isolate_environment()
-    # Where Lambda puts the layer's content; imported only now, after the
-    # environment is isolated (Powertools reads it at import time).
-    if str(LAYER) not in sys.path:
-        sys.path.insert(0, str(LAYER))
+    moto_stack.isolate_environment()
     import boto3
     from authcore import aws, runtime
     from authcore.lockout import unknown_account_key
     from moto import mock_aws
 
-    from bench import moto_stack
     from functions.login import app as login_app
     from infra.admin import Admin
 
@@ -117,7 +83,9 @@ def run(tries: int, warmup: int) -> tuple[dict[str, list[float]], str]:
 
         def call(username: str, password: str, status: int) -> Callable[[], None]:
             def login() -> None:
-                answer = login_app.lambda_handler(_event(username, password), Context())
+                answer = login_app.lambda_handler(
+                    _event(username, password), moto_stack.Context("bench-login", 1024)
+                )
                 assert answer["statusCode"] == status, answer
 
             return login

@@ -22,49 +22,20 @@ import argparse
 import contextlib
 import io
 import json
-import os
 import secrets
 import statistics
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-LAYER = ROOT / "layers" / "common"
+from bench import moto_stack
+
+ROOT = moto_stack.ROOT
 PASSWORD = "bench-password-long-enough"
 HANDLER = "handler: POST /auth/refresh"
 SERVICE = "service: rotate + sign (no HTTP edge)"
 FLOOR = "floor: 1 UpdateItem + 1 KMS Sign"
 ROUND_TRIPS = "DynamoDB requests per handler refresh"
-
-
-@dataclass
-class Context:
-    function_name: str = "bench-refresh"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:bench-refresh"
-    aws_request_id: str = "bench"
-
-
-def _isolate_environment() -> None:
-    """Never reach a real account, whatever the shell has."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
-        os.environ.pop(name, None)
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_REGION": "us-east-1",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_METRICS_NAMESPACE": "Bench",
-            "USERS_TABLE": "users",
-            "SESSIONS_TABLE": "sessions",
-        }
-    )
 
 
 def _event(name: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -99,17 +70,12 @@ def _row(name: str, samples: list[float]) -> str:
 
 
 def run(iterations: int, warmup: int) -> dict[str, list[float]]:
-    _isolate_environment()
-    # Where Lambda puts the layer's content; imported only now, after the
-    # environment is isolated (Powertools reads it at import time).
-    if str(LAYER) not in sys.path:
-        sys.path.insert(0, str(LAYER))
+    moto_stack.isolate_environment()
     import boto3
     from authcore import aws, runtime
     from authcore.refresh_tokens import RefreshToken
     from moto import mock_aws
 
-    from bench import moto_stack
     from functions.login import app as login_app
     from functions.refresh import app as refresh_app
     from infra.admin import Admin
@@ -122,7 +88,9 @@ def run(iterations: int, warmup: int) -> dict[str, list[float]]:
 
         def login() -> str:
             body = {"username": "bench", "password": PASSWORD, "delivery": "body"}
-            answer = login_app.lambda_handler(_event("login.json", body), Context())
+            answer = login_app.lambda_handler(
+                _event("login.json", body), moto_stack.Context("bench-refresh", 256)
+            )
             token: str = json.loads(answer["body"])["refresh_token"]
             return token
 
@@ -131,7 +99,7 @@ def run(iterations: int, warmup: int) -> dict[str, list[float]]:
 
         def handler() -> None:
             event = _event("refresh.json", {"refresh_token": chain[0]})
-            answer = refresh_app.lambda_handler(event, Context())
+            answer = refresh_app.lambda_handler(event, moto_stack.Context("bench-refresh", 256))
             assert answer["statusCode"] == 200, answer
             chain[0] = json.loads(answer["body"])["refresh_token"]
 
