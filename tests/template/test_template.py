@@ -936,3 +936,21 @@ def test_samconfig_deploys_each_environment_to_a_stack_of_its_own(sam_template, 
     # A committed file holds no secret: LockoutKey is given once, at the first deploy.
     secret = {name for name, p in sam_template["Parameters"].items() if p.get("NoEcho")}
     assert not secret & set(overrides)
+
+
+def test_an_optional_custom_domain_replaces_the_execute_api_hostname(cfn_template):
+    """Cookies need the API on the web app's site, which *.execute-api.amazonaws.com never is:
+    with CustomDomainName set, the API's $default stage is mapped to it (TLS 1.2, regional)."""
+    resources_ = cfn_template["Resources"]
+    domain, mapping = resources_["CustomDomain"], resources_["CustomDomainMapping"]
+    assert domain["Condition"] == mapping["Condition"] == "HasCustomDomain"
+    (configuration,) = domain["Properties"]["DomainNameConfigurations"]
+    assert configuration == {
+        "CertificateArn": {"Ref": "CertificateArn"},
+        "EndpointType": "REGIONAL",
+        "SecurityPolicy": "TLS_1_2",
+    }
+    assert mapping["Properties"]["ApiId"] == {"Ref": "HttpApi"}
+    assert mapping["Properties"]["Stage"] == "$default"
+    assert mapping["DependsOn"] in resources_
+    assert cfn_template["Outputs"]["CustomDomainTarget"]["Condition"] == "HasCustomDomain"
