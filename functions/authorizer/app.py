@@ -327,18 +327,21 @@ def _denied_metric(fields: dict[str, str]) -> None:
     """One CloudWatch embedded-metric-format line per denial: the log line *is* the
     metric (AuthorizerDenied by reason), with no Powertools import on the hot path.
     Allowed requests are the function's Invocations minus these."""
+    dimensions = {"service": os.environ.get("POWERTOOLS_SERVICE_NAME", "authorizer")}
+    if os.environ.get("STACK_NAME"):
+        dimensions["stack"] = os.environ["STACK_NAME"]
     document = {
         "_aws": {
             "Timestamp": int(system_clock() * 1000),
             "CloudWatchMetrics": [
                 {
                     "Namespace": os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ServerlessAuth"),
-                    "Dimensions": [["service", "reason"]],
+                    "Dimensions": [[*dimensions, "reason"]],
                     "Metrics": [{"Name": "AuthorizerDenied", "Unit": "Count"}],
                 }
             ],
         },
-        "service": os.environ.get("POWERTOOLS_SERVICE_NAME", "authorizer"),
+        **dimensions,
         "AuthorizerDenied": 1,
         **fields,
     }

@@ -842,18 +842,24 @@ def test_alarm_topic_is_optional(sam_template):
         assert alarm["Properties"]["TreatMissingData"] == "notBreaching"
 
 
+STACK = "the-stack-name"
+
+
 def _emitted_dimensions(namespace: str, service: str, metric: str) -> dict[str, str]:
-    """What Powertools itself publishes for one metric: its namespace and dimension names/values."""
+    """What Powertools itself publishes for one metric, with the stack dimension that
+    authcore.observability adds: its namespace and dimension names/values."""
     from aws_lambda_powertools import Metrics
 
     # Metrics instances share one metric set: start and leave it empty.
     metrics = Metrics(namespace=namespace, service=service)
     metrics.clear_metrics()
+    metrics.set_default_dimensions(stack=STACK)
     try:
         metrics.add_metric(name=metric, unit="Count", value=1)
         document = metrics.serialize_metric_set()
     finally:
         metrics.clear_metrics()
+        metrics.clear_default_dimensions()
     (directive,) = document["_aws"]["CloudWatchMetrics"]
     assert directive["Namespace"] == namespace
     assert [entry["Name"] for entry in directive["Metrics"]] == [metric]
@@ -875,8 +881,13 @@ def test_application_alarms_watch_exactly_what_powertools_publishes(cfn_template
         namespace = variables["POWERTOOLS_METRICS_NAMESPACE"]
         service = variables["POWERTOOLS_SERVICE_NAME"]
         assert alarm["Namespace"] == namespace, function
+        assert variables["STACK_NAME"] == {"Ref": "AWS::StackName"}
         expected = _emitted_dimensions(namespace, service, metric)
-        assert {entry["Name"]: entry["Value"] for entry in alarm["Dimensions"]} == expected
+        watched = {
+            entry["Name"]: STACK if entry["Value"] == {"Ref": "AWS::StackName"} else entry["Value"]
+            for entry in alarm["Dimensions"]
+        }
+        assert watched == expected
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
     assert alarm["Statistic"] == "Sum"
 

@@ -20,4 +20,8 @@ warnings.filterwarnings("ignore", "No application metrics to publish", UserWarni
 
 logger = Logger(log_uncaught_exceptions=False)
 metrics = Metrics()
+# Dev and prod stacks in one account and Region would otherwise add up in one
+# metric (and trip each other's alarms): every metric carries its stack.
+if os.environ.get("STACK_NAME"):
+    metrics.set_default_dimensions(stack=os.environ["STACK_NAME"])
 tracer = Tracer()
