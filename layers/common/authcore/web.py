@@ -29,6 +29,7 @@ from authcore.errors import (
 )
 from authcore.issuance import IssuedTokens
 from authcore.observability import logger
+from authcore.refresh_tokens import MAX_REFRESH_TOKEN_LENGTH
 from authcore.strictjson import StrictJSONError, loads_object
 
 MAX_BODY_BYTES = 8 * 1024
@@ -206,7 +207,9 @@ def refresh_token(
     event: APIGatewayProxyEventV2, body: dict[str, Any]
 ) -> tuple[str | None, Delivery]:
     """The refresh token from the body (API clients) or the cookie (browsers)."""
-    from_body = string_field(body, "refresh_token", max_length=512, required=False)
+    from_body = string_field(
+        body, "refresh_token", max_length=MAX_REFRESH_TOKEN_LENGTH, required=False
+    )
     if from_body is not None:
         return from_body, "body"
     return credentials.cookie_value(event.cookies, credentials.REFRESH_COOKIE), "cookie"
