@@ -18,6 +18,7 @@ app = web.new_app("/auth/login")
 def login() -> Response[Any]:
     event = app.current_event
     settings = runtime.settings()
+    web.require_edge(event, settings)
     # Login CSRF: a hostile page must not log the victim into the attacker's account.
     web.refuse_cross_site(event, settings)
     body = web.json_body(event, required=True)

@@ -488,6 +488,38 @@ def test_allowed_origin_may_log_in(demo_user):
     assert invoke(login, event).status == 200
 
 
+EDGE_SECRET = "edge-" + "s" * 40
+
+
+@pytest.fixture
+def behind_edge(monkeypatch):
+    """Login deployed behind the opt-in edge WAF (LoginRateLimitPerIp)."""
+    monkeypatch.setenv("EDGE_ORIGIN_SECRET", EDGE_SECRET)
+    runtime.reset()
+
+
+@pytest.mark.parametrize("presented", [None, "", EDGE_SECRET[:-1], EDGE_SECRET + "x", "é" * 45])
+def test_behind_the_edge_a_request_that_went_around_it_is_403(
+    bare_aws, behind_edge, presented, dynamodb_calls
+):
+    event = with_body("login.json", credentials())
+    if presented is not None:
+        event["headers"]["x-origin-verify"] = presented
+    answer = invoke(login, event)
+    assert answer.status == 403
+    assert answer.body["error"] == "forbidden"
+    # Refused before the password is read: the WAF's rate limit cannot be sidestepped.
+    assert dynamodb_calls == []
+
+
+def test_behind_the_edge_a_request_through_it_logs_in(demo_user, behind_edge):
+    event = with_body("login.json", credentials())
+    event["headers"]["x-origin-verify"] = EDGE_SECRET
+    answer = invoke(login, event)
+    assert answer.status == 200
+    assert answer.body["access_token"]
+
+
 def test_dynamodb_failure_is_503_and_writes_nothing(demo_user, stack, login_as):
     stack.dynamodb.delete_table(TableName=stack.sessions_table)
     answer = login_as()

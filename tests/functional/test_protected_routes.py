@@ -73,6 +73,14 @@ def test_missing_or_garbage_tokens_are_denied(jwks_server, token):
     assert authorizer.lambda_handler(event, None) == {"isAuthorized": False}
 
 
+def test_the_bearer_header_alone_decides_when_both_are_sent(tokens):
+    """BearerAuthorizer's cache key is the Authorization header (and the domain): an answer
+    that a cookie could change would be served to the wrong request from the cache."""
+    good = tokens["access_token"]
+    assert authorize(good, cookie="garbage")["isAuthorized"] is True
+    assert authorize("garbage", cookie=good) == {"isAuthorized": False}
+
+
 def test_non_bearer_scheme_is_denied(tokens):
     event = load_event("authorizer.json")
     event["headers"]["authorization"] = f"Basic {tokens['access_token']}"

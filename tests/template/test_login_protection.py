@@ -1,5 +1,8 @@
 """Template facts of the login hardening: throttling, the lockout key, expiring counters."""
 
+import json
+import re
+
 import pytest
 
 pytestmark = pytest.mark.template
@@ -71,5 +74,96 @@ def test_no_waf_association_targets_the_http_api(cfn_template):
     """AWS WAF cannot protect an HTTP API (only REST APIs, ALBs, CloudFront, ...): an
     association with it would fail at deploy time, so there must be none."""
     for resource in cfn_template["Resources"].values():
-        if resource["Type"] == "AWS::WAFv2::WebACLAssociation":
-            assert "HttpApi" not in str(resource["Properties"]["ResourceArn"])
+        assert resource["Type"] != "AWS::WAFv2::WebACLAssociation"
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [("0", True), ("10", True), ("2000", True), ("5", False), ("010", False), ("-1", False)],
+)
+def test_the_login_rate_limit_is_off_or_at_least_wafs_minimum(sam_template, value, accepted):
+    parameter = sam_template["Parameters"]["LoginRateLimitPerIp"]
+    assert parameter["Default"] == "0"
+    assert bool(re.fullmatch(parameter["AllowedPattern"], value)) is accepted
+
+
+def test_the_opt_in_waf_rate_limits_login_per_client_ip(cfn_template):
+    acl = cfn_template["Resources"]["LoginWebAcl"]
+    assert acl["Type"] == "AWS::WAFv2::WebACL"
+    assert acl["Condition"] == "HasLoginWaf"
+    assert cfn_template["Conditions"]["HasLoginWaf"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "LoginRateLimitPerIp"}, "0"]}]
+    }
+    properties = acl["Properties"]
+    # CloudFront web ACLs: the only kind that can sit in front of an HTTP API.
+    assert properties["Scope"] == "CLOUDFRONT"
+    assert properties["DefaultAction"] == {"Allow": {}}
+    (rule,) = properties["Rules"]
+    rate = rule["Statement"]["RateBasedStatement"]
+    assert rate["Limit"] == {"Ref": "LoginRateLimitPerIp"}
+    assert rate["AggregateKeyType"] == "IP"
+    assert rate["EvaluationWindowSec"] == 300
+    match = rate["ScopeDownStatement"]["ByteMatchStatement"]
+    assert match["FieldToMatch"] == {"UriPath": {}}
+    assert (match["PositionalConstraint"], match["SearchString"]) == ("STARTS_WITH", "/auth/login")
+    # Spelling variants API Gateway would route to login count against the same limit.
+    transformations = sorted(match["TextTransformations"], key=lambda t: t["Priority"])
+    assert [t["Type"] for t in transformations] == ["URL_DECODE", "NORMALIZE_PATH", "LOWERCASE"]
+
+
+def test_the_waf_refuses_with_the_contracts_429(cfn_template):
+    properties = cfn_template["Resources"]["LoginWebAcl"]["Properties"]
+    (rule,) = properties["Rules"]
+    response = rule["Action"]["Block"]["CustomResponse"]
+    assert response["ResponseCode"] == 429
+    headers = {h["Name"].lower(): h["Value"] for h in response["ResponseHeaders"]}
+    assert int(headers["retry-after"]) == 300
+    assert headers["cache-control"] == "no-store"
+    body = properties["CustomResponseBodies"][response["CustomResponseBodyKey"]]
+    assert body["ContentType"] == "APPLICATION_JSON"
+    document = json.loads(body["Content"])
+    assert set(document) == {"error", "error_description"}
+    assert document["error"] == "too_many_requests"
+
+
+def test_cloudfront_fronts_the_api_with_the_web_acl_and_no_cache(cfn_template):
+    distribution = cfn_template["Resources"]["EdgeDistribution"]
+    assert distribution["Condition"] == "HasLoginWaf"
+    config = distribution["Properties"]["DistributionConfig"]
+    assert config["WebACLId"] == {"Fn::GetAtt": ["LoginWebAcl", "Arn"]}
+    (origin,) = config["Origins"]
+    assert origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
+    assert "${HttpApi}.execute-api" in json.dumps(origin["DomainName"])
+    assert origin["OriginCustomHeaders"] == [
+        {"HeaderName": "X-Origin-Verify", "HeaderValue": {"Ref": "EdgeOriginSecret"}}
+    ]
+    behavior = config["DefaultCacheBehavior"]
+    assert behavior["TargetOriginId"] == origin["Id"]
+    assert behavior["ViewerProtocolPolicy"] == "https-only"
+    assert "POST" in behavior["AllowedMethods"]
+    # Managed-CachingDisabled: answers carry tokens and Set-Cookie.
+    assert behavior["CachePolicyId"] == "4135ea2d-6df8-44a3-9df4-4b5a84be39ad"
+
+
+def test_login_alone_checks_the_edge_secret_and_only_with_the_waf(cfn_template, sam_template):
+    parameter = sam_template["Parameters"]["EdgeOriginSecret"]
+    assert parameter["NoEcho"] is True
+    assert not re.fullmatch(parameter["AllowedPattern"], "short")
+    for name, resource in cfn_template["Resources"].items():
+        if resource["Type"] != "AWS::Lambda::Function":
+            continue
+        variables = resource["Properties"]["Environment"]["Variables"]
+        if name == "LoginFunction":
+            assert variables["EDGE_ORIGIN_SECRET"] == {
+                "Fn::If": ["HasLoginWaf", {"Ref": "EdgeOriginSecret"}, ""]
+            }
+        else:
+            assert "EDGE_ORIGIN_SECRET" not in variables, name
+
+
+def test_the_waf_cannot_be_deployed_without_the_edge_secret(cfn_template):
+    """Without it, login could not tell CloudFront from a direct call that skipped the WAF."""
+    rule = cfn_template["Rules"]["WafNeedsEdgeOriginSecret"]
+    assert rule["RuleCondition"] == cfn_template["Conditions"]["HasLoginWaf"]
+    (assertion,) = rule["Assertions"]
+    assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "EdgeOriginSecret"}, ""]}]}

@@ -127,14 +127,18 @@ EXPECTED_ROUTES = {
     ("GET", "/api/me"): "MeFunction",
 }
 
-# The HttpApi's Lambda authorizers, by scheme name: the default (stateless) one, and the
-# session-checked one that routes opt into.
+# The HttpApi's Lambda authorizers, by scheme name: the default (stateless) one, the
+# session-checked one that routes opt into, and the Bearer-only one whose answer may be cached.
 DEFAULT_SCHEME = "TokenAuthorizer"
 SESSION_SCHEME = "SessionAuthorizer"
+BEARER_SCHEME = "BearerAuthorizer"
 AUTHORIZER_FUNCTIONS = {
     DEFAULT_SCHEME: "AuthorizerFunction",
     SESSION_SCHEME: "SessionAuthorizerFunction",
+    BEARER_SCHEME: "AuthorizerFunction",
 }
+# The ones that accept cookie-borne tokens as well: no identity source, never cached.
+COOKIE_SCHEMES = (DEFAULT_SCHEME, SESSION_SCHEME)
 # API Gateway's own JWT authorizer, offered for routes that opt in; no route of ours uses it.
 NATIVE_JWT_SCHEME = "NativeJwtAuthorizer"
 # The project's own session management: a logged-out token must not list or end sessions.
@@ -466,7 +470,7 @@ def test_session_authorizer_is_the_same_code_in_session_mode(sam_template):
     assert "SESSIONS_TABLE" not in stateless["Environment"]["Variables"]
 
 
-@pytest.mark.parametrize("function", sorted(AUTHORIZER_FUNCTIONS.values()))
+@pytest.mark.parametrize("function", sorted(set(AUTHORIZER_FUNCTIONS.values())))
 def test_authorizer_may_be_invoked_by_the_api(cfn_template, function):
     permissions = [
         permission["Properties"]
@@ -483,21 +487,54 @@ def test_authorizer_may_be_invoked_by_the_api(cfn_template, function):
     assert '{"Ref": "HttpApi"}' in source
 
 
-@pytest.mark.parametrize("name", sorted(AUTHORIZER_FUNCTIONS))
-def test_both_authorizers_are_lambda_request_authorizers(cfn_template, name):
+def lambda_authorizer(cfn_template: dict[str, Any], name: str) -> dict[str, Any]:
     body = http_api_body(cfn_template)
     scheme = body["components"]["securitySchemes"][lambda_authorizer_scheme(body, name)]
-    authorizer = scheme["x-amazon-apigateway-authorizer"]
+    authorizer: dict[str, Any] = scheme["x-amazon-apigateway-authorizer"]
     assert authorizer["type"] == "request"
     assert referenced_functions(authorizer["authorizerUri"]) == {AUTHORIZER_FUNCTIONS[name]}
     assert authorizer["authorizerPayloadFormatVersion"] == "2.0"
     assert authorizer["enableSimpleResponses"] is True
+    return authorizer
+
+
+@pytest.mark.parametrize("name", COOKIE_SCHEMES)
+def test_cookie_capable_authorizers_have_no_identity_source_and_no_cache(cfn_template, name):
+    authorizer = lambda_authorizer(cfn_template, name)
     # A request missing a configured identity source gets 401 without the authorizer being
     # called, so naming only the Authorization header would lock out cookie-borne tokens.
     assert authorizer.get("identitySource", []) == []
     # Unset means 300 s of caching, and caching without identity sources has no safe cache key
     # (and for the session-checked one, a cache TTL would add to the revocation lag).
     assert authorizer["authorizerResultTtlInSeconds"] == 0
+
+
+def test_bearer_authorizer_caches_by_authorization_header_and_domain(cfn_template, sam_template):
+    """The cache key must hold everything the answer depends on: the token, and the domain the
+    issuer is derived from when IssuerUrl is unset (the authorizer prefers the Bearer header to a
+    cookie, so a cookie riding along cannot change the answer behind a cached key)."""
+    authorizer = lambda_authorizer(cfn_template, BEARER_SCHEME)
+    assert authorizer["identitySource"] == ["$request.header.Authorization", "$context.domainName"]
+    assert authorizer["authorizerResultTtlInSeconds"] == {"Ref": "AuthorizerCacheTtlSeconds"}
+    parameter = sam_template["Parameters"]["AuthorizerCacheTtlSeconds"]
+    # Off by default; bounded, because a cached allow outlives logout and exp by up to the TTL.
+    assert (parameter["Default"], parameter["MinValue"], parameter["MaxValue"]) == (0, 0, 300)
+
+
+def test_a_route_opts_into_the_cached_bearer_authorizer(sam_template, translate_sam):
+    template = copy.deepcopy(sam_template)
+    template["Resources"]["MeFunction"]["Properties"]["Events"]["Cached"] = {
+        "Type": "HttpApi",
+        "Properties": {
+            "ApiId": {"Ref": "HttpApi"},
+            "Method": "GET",
+            "Path": "/api/cached",
+            "Auth": {"Authorizer": BEARER_SCHEME},
+        },
+    }
+    body = http_api_body(translate_sam(template))
+    operation = body["paths"]["/api/cached"]["get"]
+    assert operation["security"] == [{lambda_authorizer_scheme(body, BEARER_SCHEME): []}]
 
 
 def test_routes_reach_their_functions(cfn_template):
@@ -965,3 +1002,13 @@ def test_an_optional_custom_domain_replaces_the_execute_api_hostname(cfn_templat
     assert mapping["Properties"]["Stage"] == "$default"
     assert mapping["DependsOn"] in resources_
     assert cfn_template["Outputs"]["CustomDomainTarget"]["Condition"] == "HasCustomDomain"
+    # ... and the execute-api hostname is switched off: one issuer, one cookie host, and no
+    # way around an edge WAF (SAM carries the setting in the OpenAPI body).
+    (server,) = http_api_body(cfn_template)["servers"]
+    assert server["x-amazon-apigateway-endpoint-configuration"] == {
+        "disableExecuteApiEndpoint": {"Fn::If": ["HasCustomDomain", True, False]}
+    }
+    assert cfn_template["Outputs"]["ApiUrl"]["Value"]["Fn::If"][:2] == [
+        "HasCustomDomain",
+        {"Fn::Sub": "https://${CustomDomainName}"},
+    ]

@@ -49,3 +49,13 @@ def test_issuer_is_configured_or_derived_from_the_api_domain():
     )
     with pytest.raises(ConfigError):
         Settings.from_env({}).issuer_for(None)
+
+
+def test_edge_origin_secret_is_long_and_never_printed():
+    secret = "e" * 32
+    settings = Settings.from_env({"EDGE_ORIGIN_SECRET": secret})
+    assert settings.edge_origin_secret == secret
+    assert secret not in repr(settings)
+    assert Settings.from_env({}).edge_origin_secret is None
+    with pytest.raises(ConfigError, match="EDGE_ORIGIN_SECRET"):
+        Settings.from_env({"EDGE_ORIGIN_SECRET": "e" * 31})

@@ -49,6 +49,9 @@ class Settings:
     argon2_parallelism: int = 1
     # Keys the digests that count failed logins for unknown usernames (authcore.lockout).
     lockout_key: str | None = field(default=None, repr=False)
+    # Set when login sits behind the opt-in edge WAF: the header value CloudFront adds,
+    # without which a request went around the WAF.
+    edge_origin_secret: str | None = field(default=None, repr=False)
     authorizer_mode: str = "stateless"
     # How long a session-checked authorizer may trust a "session live" answer.
     revocation_max_lag: int = 5
@@ -113,6 +116,7 @@ class Settings:
             argon2_memory_kib=integer("ARGON2_MEMORY_KIB", 19_456, 19_456, 1_048_576),
             argon2_parallelism=integer("ARGON2_PARALLELISM", 1, 1, 16),
             lockout_key=optional("LOCKOUT_KEY"),
+            edge_origin_secret=optional("EDGE_ORIGIN_SECRET"),
             authorizer_mode=env.get("AUTHORIZER_MODE", "").strip() or "stateless",
             revocation_max_lag=integer("REVOCATION_MAX_LAG_SECONDS", 5, 0, 3600),
         )
@@ -133,6 +137,8 @@ class Settings:
             errors.append(f"SIGNING_ALG must be ES256 or RS256, got {settings.signing_alg!r}")
         if settings.lockout_key is not None and len(settings.lockout_key) < 16:
             errors.append("LOCKOUT_KEY must have at least 16 characters")
+        if settings.edge_origin_secret is not None and len(settings.edge_origin_secret) < 32:
+            errors.append("EDGE_ORIGIN_SECRET must have at least 32 characters")
         if errors:
             raise ConfigError("invalid configuration: " + "; ".join(errors))
         return settings

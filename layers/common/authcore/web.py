@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import json
 from typing import Any, Literal
 
@@ -193,6 +194,21 @@ def delivery(body: dict[str, Any]) -> Delivery:
 
 def issuer(event: APIGatewayProxyEventV2, settings: Settings) -> str:
     return settings.issuer_for(event.request_context.domain_name)
+
+
+EDGE_HEADER = "x-origin-verify"
+
+
+def require_edge(event: APIGatewayProxyEventV2, settings: Settings) -> None:
+    """Behind the opt-in edge WAF, refuse requests that did not come through it:
+    API Gateway stays reachable directly, and the per-IP rate limit would be void."""
+    secret = settings.edge_origin_secret
+    if secret is None:
+        return
+    presented = event.headers.get(EDGE_HEADER, "")
+    # Constant time: a byte-by-byte timing leak would let the secret be guessed.
+    if not hmac.compare_digest(presented.encode(), secret.encode()):
+        raise Forbidden("Requests must come through the API's edge.")
 
 
 def refuse_cross_site(event: APIGatewayProxyEventV2, settings: Settings) -> None:
