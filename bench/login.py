@@ -8,10 +8,12 @@ handler (``POST /auth/login``) each time:
   medians within 10% of the wrong password's);
 - cost: a successful login next to one bare argon2id verification at the
   configured parameters, the floor no login can go below (target: at most
-  1.25x). The three AWS calls a login cannot avoid (read the account, KMS
-  Sign, write the session) are timed on their own too, through the same
-  clients: moto answers in-process, so they cost CPU here instead of network
-  latency, and what remains after argon2 and them is our own code.
+  1.25x). moto answers in-process, so the three AWS calls a login cannot avoid
+  (read the account, write the session, KMS Sign) cost CPU here where Lambda
+  waits on the network; the target is therefore judged on a second run of the
+  same login whose AWS answers are replayed at the HTTP layer (``Replay``):
+  botocore still builds, signs, sends and parses every call, only no backend
+  runs. The login on moto is printed too.
 
 Calls are interleaved, one of each per round, so background load weighs on
 every row alike. The lockout would turn the failures into cheap 429s after five
@@ -30,7 +32,7 @@ import io
 import json
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from bench import moto_stack
@@ -41,9 +43,9 @@ PASSWORD = "bench-password-long-enough"
 UNKNOWN = "unknown username"
 WRONG = "wrong password"
 DISABLED = "disabled account, right password"
-SUCCESS = "successful login"
+SUCCESS = "successful login (moto)"
+REPLAYED = "successful login (AWS replayed)"
 VERIFY = "one argon2id verification"
-AWS_FLOOR = "its 3 AWS calls alone (moto)"
 
 ENUMERATION_TARGET = 0.10
 COST_TARGET = 1.25
@@ -55,11 +57,49 @@ def _event(username: str, password: str) -> dict[str, Any]:
     return event
 
 
+class Replay:
+    """A ``before-send`` hook answering each operation with the bytes moto sent for
+    it the first time: the client's whole cost of a call (serialise, sign, parse)
+    without the backend's. botocore calls every ``before-send`` hook and keeps the
+    first answer, so moto's own hook is switched off meanwhile, or it would still
+    run each call."""
+
+    def __init__(self) -> None:
+        self._on = False
+        self.recorded: dict[str, Any] = {}
+
+    def attach(self, client: Any) -> None:
+        client.meta.events.register_first("before-send", self)
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        from moto.core.models import botocore_stubber
+
+        botocore_stubber.enabled, self._on = False, True
+        try:
+            yield
+        finally:
+            botocore_stubber.enabled, self._on = True, False
+
+    def __call__(self, request: Any, **_: Any) -> Any:
+        if not self._on:
+            return None
+        from botocore.awsrequest import AWSResponse
+        from moto.core.botocore_stubber import MockRawResponse
+        from moto.core.models import botocore_stubber
+
+        target = request.headers["X-Amz-Target"]
+        operation = target.decode() if isinstance(target, bytes) else target
+        if operation not in self.recorded:
+            self.recorded[operation] = botocore_stubber.process_request(request)
+        status, headers, body = self.recorded[operation]
+        return AWSResponse(request.url, status, headers, MockRawResponse(body))
+
+
 def run(tries: int, warmup: int) -> tuple[dict[str, list[float]], str]:
     moto_stack.isolate_environment()
     import boto3
     from authcore import aws, runtime
-    from authcore.lockout import unknown_account_key
     from moto import mock_aws
 
     from functions.login import app as login_app
@@ -68,7 +108,7 @@ def run(tries: int, warmup: int) -> tuple[dict[str, list[float]], str]:
     with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
         db = boto3.client("dynamodb", region_name="us-east-1")
         kms = boto3.client("kms", region_name="us-east-1")
-        key_id = moto_stack.create(db, kms)
+        moto_stack.create(db, kms)
         admin = Admin.connect("users", "sessions", db)
         # One account per row: a success right after a failure on the same account
         # would also pay for resetting its counter.
@@ -97,37 +137,22 @@ def run(tries: int, warmup: int) -> tuple[dict[str, list[float]], str]:
         def verify() -> None:
             assert passwords.verify(alice.password_hash, PASSWORD)
 
-        def aws_floor() -> None:
-            dynamodb, kms_client = aws.dynamodb(), aws.kms()
-            dynamodb.transact_get_items(
-                TransactItems=[
-                    {"Get": {"TableName": "users", "Key": {"username": {"S": name}}}}
-                    for name in ("alice", unknown_account_key("alice", None))
-                ]
-            )
-            kms_client.sign(
-                KeyId=key_id,
-                Message=b"x" * 420,  # the size of an access token's signing input
-                MessageType="RAW",
-                SigningAlgorithm="ECDSA_SHA_256",
-            )
-            counter[0] += 1
-            dynamodb.put_item(
-                TableName="sessions",
-                Item={
-                    "sid": {"S": f"floor-{counter[0]}"},
-                    "user_id": {"S": alice.user_id},
-                    "created_at": {"N": str(counter[0])},
-                },
-            )
+        replay = Replay()
+        replay.attach(aws.dynamodb())
+        replay.attach(aws.kms())
+        succeed = call("alice", PASSWORD, 200)
+
+        def replayed() -> None:
+            with replay.active():
+                succeed()
 
         calls = {
             UNKNOWN: unknown,
             WRONG: call("bench", "not-the-password", 401),
             DISABLED: call("gone", PASSWORD, 401),
-            SUCCESS: call("alice", PASSWORD, 200),
+            SUCCESS: succeed,
+            REPLAYED: replayed,
             VERIFY: verify,
-            AWS_FLOOR: aws_floor,
         }
         samples: dict[str, list[float]] = {name: [] for name in calls}
         for round_number in range(warmup + tries):
@@ -172,14 +197,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'':<36}{'median':>9}{'p95':>9}{'mean':>9}{'ratio':>9}")
     for name in (WRONG, UNKNOWN, DISABLED):
         print(_row(name, samples[name], median[WRONG]))
-    for name in (VERIFY, AWS_FLOOR, SUCCESS):
+    for name in (VERIFY, REPLAYED, SUCCESS):
         print(_row(name, samples[name], median[VERIFY]))
     paired = statistics.median(u / w for u, w in zip(samples[UNKNOWN], samples[WRONG], strict=True))
-    own = median[SUCCESS] - median[VERIFY] - median[AWS_FLOOR]
     print(f"unknown / wrong, median of the per-round ratios: {paired:.3f}")
-    print(f"successful login beyond argon2id and its 3 AWS calls: {own:.2f} ms")
     enumeration = max(abs(median[n] / median[WRONG] - 1) for n in (UNKNOWN, DISABLED))
-    cost = median[SUCCESS] / median[VERIFY]
+    cost = median[REPLAYED] / median[VERIFY]
     verdicts = [
         (
             f"unknown user / wrong password (median): {median[UNKNOWN] / median[WRONG]:.3f}; "
@@ -188,18 +211,16 @@ def main(argv: list[str] | None = None) -> int:
             enumeration <= ENUMERATION_TARGET,
         ),
         (
-            f"successful login / one argon2id verification (median): {cost:.3f}",
+            f"successful login, AWS replayed / one argon2id verification (median): {cost:.3f}",
             f"at most {COST_TARGET}x",
             cost <= COST_TARGET,
         ),
     ]
     for text, target, met in verdicts:
         print(f"{text}  [target {target}: {'met' if met else 'MISSED'}]")
-    # In-process moto burns CPU emulating DynamoDB and KMS; in Lambda those three
-    # calls are network waits. What the code itself adds to the hash:
     print(
-        "successful login without moto's emulation of its 3 AWS calls / argon2id: "
-        f"{(median[SUCCESS] - median[AWS_FLOOR]) / median[VERIFY]:.3f}"
+        "successful login on moto / one argon2id verification (median, moto's CPU included): "
+        f"{median[SUCCESS] / median[VERIFY]:.3f}"
     )
     # A benchmark reports; it never fails a build (timings are not tests).
     return 0
