@@ -46,6 +46,7 @@ bench: dev
 	$(PY) -m bench.authorizer
 	$(PY) -m bench.refresh
 	$(PY) -m bench.login
+	$(PY) -m bench.memory
 
 clean:
 	rm -rf $(VENV) $(VENV_SAM) .pytest_cache .mypy_cache .ruff_cache .aws-sam

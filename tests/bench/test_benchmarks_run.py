@@ -1,0 +1,54 @@
+"""The README's benchmark commands still run and report what the README quotes.
+
+Tiny sizes: these prove the commands work and print their targets' verdicts, never how fast
+anything is (timings are not tests; the figures come from `make bench`).
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra import template
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def bench(name: str, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", f"bench.{name}", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_bench_authorizer_runs():
+    out = bench("authorizer", "--rounds", "1", "--tokens", "5", "--processes", "15")
+    assert "PyJWT" in out
+
+
+def test_bench_refresh_runs():
+    out = bench("refresh", "--iterations", "5", "--warmup", "1")
+    assert "DynamoDB requests per handler refresh: 1" in out
+
+
+def test_bench_login_reports_both_targets():
+    out = bench("login", "--tries", "2", "--warmup", "1")
+    assert "[target within 10%:" in out
+    assert "successful login, AWS replayed / one argon2id verification" in out
+    assert "[target at most 1.25x:" in out
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_bench_memory_measures_every_function_of_the_template():
+    out = bench("memory", "--rounds", "1")
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
+    for logical_id in template.functions():
+        peak_mb, memory_size = float(rows[logical_id][1]), int(rows[logical_id][3])
+        assert 0 < peak_mb < memory_size, logical_id
