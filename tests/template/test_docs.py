@@ -1,0 +1,28 @@
+"""The README's configuration section names every knob the template has."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.template
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+CONFIGURATION = README[README.index("## Configuration") : README.index("## Deploy, operate")]
+
+
+def _documented(name: str) -> bool:
+    return re.search(rf"`{re.escape(name)}[`=]", CONFIGURATION) is not None
+
+
+def test_every_template_parameter_is_documented(sam_template):
+    assert [p for p in sam_template["Parameters"] if not _documented(p)] == []
+
+
+def test_every_function_variable_is_documented(sam_template):
+    variables = set(sam_template["Globals"]["Function"]["Environment"]["Variables"])
+    for resource in sam_template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            properties = resource["Properties"]
+            variables |= set(properties.get("Environment", {}).get("Variables", {}))
+    assert sorted(v for v in variables if not _documented(v)) == []
