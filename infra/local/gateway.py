@@ -71,11 +71,14 @@ class Authorizer:
     """The HttpApi's Lambda authorizer and its identity sources (SAM's ``Identity``
     ``Headers`` and ``QueryStrings``). When a configured source is missing from a
     request, API Gateway answers 401 itself without calling the function; the
-    template configures none, precisely so that cookie-borne tokens get through."""
+    template's default authorizers configure none, precisely so that cookie-borne
+    tokens get through. ``ttl_seconds`` (``ReauthorizeEvery``) caches answers by
+    the identity values and the domain (``Identity: Context: [domainName]``)."""
 
     function: str
     headers: tuple[str, ...] = ()
     query_strings: tuple[str, ...] = ()
+    ttl_seconds: int = 0
 
     def identity(self, request: Request) -> list[str] | None:
         """The identitySource values, or None when a configured one is missing."""
@@ -356,6 +359,9 @@ class Cors:
 
 
 # ------------------------------------------------------------------ gateway
+_Verdict = tuple[bool, dict[str, Any] | None]
+
+
 class Gateway:
     def __init__(
         self,
@@ -378,6 +384,9 @@ class Gateway:
         self._events = EventBuilder(port)
         self._log = log
         self._cors = cors
+        # (authorizer, identity values, host) -> (expiry, (allowed, context)), as API
+        # Gateway's result cache keeps answers; failures are never cached.
+        self._cache: dict[tuple[str, tuple[str, ...], str], tuple[float, _Verdict]] = {}
 
     def handle(self, request: Request) -> Response:
         request_id = _request_id()
@@ -402,21 +411,39 @@ class Gateway:
         identity = authorizer.identity(request)
         if identity is None:
             return gateway_error(401, "Unauthorized")
-        event = self._events.authorizer_event(request, route, params, request_id, now, identity)
+        key = (authorizer.function, tuple(identity), request.header("host") or "")
+        cached = self._cache.get(key) if authorizer.ttl_seconds and identity else None
+        if cached is not None and cached[0] > now:
+            allowed, context = cached[1]
+        else:
+            event = self._events.authorizer_event(request, route, params, request_id, now, identity)
+            answer = self._invoke_authorizer(authorizer.function, event, route)
+            if isinstance(answer, Response):
+                return answer
+            if authorizer.ttl_seconds and identity:
+                self._cache[key] = (now + authorizer.ttl_seconds, answer)
+            allowed, context = answer
+        return context if allowed else gateway_error(403, "Forbidden")
+
+    def _invoke_authorizer(
+        self, function: str, event: dict[str, Any], route: Route
+    ) -> Response | _Verdict:
+        """(allowed, the allow's context), or the gateway's 500 when the authorizer
+        fails or answers nonsense."""
         try:
-            answer = self._pools[authorizer.function].invoke(event)
+            answer = self._pools[function].invoke(event)
         except InvocationFailed:
             return gateway_error(500, "Internal Server Error")
         if not isinstance(answer, dict) or not isinstance(answer.get("isAuthorized"), bool):
             self._log(f"[gateway] invalid authorizer answer for {route.method} {route.path}\n")
             return gateway_error(500, "Internal Server Error")
         if answer["isAuthorized"] is not True:
-            return gateway_error(403, "Forbidden")
+            return False, None
         context = answer.get("context")
         if context is not None and not isinstance(context, dict):
             self._log("[gateway] authorizer context is not an object\n")
             return gateway_error(500, "Internal Server Error")
-        return context
+        return True, context
 
     def _handle(self, request: Request, request_id: str) -> Response:
         if self._cors is not None:

@@ -315,6 +315,7 @@ class LocalStack:
             function,
             headers=tuple(identity.get("Headers") or ()),
             query_strings=tuple(identity.get("QueryStrings") or ()),
+            ttl_seconds=int(identity.get("ReauthorizeEvery") or 0),
         )
 
     def route_authorizers(self) -> dict[tuple[str, str], Authorizer]:

@@ -212,6 +212,34 @@ def test_a_missing_identity_source_is_401_without_calling_the_authorizer(fake_po
     assert present.status == 200
 
 
+def test_a_cached_authorizer_answers_from_its_cache_by_identity_until_the_ttl(
+    fake_pools, monkeypatch
+):
+    """BearerAuthorizer's ReauthorizeEvery: API Gateway reuses an answer, allow or deny, for
+    the same identity values on the same domain, and calls the authorizer again after."""
+    pools, _ = fake_pools
+    authorizer = Authorizer("Auth", headers=("Authorization",), ttl_seconds=60)
+    gateway = Gateway([Route("GET", "/x", "Fn", True)], pools, authorizer, 3000, print)
+    clock = [1_000_000.0]
+    monkeypatch.setattr("infra.local.gateway.time.time", lambda: clock[0])
+
+    def status(token: str, auth: str, host: str = "localhost:3000") -> int:
+        headers = [("Authorization", f"Bearer {token}"), ("Host", host)]
+        return gateway.handle(request(path="/x", query=f"auth={auth}", headers=headers)).status
+
+    assert status("a", "deny") == 403
+    assert status("a", "allow") == 403  # the denial is cached for this token
+    assert status("b", "allow") == 200  # another token is another key
+    assert status("b", "deny") == 200
+    assert status("a", "allow", host="127.0.0.1:3000") == 200  # another domain too
+    clock[0] += 60
+    assert status("a", "allow") == 200  # expired: asked again
+    assert status("a", "crash") == 200  # and that allow is cached now
+    clock[0] += 60
+    assert status("a", "crash") == 500  # failures reach the client...
+    assert status("a", "allow") == 200  # ...and are never cached
+
+
 def test_a_worker_that_cannot_import_its_handler_fails_at_warm_up(tmp_path):
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(template.ROOT)}
     pool = FunctionPool(FunctionSpec("Broken", "no_such_module", "handler", env, 128, 1), print)
