@@ -161,9 +161,12 @@ def test_login_alone_checks_the_edge_secret_and_only_with_the_waf(cfn_template, 
             assert "EDGE_ORIGIN_SECRET" not in variables, name
 
 
-def test_the_waf_cannot_be_deployed_without_the_edge_secret(cfn_template):
-    """Without it, login could not tell CloudFront from a direct call that skipped the WAF."""
-    rule = cfn_template["Rules"]["WafNeedsEdgeOriginSecret"]
+def test_the_waf_cannot_be_deployed_without_the_edge_secret_or_outside_us_east_1(cfn_template):
+    """Without the secret, login could not tell CloudFront from a direct call that skipped the
+    WAF; outside us-east-1, a CLOUDFRONT web ACL cannot be created: both refused up front."""
+    rule = cfn_template["Rules"]["LoginWafPrerequisites"]
     assert rule["RuleCondition"] == cfn_template["Conditions"]["HasLoginWaf"]
-    (assertion,) = rule["Assertions"]
-    assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "EdgeOriginSecret"}, ""]}]}
+    assert [assertion["Assert"] for assertion in rule["Assertions"]] == [
+        {"Fn::Not": [{"Fn::Equals": [{"Ref": "EdgeOriginSecret"}, ""]}]},
+        {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]},
+    ]
