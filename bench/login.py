@@ -12,8 +12,8 @@ handler (``POST /auth/login``) each time:
   (read the account, write the session, KMS Sign) cost CPU here where Lambda
   waits on the network; the target is therefore judged on a second run of the
   same login whose AWS answers are replayed at the HTTP layer (``Replay``):
-  botocore still builds, signs, sends and parses every call, only no backend
-  runs. The login on moto is printed too.
+  botocore still builds, signs and parses every call; only the HTTP exchange
+  (the connection pool, TLS) and the backend are left out. The login on moto is printed too.
 
 Calls are interleaved, one of each per round, so background load weighs on
 every row alike. The lockout would turn the failures into cheap 429s after five
@@ -75,11 +75,12 @@ class Replay:
     def active(self) -> Iterator[None]:
         from moto.core.models import botocore_stubber
 
+        was_enabled = botocore_stubber.enabled
         botocore_stubber.enabled, self._on = False, True
         try:
             yield
         finally:
-            botocore_stubber.enabled, self._on = True, False
+            botocore_stubber.enabled, self._on = was_enabled, False
 
     def __call__(self, request: Any, **_: Any) -> Any:
         if not self._on:
@@ -91,7 +92,11 @@ class Replay:
         target = request.headers["X-Amz-Target"]
         operation = target.decode() if isinstance(target, bytes) else target
         if operation not in self.recorded:
-            self.recorded[operation] = botocore_stubber.process_request(request)
+            answer = botocore_stubber.process_request(request)
+            if answer is None or answer[0] != 200:
+                # Replaying an error would time the error path instead.
+                raise RuntimeError(f"{operation} failed while recording: {answer}")
+            self.recorded[operation] = answer
         status, headers, body = self.recorded[operation]
         return AWSResponse(request.url, status, headers, MockRawResponse(body))
 
@@ -145,6 +150,8 @@ def run(tries: int, warmup: int) -> tuple[dict[str, list[float]], str]:
         def replayed() -> None:
             with replay.active():
                 succeed()
+
+        replayed()  # untimed: records the answers (moto runs in full this once)
 
         calls = {
             UNKNOWN: unknown,

@@ -57,7 +57,11 @@ def _environ(pid: int) -> dict[str, str]:
 def _descendants(pid: int) -> list[int]:
     found: list[int] = []
     for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        for child in (int(p) for p in task.read_text().split()):
+        try:
+            children = [int(p) for p in task.read_text().split()]
+        except FileNotFoundError:  # the thread ended while we looked
+            continue
+        for child in children:
             found += [child, *_descendants(child)]
     return found
 
@@ -112,16 +116,17 @@ def run(rounds: int) -> dict[str, tuple[int, int]]:
             DEMO_PASSWORD=PASSWORD,
             LOCAL_ENV_FILE=str(Path(tmp) / "env"),
         )
-        log = (Path(tmp) / "stack.log").open("wb")
-        stack = subprocess.Popen(
-            [sys.executable, "-m", "infra.local"], cwd=ROOT, env=env, stdout=log, stderr=log
-        )
+        log_path = Path(tmp) / "stack.log"
+        with log_path.open("wb") as log:
+            stack = subprocess.Popen(
+                [sys.executable, "-m", "infra.local"], cwd=ROOT, env=env, stdout=log, stderr=log
+            )
         base = f"http://localhost:{port}"
         try:
             deadline = time.monotonic() + READY_TIMEOUT_SECONDS
             while True:
                 if stack.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit((Path(tmp) / "stack.log").read_text(errors="replace"))
+                    raise SystemExit(log_path.read_text(errors="replace"))
                 try:
                     if requests.get(f"{base}/.well-known/openid-configuration", timeout=2).ok:
                         break
@@ -131,18 +136,24 @@ def run(rounds: int) -> dict[str, tuple[int, int]]:
             workload(base, rounds)
             peaks: dict[str, tuple[int, int]] = {}
             for pid in _descendants(stack.pid):
-                worker_env = _environ(pid)
-                name = worker_env.get("AWS_LAMBDA_FUNCTION_NAME")
-                if name is None:
-                    continue  # moto, not a function
-                memory = int(worker_env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])
-                peak = _status_kib(pid, "VmHWM")
+                try:
+                    worker_env = _environ(pid)
+                    name = worker_env.get("AWS_LAMBDA_FUNCTION_NAME")
+                    if name is None:
+                        continue  # moto, not a function
+                    memory = int(worker_env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])
+                    peak = _status_kib(pid, "VmHWM")
+                except FileNotFoundError:  # a worker the pool retired meanwhile
+                    continue
                 peaks[name] = (max(peak, peaks.get(name, (0, 0))[0]), memory)
             return peaks
         finally:
             stack.send_signal(signal.SIGTERM)
-            stack.wait(timeout=30)
-            log.close()
+            try:
+                stack.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                stack.kill()
+                stack.wait()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -360,6 +360,7 @@ class Cors:
 
 # ------------------------------------------------------------------ gateway
 _Verdict = tuple[bool, dict[str, Any] | None]
+_CacheKey = tuple[Authorizer, tuple[str, ...], str]
 
 
 class Gateway:
@@ -386,7 +387,7 @@ class Gateway:
         self._cors = cors
         # (authorizer, identity values, host) -> (expiry, (allowed, context)), as API
         # Gateway's result cache keeps answers; failures are never cached.
-        self._cache: dict[tuple[str, tuple[str, ...], str], tuple[float, _Verdict]] = {}
+        self._cache: dict[_CacheKey, tuple[float, _Verdict]] = {}
 
     def handle(self, request: Request) -> Response:
         request_id = _request_id()
@@ -411,8 +412,10 @@ class Gateway:
         identity = authorizer.identity(request)
         if identity is None:
             return gateway_error(401, "Unauthorized")
-        key = (authorizer.function, tuple(identity), request.header("host") or "")
-        cached = self._cache.get(key) if authorizer.ttl_seconds and identity else None
+        # API Gateway caches only with identity sources, keyed by their values.
+        cacheable = authorizer.ttl_seconds > 0 and bool(identity)
+        key = (authorizer, tuple(identity), request.header("host") or "")
+        cached = self._cache.get(key) if cacheable else None
         if cached is not None and cached[0] > now:
             allowed, context = cached[1]
         else:
@@ -420,10 +423,15 @@ class Gateway:
             answer = self._invoke_authorizer(authorizer.function, event, route)
             if isinstance(answer, Response):
                 return answer
-            if authorizer.ttl_seconds and identity:
-                self._cache[key] = (now + authorizer.ttl_seconds, answer)
+            if cacheable:
+                self._remember(key, answer, now + authorizer.ttl_seconds, now)
             allowed, context = answer
         return context if allowed else gateway_error(403, "Forbidden")
+
+    def _remember(self, key: _CacheKey, verdict: _Verdict, expires: float, now: float) -> None:
+        if len(self._cache) >= 10_000:  # a long local session: drop what has expired
+            self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+        self._cache[key] = (expires, verdict)
 
     def _invoke_authorizer(
         self, function: str, event: dict[str, Any], route: Route

@@ -512,6 +512,26 @@ def test_behind_the_edge_a_request_that_went_around_it_is_403(
     assert dynamodb_calls == []
 
 
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        ("{not json", {}),
+        ('{"username":"sam","username":"admin"}', {}),
+        ("{}", {"content-type": "text/plain"}),
+        ("{}", {"origin": "https://evil.example"}),
+    ],
+)
+def test_behind_the_edge_the_secret_is_checked_before_anything_else(
+    bare_aws, behind_edge, body, headers, dynamodb_calls
+):
+    """A request that went around the WAF learns nothing, not even how its input is judged."""
+    event = with_body("login.json", body)
+    event["headers"].update(headers)
+    answer = invoke(login, event)
+    assert (answer.status, answer.body["error"]) == (403, "forbidden")
+    assert dynamodb_calls == []
+
+
 def test_behind_the_edge_a_request_through_it_logs_in(demo_user, behind_edge):
     event = with_body("login.json", credentials())
     event["headers"]["x-origin-verify"] = EDGE_SECRET

@@ -103,11 +103,17 @@ def test_the_opt_in_waf_rate_limits_login_per_client_ip(cfn_template):
     assert rate["Limit"] == {"Ref": "LoginRateLimitPerIp"}
     assert rate["AggregateKeyType"] == "IP"
     assert rate["EvaluationWindowSec"] == 300
-    match = rate["ScopeDownStatement"]["ByteMatchStatement"]
-    assert match["FieldToMatch"] == {"UriPath": {}}
-    assert (match["PositionalConstraint"], match["SearchString"]) == ("STARTS_WITH", "/auth/login")
-    # Spelling variants API Gateway would route to login count against the same limit.
-    transformations = sorted(match["TextTransformations"], key=lambda t: t["Priority"])
+    method, path = (
+        statement["ByteMatchStatement"]
+        for statement in rate["ScopeDownStatement"]["AndStatement"]["Statements"]
+    )
+    # Login attempts only: a CORS preflight is not a guess.
+    assert method["FieldToMatch"] == {"Method": {}}
+    assert (method["PositionalConstraint"], method["SearchString"]) == ("EXACTLY", "POST")
+    assert path["FieldToMatch"] == {"UriPath": {}}
+    assert (path["PositionalConstraint"], path["SearchString"]) == ("STARTS_WITH", "/auth/login")
+    # Spelling variants of the path count against the same limit.
+    transformations = sorted(path["TextTransformations"], key=lambda t: t["Priority"])
     assert [t["Type"] for t in transformations] == ["URL_DECODE", "NORMALIZE_PATH", "LOWERCASE"]
 
 
@@ -126,23 +132,38 @@ def test_the_waf_refuses_with_the_contracts_429(cfn_template):
     assert document["error"] == "too_many_requests"
 
 
-def test_cloudfront_fronts_the_api_with_the_web_acl_and_no_cache(cfn_template):
+def test_cloudfront_serves_the_custom_domain_with_the_web_acl_and_no_cache(cfn_template):
     distribution = cfn_template["Resources"]["EdgeDistribution"]
     assert distribution["Condition"] == "HasLoginWaf"
     config = distribution["Properties"]["DistributionConfig"]
     assert config["WebACLId"] == {"Fn::GetAtt": ["LoginWebAcl", "Arn"]}
-    (origin,) = config["Origins"]
-    assert origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
-    assert "${HttpApi}.execute-api" in json.dumps(origin["DomainName"])
-    assert origin["OriginCustomHeaders"] == [
+    assert config["Aliases"] == [{"Ref": "CustomDomainName"}]
+    assert config["ViewerCertificate"]["AcmCertificateArn"] == {"Ref": "CertificateArn"}
+    assert config["ViewerCertificate"]["MinimumProtocolVersion"].startswith("TLSv1.2")
+    origins = {origin["Id"]: origin for origin in config["Origins"]}
+    for origin in origins.values():
+        assert origin["DomainName"] == {"Fn::GetAtt": ["CustomDomain", "RegionalDomainName"]}
+        assert origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
+    behaviors = [config["DefaultCacheBehavior"], *config["CacheBehaviors"]]
+    for behavior in behaviors:
+        assert behavior["ViewerProtocolPolicy"] == "https-only"
+        assert "POST" in behavior["AllowedMethods"]
+        # Managed-CachingDisabled: answers carry tokens and Set-Cookie.
+        assert behavior["CachePolicyId"] == "4135ea2d-6df8-44a3-9df4-4b5a84be39ad"
+        # Managed-AllViewer: the Host selects the custom domain's mapping.
+        assert behavior["OriginRequestPolicyId"] == "216adef6-5c7f-47e4-b989-5492eafa07d3"
+    # The secret rides only on requests to login: no other function sees it.
+    (login,) = config["CacheBehaviors"]
+    assert login["PathPattern"] == "/auth/login"
+    assert origins[login["TargetOriginId"]]["OriginCustomHeaders"] == [
         {"HeaderName": "X-Origin-Verify", "HeaderValue": {"Ref": "EdgeOriginSecret"}}
     ]
-    behavior = config["DefaultCacheBehavior"]
-    assert behavior["TargetOriginId"] == origin["Id"]
-    assert behavior["ViewerProtocolPolicy"] == "https-only"
-    assert "POST" in behavior["AllowedMethods"]
-    # Managed-CachingDisabled: answers carry tokens and Set-Cookie.
-    assert behavior["CachePolicyId"] == "4135ea2d-6df8-44a3-9df4-4b5a84be39ad"
+    assert "OriginCustomHeaders" not in origins[config["DefaultCacheBehavior"]["TargetOriginId"]]
+    target = cfn_template["Outputs"]["CustomDomainTarget"]["Value"]
+    assert target["Fn::If"][:2] == [
+        "HasLoginWaf",
+        {"Fn::GetAtt": ["EdgeDistribution", "DomainName"]},
+    ]
 
 
 def test_login_alone_checks_the_edge_secret_and_only_with_the_waf(cfn_template, sam_template):
@@ -161,12 +182,14 @@ def test_login_alone_checks_the_edge_secret_and_only_with_the_waf(cfn_template, 
             assert "EDGE_ORIGIN_SECRET" not in variables, name
 
 
-def test_the_waf_cannot_be_deployed_without_the_edge_secret_or_outside_us_east_1(cfn_template):
-    """Without the secret, login could not tell CloudFront from a direct call that skipped the
-    WAF; outside us-east-1, a CLOUDFRONT web ACL cannot be created: both refused up front."""
+def test_the_waf_needs_the_edge_secret_us_east_1_and_a_custom_domain(cfn_template):
+    """Refused up front: without the secret, login could not tell CloudFront from a direct call
+    that skipped the WAF; outside us-east-1 a CLOUDFRONT web ACL cannot exist; without a custom
+    domain, the issuer and the discovery document would name the unprotected hostname."""
     rule = cfn_template["Rules"]["LoginWafPrerequisites"]
     assert rule["RuleCondition"] == cfn_template["Conditions"]["HasLoginWaf"]
     assert [assertion["Assert"] for assertion in rule["Assertions"]] == [
         {"Fn::Not": [{"Fn::Equals": [{"Ref": "EdgeOriginSecret"}, ""]}]},
         {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]},
+        {"Fn::Not": [{"Fn::Equals": [{"Ref": "CustomDomainName"}, ""]}]},
     ]
