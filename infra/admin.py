@@ -31,11 +31,19 @@ if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
 
 
+# The sessions' by_user index is eventually consistent: a session written just
+# before a disable or a password reset may not be listed yet. Those two answer a
+# compromise, so they sweep again once the index has caught up (DynamoDB's
+# propagation is typically well under a second).
+INDEX_SETTLE_SECONDS = 2.0
+
+
 @dataclass
 class Admin:
     users: DynamoUserStore
     service: SessionService
     passwords: Passwords
+    settle_seconds: float = INDEX_SETTLE_SECONDS
 
     @classmethod
     def connect(
@@ -70,12 +78,20 @@ class Admin:
         response to a compromise)."""
         user = self._existing(username)
         self.users.set_password_hash(user.username, self.passwords.hash(password), now=time.time())
-        return self.service.revoke_all(user.user_id, reason="password_changed")
+        return self._revoke_everywhere(user.user_id, reason="password_changed")
 
     def set_disabled(self, username: str, disabled: bool) -> int:
         user = self._existing(username)
         self.users.set_disabled(user.username, disabled, now=time.time())
-        return self.service.revoke_all(user.user_id, reason="user_disabled") if disabled else 0
+        return self._revoke_everywhere(user.user_id, reason="user_disabled") if disabled else 0
+
+    def _revoke_everywhere(self, user_id: str, *, reason: str) -> int:
+        # New logins are already refused (their transaction checks the user item);
+        # the second sweep is for sessions committed just before that.
+        revoked = set(self.service.revoke_all(user_id, reason=reason))
+        time.sleep(self.settle_seconds)
+        revoked.update(self.service.revoke_all(user_id, reason=reason))
+        return len(revoked)
 
     def unlock(self, username: str) -> dict[str, Any]:
         """Forget the failed logins: the lock (if any) ends now."""

@@ -159,15 +159,16 @@ class SessionService:
                 claims["sid"], now=self._now(), reason="logout", user_id=claims["sub"]
             )
 
-    def revoke_all(self, user_id: str, *, reason: str) -> int:
-        """Every session of the user, however many pages. Idempotent: a failure
-        part-way leaves some sessions revoked and a retry finishes the job; it
-        never leaves anything usable that should not be."""
+    def revoke_all(self, user_id: str, *, reason: str) -> list[str]:
+        """Every session of the user the ``by_user`` index lists, however many
+        pages; the sids it revoked. Idempotent: a failure part-way leaves some
+        sessions revoked and a retry finishes the job; it never leaves anything
+        usable that should not be."""
         now = self._now()
         sids = self.sessions.list_sids(user_id)
         for sid in sids:
             self.sessions.revoke(sid, now=now, reason=reason, user_id=user_id)
-        return len(sids)
+        return sids
 
     # --------------------------------------------------------------- sessions
     def list_sessions(self, user_id: str, current_sid: str) -> list[dict[str, Any]]:
