@@ -521,22 +521,6 @@ def test_bearer_authorizer_caches_by_authorization_header_and_domain(cfn_templat
     assert (parameter["Default"], parameter["MinValue"], parameter["MaxValue"]) == (0, 0, 300)
 
 
-def test_a_route_opts_into_the_cached_bearer_authorizer(sam_template, translate_sam):
-    template = copy.deepcopy(sam_template)
-    template["Resources"]["MeFunction"]["Properties"]["Events"]["Cached"] = {
-        "Type": "HttpApi",
-        "Properties": {
-            "ApiId": {"Ref": "HttpApi"},
-            "Method": "GET",
-            "Path": "/api/cached",
-            "Auth": {"Authorizer": BEARER_SCHEME},
-        },
-    }
-    body = http_api_body(translate_sam(template))
-    operation = body["paths"]["/api/cached"]["get"]
-    assert operation["security"] == [{lambda_authorizer_scheme(body, BEARER_SCHEME): []}]
-
-
 def test_routes_reach_their_functions(cfn_template):
     routes = {}
     for route, operation in operations(http_api_body(cfn_template)).items():
@@ -587,21 +571,23 @@ def test_a_route_added_later_is_protected_by_default(sam_template, translate_sam
     assert operation["security"] == [{lambda_authorizer_scheme(body): []}]
 
 
-def test_a_route_opts_into_the_session_checked_authorizer(sam_template, translate_sam):
-    """What the README shows: `Auth: {Authorizer: SessionAuthorizer}` on the route's event."""
+@pytest.mark.parametrize("scheme", [SESSION_SCHEME, BEARER_SCHEME])
+def test_a_route_opts_into_another_authorizer(sam_template, translate_sam, scheme):
+    """What the README shows: `Auth: {Authorizer: SessionAuthorizer}` (or BearerAuthorizer) on
+    the route's event."""
     template = copy.deepcopy(sam_template)
-    template["Resources"]["MeFunction"]["Properties"]["Events"]["Checked"] = {
+    template["Resources"]["MeFunction"]["Properties"]["Events"]["OptedIn"] = {
         "Type": "HttpApi",
         "Properties": {
             "ApiId": {"Ref": "HttpApi"},
             "Method": "GET",
-            "Path": "/api/checked",
-            "Auth": {"Authorizer": SESSION_SCHEME},
+            "Path": "/api/opted-in",
+            "Auth": {"Authorizer": scheme},
         },
     }
     body = http_api_body(translate_sam(template))
-    operation = body["paths"]["/api/checked"]["get"]
-    assert operation["security"] == [{lambda_authorizer_scheme(body, SESSION_SCHEME): []}]
+    operation = body["paths"]["/api/opted-in"]["get"]
+    assert operation["security"] == [{lambda_authorizer_scheme(body, scheme): []}]
 
 
 # ---------------------------------------------------------------- state and keys
