@@ -238,7 +238,7 @@ class EventBuilder:
         api = f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{API_ID}"
         arn = f"{api}/{STAGE}/{request.method}{request.raw_path}"
         event: dict[str, Any] = {"version": "2.0", "type": "REQUEST", "routeArn": arn}
-        if identity:  # absent when no identity source is configured (our template)
+        if identity:  # absent without identity sources (the cookie-capable authorizers)
             event["identitySource"] = identity
         event.update((k, v) for k, v in common.items() if k != "version")
         return event
