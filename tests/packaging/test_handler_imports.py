@@ -1,0 +1,91 @@
+"""Every function of the template starts with only what Lambda gives it.
+
+A deployed function sees its CodeUri folder as /var/task (the handler module is ``app``),
+the layer, and the runtime's boto3. The development environment hides missing runtime
+dependencies: moto alone installs the X-Ray SDK that Powertools' Tracer needs. So each
+handler is imported in a subprocess of a virtual environment built from the layer's
+requirements and the runtime's SDK only, with the template's environment variables and the
+variables Lambda itself sets, tracing on as in the template (Tracing: Active).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from lambda_env import ROOT, ensure
+
+from infra import template
+from infra.local.stack import LocalStack
+
+pytestmark = pytest.mark.packaging
+
+FUNCTIONS = template.functions()
+LAYER = ROOT / "layers" / "common"
+
+
+@pytest.fixture(scope="module")
+def lambda_python() -> Path:
+    return ensure()
+
+
+def _lambda_environment(logical_id: str) -> dict[str, str]:
+    stack = LocalStack(port=3000, log=lambda _line: None)
+    stack.tables = {name: f"local-{name}" for name in template.resources("AWS::DynamoDB::Table")}
+    stack.endpoint = "http://127.0.0.1:9"
+    spec = stack.function_specs()[logical_id]
+    function = FUNCTIONS[logical_id]
+    env = {
+        name: value
+        for name, value in spec.environment.items()
+        # The local stack's worker additions, which Lambda does not set.
+        if name not in ("PYTHONPATH", "POWERTOOLS_TRACE_DISABLED", "AWS_ENDPOINT_URL")
+    }
+    task_root = ROOT / function.code_uri
+    env.update(
+        PATH="/usr/bin:/bin",
+        PYTHONPATH=str(LAYER),
+        LAMBDA_TASK_ROOT=str(task_root),
+        AWS_EXECUTION_ENV="AWS_Lambda_python3.12",
+        _HANDLER=function.handler,
+    )
+    return env
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_handler_imports_in_the_lambda_environment(lambda_python, logical_id):
+    function = FUNCTIONS[logical_id]
+    module, attribute = function.handler.rsplit(".", 1)
+    check = (
+        "import importlib, sys\n"
+        f"handler = getattr(importlib.import_module({module!r}), {attribute!r})\n"
+        "assert callable(handler), handler\n"
+        # Nothing came from outside the environment, the layer and the function's folder.
+        "print(sys.version_info[:2])\n"
+    )
+    result = subprocess.run(
+        [str(lambda_python), "-s", "-c", check],
+        cwd=ROOT / function.code_uri,
+        env=_lambda_environment(logical_id),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, f"{logical_id} cannot start:\n{result.stderr[-3000:]}"
+
+
+def test_environment_holds_only_the_layer_and_the_runtime_sdk(lambda_python):
+    """The check above proves something only if the development packages are absent."""
+    probe = subprocess.run(
+        [str(lambda_python), "-s", "-c", "import moto"],
+        env={"PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert probe.returncode != 0
+    assert "No module named 'moto'" in probe.stderr
