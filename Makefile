@@ -5,7 +5,7 @@ VENV_SAM := .venv-sam
 PY := $(VENV)/bin/python
 PORT ?= 3000
 
-.PHONY: dev sam-cli run test unit lint typecheck validate e2e bench clean
+.PHONY: prepare dev sam-cli run test lint typecheck validate e2e sam-local bench clean
 
 $(VENV)/.installed: requirements/dev.txt layers/common/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ $(VENV_SAM)/.installed: requirements/sam.txt
 	$(VENV_SAM)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV_SAM)/bin/python -m pip install --quiet -r requirements/sam.txt
 	touch $@
+
+# The machine's part (Debian's Chromium, Docker, debootstrap): installed when root on Debian,
+# otherwise one line naming the command to run, before anything long starts.
+prepare:
+	@bash infra/machine/prepare.sh
 
 dev: $(VENV)/.installed
 sam-cli: $(VENV_SAM)/.installed
@@ -35,12 +40,19 @@ typecheck: dev
 validate: dev sam-cli
 	$(VENV_SAM)/bin/sam validate --lint --region us-east-1
 
-test: dev sam-cli lint typecheck
-	SAM_CLI=$(abspath $(VENV_SAM))/bin/sam $(VENV)/bin/pytest -n 2
+# Every tier. The sam local cases share one set of containers: --dist loadgroup keeps them on
+# one worker.
+test: prepare dev sam-cli lint typecheck
+	SAM_CLI=$(abspath $(VENV_SAM))/bin/sam $(VENV)/bin/pytest -n 2 --dist loadgroup
 
 # The end-to-end tier alone: the local stack over HTTP, Chromium, the OpenAPI checks, the fuzzer.
 e2e: dev
 	$(VENV)/bin/pytest tests/e2e
+
+# `sam build`, then a cold `sam local invoke` of every function with every event of events/,
+# each answer checked, and a protected route through `sam local start-api` (README, "sam local").
+sam-local: prepare dev sam-cli
+	SAM_CLI=$(abspath $(VENV_SAM))/bin/sam $(PY) -m infra.samlocal
 
 bench: dev
 	$(PY) -m bench.authorizer
@@ -49,4 +61,4 @@ bench: dev
 	$(PY) -m bench.memory
 
 clean:
-	rm -rf $(VENV) $(VENV_SAM) .pytest_cache .mypy_cache .ruff_cache .aws-sam
+	rm -rf $(VENV) $(VENV_SAM) .venv-lambda .pytest_cache .mypy_cache .ruff_cache .aws-sam .cache

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# What `make test` needs from the machine beyond Python, installed from Debian's packages when
+# it can (root on Debian or Ubuntu), otherwise one line naming the command to run, before the
+# long run starts.
+#   required: python3-venv (the virtualenvs), chromium + chromium-driver (the browser tests)
+#   optional: docker.io + debootstrap (the `sam local` tier); without them that tier reports
+#             itself skipped, with the reason, in the test summary.
+set -euo pipefail
+
+required=()
+optional=()
+probe="$(mktemp -d)"
+python3 -m venv "$probe/venv" >/dev/null 2>&1 || required+=(python3-venv)
+rm -rf "$probe"
+[[ -x "${CHROMIUM:-/usr/bin/chromium}" ]] || required+=(chromium)
+[[ -x "${CHROMEDRIVER:-/usr/bin/chromedriver}" ]] || required+=(chromium-driver)
+command -v docker >/dev/null 2>&1 || optional+=(docker.io)
+command -v debootstrap >/dev/null 2>&1 || optional+=(debootstrap)
+
+can_install=false
+if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    can_install=true
+fi
+
+if ((${#required[@]} + ${#optional[@]})) && $can_install; then
+    echo "[prepare] apt-get install ${required[*]} ${optional[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${required[@]}" "${optional[@]}" >/dev/null
+elif ((${#required[@]})); then
+    echo "make test needs ${required[*]}: run  sudo apt-get install -y ${required[*]}  (macOS: see the README's prerequisites)" >&2
+    exit 1
+fi
+
+# Docker's daemon: started here when it is installed but not running (no systemd in containers
+# and CI machines), so that the sam local tier runs wherever it can.
+if command -v docker >/dev/null 2>&1 && ! docker info >/dev/null 2>&1; then
+    if [[ "$(id -u)" == 0 ]] && command -v dockerd >/dev/null 2>&1; then
+        mkdir -p .cache
+        echo "[prepare] starting dockerd (log: .cache/dockerd.log)"
+        nohup dockerd >.cache/dockerd.log 2>&1 &
+        for _ in $(seq 60); do
+            docker info >/dev/null 2>&1 && break
+            sleep 0.5
+        done
+    fi
+    docker info >/dev/null 2>&1 || echo "[prepare] docker is installed but its daemon is not running: the sam local tier will be skipped" >&2
+fi
+exit 0

@@ -1,0 +1,175 @@
+"""The cases: each sample event of events/, made real with tokens from the local stack, and
+what its function must answer (its success case, not only a refusal)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Check = Callable[[Any], str | None]
+
+
+@dataclass
+class Session:
+    access: str
+    refresh: str
+    claims: dict[str, Any]
+
+
+def _json_body(answer: Any) -> Any:
+    return json.loads(answer["body"]) if isinstance(answer, dict) and answer.get("body") else None
+
+
+def _status(expected: int, body_check: Callable[[Any], bool] | None = None) -> Check:
+    def check(answer: Any) -> str | None:
+        if not isinstance(answer, dict) or answer.get("statusCode") != expected:
+            return f"expected status {expected}, got {str(answer)[:300]}"
+        if body_check is not None and not body_check(_json_body(answer)):
+            return f"unexpected body: {str(answer.get('body'))[:300]}"
+        return None
+
+    return check
+
+
+def _allowed_simple(answer: Any) -> str | None:
+    if isinstance(answer, dict) and answer.get("isAuthorized") is True and answer.get("context"):
+        return None
+    return f"expected isAuthorized true with a context, got {str(answer)[:300]}"
+
+
+def _refused_simple(answer: Any) -> str | None:
+    if answer == {"isAuthorized": False}:
+        return None
+    return f"expected a refusal, got {str(answer)[:300]}"
+
+
+def _allowed_policy(answer: Any) -> str | None:
+    try:
+        statement = answer["policyDocument"]["Statement"][0]
+        if statement["Effect"] == "Allow" and answer["principalId"]:
+            return None
+    except (KeyError, IndexError, TypeError):
+        pass
+    return f"expected an Allow policy, got {str(answer)[:300]}"
+
+
+def _rotation_report(answer: Any) -> str | None:
+    if isinstance(answer, dict) and answer and "errorMessage" not in answer:
+        return None
+    return f"expected a rotation report, got {str(answer)[:300]}"
+
+
+@dataclass
+class Case:
+    function: str
+    event_file: str
+    check: Check
+    edit: Callable[[dict[str, Any]], None] = lambda _event: None
+    label: str = ""
+    seconds: float = field(default=0.0)
+    problem: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.function} {self.event_file}{' ' + self.label if self.label else ''}"
+
+
+def _set_bearer(token: str) -> Callable[[dict[str, Any]], None]:
+    def edit(event: dict[str, Any]) -> None:
+        if "authorizationToken" in event:
+            event["authorizationToken"] = f"Bearer {token}"
+            return
+        headers = event["headers"]
+        name = "Authorization" if "Authorization" in headers else "authorization"
+        headers[name] = f"Bearer {token}"
+        # REST REQUEST events repeat every header here, and that is what the authorizer reads.
+        if name in event.get("multiValueHeaders", {}):
+            event["multiValueHeaders"][name] = [f"Bearer {token}"]
+
+    return edit
+
+
+def _set_refresh(token: str) -> Callable[[dict[str, Any]], None]:
+    def edit(event: dict[str, Any]) -> None:
+        event["body"] = json.dumps({"refresh_token": token})
+
+    return edit
+
+
+def _set_authorizer_context(
+    session: Session, revoke: str | None = None
+) -> Callable[[dict[str, Any]], None]:
+    def edit(event: dict[str, Any]) -> None:
+        context = event["requestContext"]["authorizer"]["lambda"]
+        for name in ("sub", "sid", "scope", "client_id", "exp", "username"):
+            if name in session.claims:
+                context[name] = session.claims[name]
+        if revoke is not None:
+            event["rawPath"] = f"/auth/sessions/{revoke}"
+            event["requestContext"]["http"]["path"] = event["rawPath"]
+            event["pathParameters"] = {"sid": revoke}
+
+    return edit
+
+
+def cases(main: Session, other: Session, leaving: Session) -> list[Case]:
+    """Every function with every event of events/ (a function's refusal as well where the
+    event's placeholder is itself a refusal case). Ordered so that no case spends what a
+    later one needs: the rotation runs last."""
+    return [
+        Case("WellKnownFunction", "wellknown_jwks.json", _status(200, lambda b: bool(b["keys"]))),
+        Case("WellKnownFunction", "wellknown_openid.json", _status(200, lambda b: "issuer" in b)),
+        Case(
+            "LoginFunction",
+            "login.json",
+            _status(200, lambda b: bool(b["access_token"] and b["refresh_token"])),
+        ),
+        Case("AuthorizerFunction", "authorizer.json", _allowed_simple, _set_bearer(main.access)),
+        Case("AuthorizerFunction", "authorizer.json", _refused_simple, label="(placeholder)"),
+        Case(
+            "AuthorizerFunction",
+            "authorizer_rest_request.json",
+            _allowed_policy,
+            _set_bearer(main.access),
+        ),
+        Case(
+            "AuthorizerFunction",
+            "authorizer_rest_token.json",
+            _allowed_policy,
+            _set_bearer(main.access),
+        ),
+        Case(
+            "SessionAuthorizerFunction",
+            "authorizer.json",
+            _allowed_simple,
+            _set_bearer(main.access),
+        ),
+        Case(
+            "MeFunction",
+            "me.json",
+            _status(200, lambda b: b["sub"] == main.claims["sub"]),
+            _set_authorizer_context(main),
+        ),
+        Case(
+            "SessionsFunction",
+            "sessions_list.json",
+            _status(200, lambda b: main.claims["sid"] in json.dumps(b)),
+            _set_authorizer_context(main),
+        ),
+        Case(
+            "SessionsFunction",
+            "sessions_revoke.json",
+            _status(204),
+            _set_authorizer_context(main, revoke=other.claims["sid"]),
+        ),
+        Case(
+            "RefreshFunction",
+            "refresh.json",
+            _status(200, lambda b: b["refresh_token"] != main.refresh),
+            _set_refresh(main.refresh),
+        ),
+        Case("LogoutFunction", "logout.json", _status(204), _set_refresh(leaving.refresh)),
+        Case("KeyRotationFunction", "rotation_scheduled.json", _rotation_report),
+    ]

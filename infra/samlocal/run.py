@@ -1,0 +1,241 @@
+"""`sam build`, then `sam local invoke` of every function with every sample event, then
+`sam local start-api` for a protected route, each answer checked against the local stack.
+
+The sample events in events/ hold placeholder tokens. Here the local stack (moto, the key
+ring, the demo user) is started first and logged in to over HTTP, and the real access and
+refresh tokens, ``sub`` and ``sid`` go into the events, so each function answers its success
+case: a login that issues tokens, a refresh that rotates, an authorizer that allows.
+
+Containers reach the host through the docker bridge: a forwarder listening on the bridge's
+address only (never on the machine's other interfaces) relays to the local stack's moto server
+and gateway, which stay on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infra import template
+from infra.local.stack import DEFAULT_DEMO_PASSWORD, LocalStack
+from infra.samlocal import image, sam, variant
+from infra.samlocal.cases import Case, Session, cases
+from infra.samlocal.common import ROOT, SAM, WORK, SamLocalError, free_port
+from infra.samlocal.forward import Forwarder
+
+EVENTS = ROOT / "events"
+PYTHON = Path(sys.executable)
+
+
+# ---------------------------------------------------------------- the machine
+def docker_ready() -> str | None:
+    """None when a docker daemon answers; otherwise why not."""
+    if shutil.which("docker") is None:
+        return "docker is not installed (Debian: apt-get install docker.io)"
+    probe = subprocess.run(
+        ["docker", "info", "--format", "{{.ServerVersion}}"],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    if probe.returncode != 0:
+        return "the docker daemon is not running (start it: dockerd, or systemctl start docker)"
+    return None
+
+
+def bridge_address() -> str:
+    """The host's address on the default docker bridge, which containers reach it by."""
+    probe = subprocess.run(
+        ["docker", "network", "inspect", "bridge", "--format", "{{json .IPAM.Config}}"],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    try:
+        config = json.loads(probe.stdout)[0]
+    except (json.JSONDecodeError, IndexError, TypeError):
+        raise SamLocalError(f"cannot read the docker bridge: {probe.stderr.strip()}") from None
+    if config.get("Gateway"):
+        return str(config["Gateway"])
+    # Older daemons leave Gateway out: the bridge then holds the subnet's first address.
+    return str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
+
+
+# ---------------------------------------------------------------- the local stack
+@dataclass
+class Stack:
+    origin: str
+    port: int
+    env: dict[str, str]
+    process: subprocess.Popen[str]
+
+
+@contextmanager
+def local_stack() -> Iterator[Stack]:
+    port = free_port()
+    env_file = Path(tempfile.mkdtemp(dir=WORK)) / "env"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ALLOWED_ORIGINS"))}
+    environ.update(PORT=str(port), OTHER_ORIGIN_PORT="0", LOCAL_ENV_FILE=str(env_file))
+    log = (WORK / "local-stack.log").open("w")
+    process = subprocess.Popen(  # noqa: S603
+        [str(PYTHON), "-m", "infra.local"],
+        cwd=ROOT,
+        env=environ,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    origin = f"http://localhost:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise SamLocalError(f"the local stack exited; see {WORK / 'local-stack.log'}")
+            try:
+                with urllib.request.urlopen(f"{origin}/.well-known/openid-configuration") as answer:  # noqa: S310
+                    if answer.status == 200 and env_file.is_file():
+                        break
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            if time.monotonic() > deadline:
+                raise SamLocalError("the local stack did not become ready in 120 s")
+            time.sleep(0.3)
+        env = {}
+        for line in env_file.read_text().splitlines():
+            if line.startswith("export "):
+                name, _, value = line[len("export ") :].partition("=")
+                env[name] = value.strip("'")
+        yield Stack(origin, port, env, process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(  # noqa: S310
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request) as answer:  # noqa: S310
+        result: dict[str, Any] = json.loads(answer.read())
+        return result
+
+
+def log_in(origin: str) -> Session:
+    password = os.environ.get("DEMO_PASSWORD") or DEFAULT_DEMO_PASSWORD
+    tokens = _post(
+        f"{origin}/auth/login", {"username": "sam", "password": password, "delivery": "body"}
+    )
+    payload = tokens["access_token"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return Session(tokens["access_token"], tokens["refresh_token"], claims)
+
+
+def environment_file(stack: Stack, bridge: str, moto: Forwarder, gateway: Forwarder) -> Path:
+    """Each function's variables as the local stack gives them to its own workers, with the
+    AWS endpoint and the key set reached through the bridge."""
+    resolver_stack = LocalStack(stack.port, lambda _line: None)
+    resolver_stack.tables = {
+        logical_id: f"local-{logical_id}"
+        for logical_id in template.resources("AWS::DynamoDB::Table")
+    }
+    resolver_stack.endpoint = f"http://{bridge}:{moto.port}"
+    overrides: dict[str, dict[str, str]] = {}
+    for logical_id, spec in resolver_stack.function_specs().items():
+        declared = set(template.functions()[logical_id].environment) | set(variant.EXTRA_VARIABLES)
+        values = {k: v for k, v in spec.environment.items() if k in declared}
+        values["AWS_ENDPOINT_URL"] = resolver_stack.endpoint
+        # The verifier fetches keys over plain http from localhost only: inside a container,
+        # localhost also maps to the bridge (--add-host), where the forwarder listens.
+        values["JWKS_URL"] = f"http://localhost:{gateway.port}/.well-known/jwks.json"
+        overrides[logical_id] = values
+    path = WORK / "env.json"
+    path.write_text(json.dumps(overrides, indent=1))
+    return path
+
+
+def run(log: Callable[[str], None] = print, *, warm: bool = True) -> list[Case]:
+    """Every case, checked; raises SamLocalError when sam local cannot run here at all."""
+    reason = docker_ready()
+    if reason is not None:
+        raise SamLocalError(reason)
+    if not SAM.exists():
+        raise SamLocalError(f"SAM CLI not found at {SAM}: run `make sam-cli`")
+    WORK.mkdir(parents=True, exist_ok=True)
+    try:
+        tag, seconds = image.build(log=log)
+    except image.ImageError as error:
+        raise SamLocalError(str(error)) from None
+    log(f"[sam-local] image {tag}: " + (f"built in {seconds:.0f} s" if seconds else "current"))
+    built, _ = sam.build(log)
+    bridge = bridge_address()
+    with local_stack() as stack:
+        moto_port = int(stack.env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1])
+        moto = Forwarder(bridge, moto_port)
+        gateway = Forwarder(bridge, stack.port)
+        invoker: sam.ColdInvoker | sam.WarmInvoker | None = None
+        try:
+            options = sam.common_options(
+                built, environment_file(stack, bridge, moto, gateway), bridge
+            )
+            main, other, leaving = (log_in(stack.origin) for _ in range(3))
+            checked = cases(main, other, leaving)
+            started = time.monotonic()
+            invoker = sam.WarmInvoker(options) if warm else sam.ColdInvoker(options)
+            log(f"[sam-local] {invoker.name} ready in {time.monotonic() - started:.1f} s")
+            for case in checked:
+                event = json.loads((EVENTS / case.event_file).read_text())
+                case.edit(event)
+                started = time.monotonic()
+                case.problem = case.check(invoker(case, event))
+                case.seconds = time.monotonic() - started
+                verdict = "ok" if case.problem is None else f"FAILED: {case.problem}"
+                log(f"[sam-local] {case.name}: {case.seconds * 1000:.0f} ms {verdict}")
+            invoker.close()
+            invoker = None
+            problems = sam.start_api_check(options, log_in(stack.origin), log)
+            checked.append(
+                Case(
+                    "start-api", "GET /api/me", lambda _a: None, problem="; ".join(problems) or None
+                )
+            )
+        finally:
+            if invoker is not None:
+                invoker.close()
+            moto.close()
+            gateway.close()
+    return checked
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        checked = run(warm="--warm" in args)
+    except SamLocalError as error:
+        print(f"[sam-local] cannot run: {error}", file=sys.stderr)
+        return 2
+    failed = [case for case in checked if case.problem is not None]
+    print(f"sam-local: {len(checked) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0

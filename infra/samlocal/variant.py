@@ -1,0 +1,40 @@
+"""The template as `sam local` runs it on this machine.
+
+The same resources, handlers and environment as template.yaml, with three differences, each
+forced by running offline on one machine: the functions and the layer are built for the
+machine's architecture (the deployed stack is arm64, and the emulator runs natively); code
+paths are absolute (the variant lives under .aws-sam/); and two variables are declared so that
+SAM passes them into the containers (it passes only declared ones): ``AWS_ENDPOINT_URL``, the
+local stack's moto server, and ``JWKS_URL``, the local gateway's key set as seen from a
+container.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+from infra import template
+from infra.samlocal.common import ROOT
+from infra.samlocal.image import ARCH
+
+EXTRA_VARIABLES = ("AWS_ENDPOINT_URL", "JWKS_URL")
+
+
+def write(path: Path) -> Path:
+    document = copy.deepcopy(template.load())
+    functions = document["Globals"]["Function"]
+    functions["Architectures"] = [ARCH]
+    functions["Environment"]["Variables"].update(dict.fromkeys(EXTRA_VARIABLES, ""))
+    for resource in document["Resources"].values():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Serverless::Function":
+            properties["CodeUri"] = str(ROOT / properties["CodeUri"])
+        elif resource["Type"] == "AWS::Serverless::LayerVersion":
+            properties["ContentUri"] = str(ROOT / properties["ContentUri"])
+            properties["CompatibleArchitectures"] = [ARCH]
+            resource.setdefault("Metadata", {})["BuildArchitecture"] = ARCH
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=1))
+    return path

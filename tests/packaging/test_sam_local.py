@@ -1,0 +1,43 @@
+"""The SAM CLI's own local path, offline: `sam build` of the template, every function invoked
+with every sample event through `sam local start-lambda` (warm containers, the emulator SAM
+ships, a Lambda-like python3.12 image built on this machine), each answer checked for its
+success case against the local stack, and a protected route through `sam local start-api`.
+
+`make sam-local` runs the same cases with a cold `sam local invoke` per event.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.samlocal import run as samlocal
+from infra.toolchain import MISSING, find_runtime_python
+
+pytestmark = [pytest.mark.packaging, pytest.mark.xdist_group("sam-local")]
+
+_NOBODY = samlocal.Session("a.e30.s", "r", {"sub": "s", "sid": "i"})
+CASES = [case.name for case in samlocal.cases(_NOBODY, _NOBODY, _NOBODY)]
+
+
+@pytest.fixture(scope="module")
+def outcomes() -> dict[str, str | None]:
+    reason = samlocal.docker_ready()
+    if reason is not None:
+        # `make test` installs and starts Docker where it can (root on Debian); elsewhere
+        # this tier cannot run, and says so in the summary rather than passing silently.
+        pytest.skip(f"sam local needs Docker: {reason}")
+    if find_runtime_python() is None:
+        pytest.skip(f"sam local needs the runtime's Python: {MISSING}")
+    checked = samlocal.run(log=print, warm=True)
+    return {case.name: case.problem for case in checked}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_function_answers_its_sample_event(outcomes, name):
+    assert name in outcomes
+    assert outcomes[name] is None, outcomes[name]
+
+
+def test_protected_route_through_start_api(outcomes):
+    assert "start-api GET /api/me" in outcomes
+    assert outcomes["start-api GET /api/me"] is None
