@@ -40,20 +40,24 @@ def sam_environment() -> dict[str, str]:
     return env
 
 
-def build(log: Callable[[str], None]) -> tuple[Path, float]:
-    """The built variant template, and the seconds `sam build` took."""
-    started = time.monotonic()
-    source = variant.write(WORK / "template.json")
-    build = WORK / "build"
-    result = subprocess.run(  # noqa: S603
-        [str(SAM), "build", "--template", str(source), "--build-dir", str(build)],
+def _sam(*arguments: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603
+        [str(SAM), *arguments],
         cwd=WORK,
         env=sam_environment(),
         capture_output=True,
         text=True,
         check=False,
-        timeout=900,
+        timeout=timeout,
     )
+
+
+def build(log: Callable[[str], None]) -> tuple[Path, float]:
+    """The built variant template, and the seconds `sam build` took."""
+    started = time.monotonic()
+    source = variant.write(WORK / "template.json")
+    build = WORK / "build"
+    result = _sam("build", "--template", str(source), "--build-dir", str(build), timeout=900)
     if result.returncode != 0:
         raise SamLocalError(f"sam build failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
     seconds = time.monotonic() - started
@@ -91,23 +95,8 @@ class ColdInvoker:
         event_path = WORK / "events" / f"{case.function}-{case.event_file}"
         event_path.parent.mkdir(parents=True, exist_ok=True)
         event_path.write_text(json.dumps(event))
-        result = subprocess.run(  # noqa: S603
-            [
-                str(SAM),
-                "local",
-                "invoke",
-                case.function,
-                "--event",
-                str(event_path),
-                *self._options,
-            ],
-            cwd=WORK,
-            env=sam_environment(),
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
-        )
+        command = ("local", "invoke", case.function, "--event", str(event_path), *self._options)
+        result = _sam(*command, timeout=300)
         (WORK / "logs").mkdir(exist_ok=True)
         (WORK / "logs" / f"{case.function}-{case.event_file}.log").write_text(result.stderr)
         if result.returncode != 0:

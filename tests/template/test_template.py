@@ -17,6 +17,8 @@ import pytest
 from cfnlint.api import lint_file
 from cfnlint.config import ManualArgs
 
+from infra.toolchain import MISSING, find_runtime_python
+
 pytestmark = pytest.mark.template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -671,24 +673,6 @@ def test_function_runtime_and_logging_hygiene(cfn_template, function):
 # ---------------------------------------------------------------- sam build
 
 
-def _python312() -> str | None:
-    """A python3.12 on PATH that actually runs (a pyenv shim may exist without the version)."""
-    for directory in os.environ.get("PATH", "").split(os.pathsep):
-        candidate = Path(directory) / "python3.12"
-        if not (candidate.is_file() and os.access(candidate, os.X_OK)):
-            continue
-        probe = subprocess.run(
-            [str(candidate), "-c", "import sys; print(sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        if probe.returncode == 0 and probe.stdout.strip() == "(3, 12)":
-            return str(candidate)
-    return None
-
-
 def _elf_machine(path: Path) -> int | None:
     header = path.read_bytes()[:20]
     if header[:4] != b"\x7fELF":
@@ -697,10 +681,12 @@ def _elf_machine(path: Path) -> int | None:
 
 
 def test_sam_build_packages_the_layer_and_handlers(sam_cli, sam_env, sam_template, tmp_path):
-    python = _python312()
+    # sam build resolves the runtime's python3.12 on PATH: put the one infra.toolchain finds
+    # (named by $PYTHON312, on PATH, or a pyenv install) first.
+    python = find_runtime_python()
     if python is None:
-        pytest.skip("sam build needs a working python3.12 on PATH (the Lambda runtime version)")
-    env = dict(sam_env, PATH=os.pathsep.join([str(Path(python).parent), sam_env["PATH"]]))
+        pytest.skip(f"sam build needs the runtime's Python: {MISSING}")
+    env = dict(sam_env, PATH=os.pathsep.join([str(python.path.parent), sam_env["PATH"]]))
     build = tmp_path / "build"
     result = subprocess.run(
         [sam_cli, "build", "--template", str(TEMPLATE), "--build-dir", str(build)],
