@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from authcore import runtime, web
+from authcore import credentials, runtime, web
+from authcore.devices import DEVICE_COOKIE
 from authcore.errors import AccountLocked, InvalidGrant
 from authcore.observability import logger, metrics, tracer
 from aws_lambda_powertools.event_handler import Response
@@ -26,11 +27,13 @@ def login() -> Response[Any]:
     password = web.string_field(body, "password", max_length=1024) or ""
     how = web.delivery(body)
     try:
-        issued = runtime.login_service().login(
+        result = runtime.login_service().login(
             username,
             password,
             issuer=web.issuer(event, settings),
             user_agent=event.headers.get("user-agent", ""),
+            # Browsers and API clients alike send it in the Cookie header.
+            device_cookie=credentials.cookie_value(event.cookies, DEVICE_COOKIE),
         )
     except InvalidGrant:
         metrics.add_metric(name="LoginFailed", unit="Count", value=1)
@@ -40,7 +43,7 @@ def login() -> Response[Any]:
         metrics.add_metric(name="LoginLocked", unit="Count", value=1)
         raise
     metrics.add_metric(name="LoginSucceeded", unit="Count", value=1)
-    return web.tokens_response(issued, how)
+    return web.tokens_response(result.tokens, how, device_cookie=result.device_cookie)
 
 
 # Explicit, whatever the environment says: the event holds the password, and the

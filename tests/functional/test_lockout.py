@@ -250,7 +250,8 @@ def test_the_digest_is_keyed_by_lockout_key(stack, monkeypatch):
 def test_a_failure_for_a_vanished_account_creates_no_stub(demo_user, service, stack):
     record = runtime.users().find_for_login("sam", unknown_account_key("sam", None))
     stack.dynamodb.delete_item(TableName=stack.users_table, Key={"username": {"S": "sam"}})
-    count = runtime.users().record_failure(record, now=1_800_000_000.0, policy=LockoutPolicy())
+    counter = record.counter(trusted_device=False)
+    count = runtime.users().count_attempt(counter, now=1_800_000_000.0, policy=LockoutPolicy())
     assert count == 0
     assert item(stack, "sam") is None
 
@@ -259,32 +260,33 @@ def test_a_restart_racing_another_failure_counts_both(demo_user, stack):
     users, policy = runtime.users(), LockoutPolicy()
     old = 1_800_000_000.0
     for _ in range(3):
-        users.record_failure(users.find_for_login("sam", "#failures#x"), now=old, policy=policy)
+        record = users.find_for_login("sam", "#failures#x")
+        users.count_attempt(record.counter(trusted_device=False), now=old, policy=policy)
     now = old + policy.forget_after_seconds + 5
-    stale = users.find_for_login("sam", "#failures#x")
+    stale = users.find_for_login("sam", "#failures#x").counter(trusted_device=False)
     assert stale.failures.is_stale(policy, now)
-    assert users.record_failure(stale, now=now, policy=policy) == 1
+    assert users.count_attempt(stale, now=now, policy=policy) == 1
     # A second attempt that read the same stale count must add to the restart, not redo it.
-    assert users.record_failure(stale, now=now, policy=policy) == 2
+    assert users.count_attempt(stale, now=now, policy=policy) == 2
 
 
 # ---------------------------------------------------------------- round trips and work
 
 
-def test_a_clean_successful_login_costs_one_read_and_one_write(demo_user, dynamodb_calls):
+def test_a_clean_successful_login_costs_one_read_and_two_writes(demo_user, dynamodb_calls):
+    # The attempt is counted before the password is checked (issue 14, item 1); the
+    # reset rides in the session's transaction.
     assert post_login(password=DEMO_PASSWORD).status == 200
-    assert dynamodb_calls == ["TransactGetItems", "TransactWriteItems"]
+    assert dynamodb_calls == ["TransactGetItems", "UpdateItem", "TransactWriteItems"]
 
 
-def test_the_count_is_reset_only_when_not_zero(demo_user, dynamodb_calls):
+def test_a_success_resets_the_count_in_the_session_write(demo_user, dynamodb_calls, stack):
     post_login()
     post_login()
     dynamodb_calls.clear()
     assert post_login(password=DEMO_PASSWORD).status == 200
     assert dynamodb_calls == ["TransactGetItems", "UpdateItem", "TransactWriteItems"]
-    dynamodb_calls.clear()
-    assert post_login(password=DEMO_PASSWORD).status == 200
-    assert dynamodb_calls == ["TransactGetItems", "TransactWriteItems"]
+    assert "failed_logins" not in item(stack, "sam")
 
 
 def test_unknown_user_and_wrong_password_do_the_same_work(
@@ -323,14 +325,19 @@ def test_a_hash_with_older_parameters_is_upgraded_at_the_next_login(stack, dynam
     stack.admin.users.set_password_hash("sam", old, now=0)
     dynamodb_calls.clear()
     assert post_login(password=DEMO_PASSWORD).status == 200
-    assert dynamodb_calls == ["TransactGetItems", "UpdateItem", "TransactWriteItems"]
+    assert dynamodb_calls == [
+        "TransactGetItems",
+        "UpdateItem",
+        "UpdateItem",
+        "TransactWriteItems",
+    ]
     stored = item(stack, "sam")["password_hash"]["S"]
     assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     assert Passwords().verify(stored, DEMO_PASSWORD)
-    # Upgraded once: the next login writes nothing to the users table.
+    # Upgraded once: the next login writes only the attempt count.
     dynamodb_calls.clear()
     assert post_login(password=DEMO_PASSWORD).status == 200
-    assert dynamodb_calls == ["TransactGetItems", "TransactWriteItems"]
+    assert dynamodb_calls == ["TransactGetItems", "UpdateItem", "TransactWriteItems"]
 
 
 def test_a_wrong_password_never_rehashes(stack):

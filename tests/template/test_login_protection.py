@@ -65,6 +65,22 @@ def test_the_lockout_key_is_a_hidden_parameter_given_only_to_login(cfn_template,
             assert "LOCKOUT_KEY" not in variables, name
 
 
+def test_the_device_cookie_key_is_a_hidden_parameter_given_only_to_login(
+    cfn_template, sam_template
+):
+    parameter = sam_template["Parameters"]["DeviceCookieKey"]
+    assert parameter["NoEcho"] is True
+    assert parameter["Default"] == ""
+    for name, resource in cfn_template["Resources"].items():
+        if resource["Type"] != "AWS::Lambda::Function":
+            continue
+        variables = resource["Properties"]["Environment"]["Variables"]
+        if name == "LoginFunction":
+            assert variables["DEVICE_COOKIE_KEY"] == {"Ref": "DeviceCookieKey"}
+        else:
+            assert "DEVICE_COOKIE_KEY" not in variables, name
+
+
 def test_unknown_username_counters_expire(cfn_template):
     users = cfn_template["Resources"]["UsersTable"]["Properties"]
     assert users["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}

@@ -49,6 +49,8 @@ class Settings:
     argon2_parallelism: int = 1
     # Keys the digests that count failed logins for unknown usernames (authcore.lockout).
     lockout_key: str | None = field(default=None, repr=False)
+    # Signs device cookies (authcore.devices); without it none are issued or honoured.
+    device_cookie_key: str | None = field(default=None, repr=False)
     # Set when login sits behind the opt-in edge WAF: the header value CloudFront adds,
     # without which a request went around the WAF.
     edge_origin_secret: str | None = field(default=None, repr=False)
@@ -116,6 +118,7 @@ class Settings:
             argon2_memory_kib=integer("ARGON2_MEMORY_KIB", 19_456, 19_456, 1_048_576),
             argon2_parallelism=integer("ARGON2_PARALLELISM", 1, 1, 16),
             lockout_key=optional("LOCKOUT_KEY"),
+            device_cookie_key=optional("DEVICE_COOKIE_KEY"),
             edge_origin_secret=optional("EDGE_ORIGIN_SECRET"),
             authorizer_mode=env.get("AUTHORIZER_MODE", "").strip() or "stateless",
             revocation_max_lag=integer("REVOCATION_MAX_LAG_SECONDS", 5, 0, 3600),
@@ -137,6 +140,10 @@ class Settings:
             errors.append(f"SIGNING_ALG must be ES256 or RS256, got {settings.signing_alg!r}")
         if settings.lockout_key is not None and len(settings.lockout_key) < 16:
             errors.append("LOCKOUT_KEY must have at least 16 characters")
+        if settings.device_cookie_key is not None and len(settings.device_cookie_key) < 32:
+            # It signs cookies that change which failure counter applies: a guessable
+            # key would let an attacker mint "trusted devices" and escape the lockout.
+            errors.append("DEVICE_COOKIE_KEY must have at least 32 characters")
         if settings.edge_origin_secret is not None and len(settings.edge_origin_secret) < 32:
             errors.append("EDGE_ORIGIN_SECRET must have at least 32 characters")
         if errors:

@@ -1,19 +1,22 @@
 """Login: username + password -> a new session and its token pair.
 
 Every attempt costs the same work whether the account exists or not: one read
-(the account and the unknown-username counter together), one argon2id
-verification (against a dummy hash for unknown users), and on failure one
-counter write. A locked account (or locked unknown username) is refused after
-the read, before any password is looked at.
+(the account and the unknown-username counter together, and the device counter
+when a device cookie came along), one conditional write that counts the attempt
+before its password is checked (refused while the counter is locked), and one
+argon2id verification (against a dummy hash for unknown users). A locked account
+(or locked unknown username, or locked device) is refused before any password is
+looked at; a success resets the counter it was charged to.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import NoReturn
 
 from authcore.clock import Clock, system_clock
 from authcore.config import Settings
+from authcore.devices import DeviceCookies
 from authcore.errors import AccountLocked, InvalidGrant
 from authcore.issuance import IssuedTokens, SecurityEvent, TokenIssuer, ignore_event
 from authcore.lockout import LockoutPolicy, unknown_account_key
@@ -21,7 +24,14 @@ from authcore.passwords import Passwords, normalize_password
 from authcore.refresh_tokens import RefreshToken
 from authcore.sessions import Session, SessionStore
 from authcore.tokens import Principal
-from authcore.users import LoginRecord, User, UserStore, canonical_username
+from authcore.users import Counter, CounterLocked, User, UserStore, canonical_username
+
+
+@dataclass(frozen=True, repr=False)
+class LoginResult:
+    tokens: IssuedTokens
+    # A fresh device cookie for this account (None when device cookies are off).
+    device_cookie: str | None = None
 
 
 class LoginService:
@@ -37,6 +47,7 @@ class LoginService:
         lockout: LockoutPolicy | None = None,
         lockout_key: bytes | None = None,
         on_security_event: SecurityEvent = ignore_event,
+        devices: DeviceCookies | None = None,
     ) -> None:
         self._settings = settings
         self._users = users
@@ -47,30 +58,49 @@ class LoginService:
         self._lockout = lockout or LockoutPolicy()
         self._lockout_key = lockout_key
         self._on_security_event = on_security_event
+        self._devices = devices
 
     def login(
-        self, username: str, password: str, *, issuer: str, user_agent: str = ""
-    ) -> IssuedTokens:
+        self,
+        username: str,
+        password: str,
+        *,
+        issuer: str,
+        user_agent: str = "",
+        device_cookie: str | None = None,
+    ) -> LoginResult:
         canonical = canonical_username(username)
         # Both fields are refused (400) before any lookup or hash: hostile input costs nothing.
         normalize_password(password)
+        devices = self._devices
+        nonce = devices.nonce_of(device_cookie) if devices else None
         record = self._users.find_for_login(
-            canonical, unknown_account_key(canonical, self._lockout_key)
+            canonical,
+            unknown_account_key(canonical, self._lockout_key),
+            devices.counter_key(nonce) if devices and nonce else None,
         )
-        retry_after = record.failures.retry_after(self._lockout, self._clock())
+        user = record.user
+        now = self._clock()
+        trusted = devices is not None and devices.is_trusted(
+            device_cookie, user.user_id if user else None, now
+        )
+        # A device this account logged in from before has a counter of its own:
+        # failures from elsewhere cannot lock its owner out.
+        counter = record.counter(trusted_device=trusted)
+        retry_after = counter.failures.retry_after(self._lockout, now)
         if retry_after:
             # The password is not looked at: guesses during a lock teach nothing.
             raise AccountLocked(retry_after)
-        user = record.user
+        count = self._count(counter, now)
         if user is None:
             self._passwords.burn(password)
-            self._failed(record)
+            self._failed(count, None, counter)
         # Verify even for a disabled account, and count its failures: its answer,
         # its timing and its lockout must be those of a wrong password (else the
         # right password on a disabled account would be the one that never locks).
         if not self._passwords.verify(user.password_hash, password) or user.disabled:
-            self._failed(record)
-        verified = self._succeeded(user, password)
+            self._failed(count, user, counter)
+        verified = self._succeeded(user, password, counter)
         now = self._clock()
         settings = self._settings
         token = RefreshToken.new()
@@ -90,30 +120,48 @@ class LoginService:
         issued = self._issuer.issue(
             session.principal, token, issuer=issuer, now=now, session_expires_at=session.expires_at
         )
-        self._sessions.create(session, condition=self._users.unchanged_condition(verified))
-        return issued
+        # The account's counter (charged unless a trusted device was) is reset in
+        # the same transaction as the session.
+        condition = self._users.unchanged_condition(verified, clear_failures=counter.account)
+        self._sessions.create(session, condition=condition)
+        # Only a successful login makes (or keeps) a device trusted.
+        device = devices.issue(user.user_id, now) if devices else None
+        return LoginResult(issued, device)
 
-    def _failed(self, record: LoginRecord) -> NoReturn:
-        now = self._clock()
-        count = self._users.record_failure(record, now=now, policy=self._lockout)
+    def _count(self, counter: Counter, now: float) -> int:
+        """Count the attempt before any password is checked (authcore.users)."""
+        try:
+            return self._users.count_attempt(counter, now=now, policy=self._lockout)
+        except CounterLocked as locked:
+            # Locked by a concurrent attempt since the read: the same 429.
+            raise AccountLocked(max(1, locked.failures.retry_after(self._lockout, now))) from None
+
+    def _failed(self, count: int, user: User | None, counter: Counter) -> NoReturn:
         lock = self._lockout.lock_seconds(count)
         if lock:
             # Never the typed username: it may be a password typed in the wrong field.
-            account = record.user.user_id if record.user else "unknown"
             self._on_security_event(
-                "login_lockout", {"sub": account, "failures": count, "lock_seconds": lock}
+                "login_lockout",
+                {
+                    "sub": user.user_id if user else "unknown",
+                    "failures": count,
+                    "lock_seconds": lock,
+                    "counter": "account" if counter.account or user is None else "device",
+                },
             )
         raise InvalidGrant("Invalid username or password.")
 
-    def _succeeded(self, user: User, password: str) -> User:
-        """Reset the failure count if it is not already zero, and upgrade a hash
-        made with other argon2 parameters: one write at most, none usually."""
+    def _succeeded(self, user: User, password: str, counter: Counter) -> User:
+        """Upgrade a hash made with other argon2 parameters (one write, rarely),
+        and reset a trusted device's counter; the account's own counter is reset
+        with the session write."""
         now = self._clock()
         new_hash = (
             self._passwords.rehash(password)
             if self._passwords.needs_rehash(user.password_hash)
             else None
         )
-        clear = user.failures.current(self._lockout, now) > 0
-        self._users.after_login(user, clear_failures=clear, new_hash=new_hash, now=now)
+        self._users.after_login(user, clear_failures=False, new_hash=new_hash, now=now)
+        if not counter.account:
+            self._users.clear_counter(counter.key)
         return replace(user, password_hash=new_hash) if new_hash else user

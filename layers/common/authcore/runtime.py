@@ -12,6 +12,7 @@ from typing import Any
 from authcore import aws
 from authcore.clock import Clock, system_clock
 from authcore.config import Settings
+from authcore.devices import DeviceCookies
 from authcore.issuance import TokenIssuer
 from authcore.key_material import KmsMaterial, SecretsMaterial
 from authcore.keyring import KeyRing
@@ -143,6 +144,8 @@ def login_service() -> LoginService:
         clock=_clock[0],
         lockout_key=s.lockout_key.encode() if s.lockout_key else None,
         on_security_event=_security_event,
+        # No key, no device cookies: a built-in key would let anyone mint them.
+        devices=DeviceCookies(s.device_cookie_key.encode()) if s.device_cookie_key else None,
     )
 
 

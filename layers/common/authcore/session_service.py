@@ -15,7 +15,6 @@ from authcore.errors import InvalidGrant, TemporarilyUnavailable
 from authcore.issuance import IssuedTokens, SecurityEvent, TokenIssuer, ignore_event
 from authcore.refresh_tokens import RefreshToken
 from authcore.sessions import (
-    MAX_LISTED_SESSIONS,
     RotationRefused,
     Session,
     SessionStore,
@@ -173,7 +172,12 @@ class SessionService:
     # --------------------------------------------------------------- sessions
     def list_sessions(self, user_id: str, current_sid: str) -> list[dict[str, Any]]:
         now = self._now()
-        sids = self.sessions.list_sids(user_id, limit=MAX_LISTED_SESSIONS)
+        # Every page of the index, not the newest 100: ended sessions stay in it
+        # until DynamoDB TTL removes them, so a cap lets an intruder hide a live
+        # session behind a hundred login+logout cycles. The cost is bounded by
+        # what the table holds for the user (README, "Ended sessions must not
+        # hide live ones").
+        sids = self.sessions.list_sids(user_id)
         live = [
             s
             for s in self.sessions.get_many(sids)

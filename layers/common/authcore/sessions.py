@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
 
 MAX_USER_AGENT_LENGTH = 256
-MAX_LISTED_SESSIONS = 100
 
 
 @dataclass(frozen=True)

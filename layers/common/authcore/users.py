@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from botocore.exceptions import ClientError
 
 from authcore.aws import conditional_failed, is_conditional_failure, unavailable_on_error
-from authcore.errors import InvalidRequest
+from authcore.errors import InvalidRequest, TemporarilyUnavailable
 from authcore.lockout import Failures, LockoutPolicy
 
 if TYPE_CHECKING:
@@ -56,28 +56,88 @@ class UserExists(Exception):
 
 
 @dataclass(frozen=True)
+class Counter:
+    """One failure counter: where it lives and what was read of it.
+
+    ``account``: the counter of a real account, kept on its item and written
+    only while the item exists (no stub accounts); any other counter is an item
+    of its own that expires."""
+
+    key: str
+    failures: Failures
+    account: bool
+
+
+@dataclass(frozen=True)
 class LoginRecord:
-    """What a login attempt reads, in one round trip: the account (if any) and
-    the failure counter that applies to it — the account's own, or for an
-    unknown username the counter kept under ``unknown_key``."""
+    """What a login attempt reads, in one round trip: the account (if any), the
+    failure counter for untrusted clients that applies to it — the account's own,
+    or for an unknown username the counter kept under ``unknown_key`` — and, when
+    the request carried a device cookie, that device's counter."""
 
     user: User | None
     failures: Failures
     unknown_key: str
+    device_key: str | None = None
+    device_failures: Failures = field(default_factory=Failures)
 
     @property
     def counter_key(self) -> str:
         return self.user.username if self.user else self.unknown_key
 
+    def counter(self, *, trusted_device: bool) -> Counter:
+        """The counter this attempt is charged to (authcore.devices)."""
+        if trusted_device and self.device_key is not None:
+            return Counter(self.device_key, self.device_failures, account=False)
+        return Counter(self.counter_key, self.failures, account=self.user is not None)
+
+
+def unlocked_condition(policy: LockoutPolicy, now: float) -> tuple[str, dict[str, Any]]:
+    """A condition expression true exactly when a counter is not locked at ``now``
+    (``Failures.retry_after`` == 0), with its values.
+
+    The back-off doubles with the count, which an expression cannot compute, so
+    each step up to the cap is spelled out: "count c and the last failure at
+    least lock(c) ago". Evaluated by DynamoDB on the item as it is when the write
+    applies, it makes counting an attempt and checking the lock one atomic step."""
+    terms = ["attribute_not_exists(failed_logins)", "failed_logins < :lk_threshold"]
+    values: dict[str, Any] = {":lk_threshold": {"N": str(policy.threshold)}}
+    count = policy.threshold
+    for step in range(33):
+        lock = policy.lock_seconds(count)
+        last = lock >= policy.max_seconds or step == 32
+        operator = ">=" if last else "="
+        terms.append(f"(failed_logins {operator} :lk_c{step} AND last_failed_at <= :lk_u{step})")
+        values[f":lk_c{step}"] = {"N": str(count)}
+        values[f":lk_u{step}"] = {"N": f"{now - lock:.3f}"}
+        if last:
+            break
+        count += 1
+    return "(" + " OR ".join(terms) + ")", values
+
+
+class CounterLocked(Exception):
+    """The counter was locked when the attempt was to be counted: refuse it
+    without looking at the password. ``failures`` is the stored state."""
+
+    def __init__(self, failures: Failures) -> None:
+        super().__init__("locked")
+        self.failures = failures
+
 
 class UserStore(Protocol):
     def get(self, username: str) -> User | None: ...
-    def unchanged_condition(self, user: User) -> dict[str, Any]: ...
+    def unchanged_condition(
+        self, user: User, *, clear_failures: bool = False
+    ) -> dict[str, Any]: ...
     def create(self, user: User, *, now: float) -> None: ...
     def set_password_hash(self, username: str, password_hash: str, *, now: float) -> None: ...
     def set_disabled(self, username: str, disabled: bool, *, now: float) -> None: ...
-    def find_for_login(self, username: str, unknown_key: str) -> LoginRecord: ...
-    def record_failure(self, record: LoginRecord, *, now: float, policy: LockoutPolicy) -> int: ...
+    def find_for_login(
+        self, username: str, unknown_key: str, device_key: str | None = None
+    ) -> LoginRecord: ...
+    def count_attempt(self, counter: Counter, *, now: float, policy: LockoutPolicy) -> int: ...
+    def clear_counter(self, key: str) -> None: ...
     def after_login(
         self, user: User, *, clear_failures: bool, new_hash: str | None, now: float
     ) -> None: ...
@@ -107,22 +167,28 @@ class DynamoUserStore:
             failures=_failures(item),
         )
 
-    def unchanged_condition(self, user: User) -> dict[str, Any]:
+    def unchanged_condition(self, user: User, *, clear_failures: bool = False) -> dict[str, Any]:
         """A TransactWriteItems ConditionCheck: the account is still enabled and
         still has the password just verified. Written with the session, it closes
         the race with a concurrent disable or password reset, whose revoke-all
-        could otherwise list the user's sessions before this one exists."""
-        return {
-            "ConditionCheck": {
-                "TableName": self._table,
-                "Key": {"username": {"S": user.username}},
-                "ConditionExpression": "password_hash = :hash AND disabled = :enabled",
-                "ExpressionAttributeValues": {
-                    ":hash": {"S": user.password_hash},
-                    ":enabled": {"BOOL": False},
-                },
-            }
+        could otherwise list the user's sessions before this one exists.
+
+        With ``clear_failures`` it is an Update under the same condition that also
+        resets the account's failure count: the success resets the attempt it
+        counted, in the same write as the session, at no extra round trip."""
+        check: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"username": {"S": user.username}},
+            "ConditionExpression": "password_hash = :hash AND disabled = :enabled",
+            "ExpressionAttributeValues": {
+                ":hash": {"S": user.password_hash},
+                ":enabled": {"BOOL": False},
+            },
         }
+        if clear_failures:
+            check["UpdateExpression"] = "REMOVE failed_logins, last_failed_at"
+            return {"Update": check}
+        return {"ConditionCheck": check}
 
     def get(self, username: str) -> User | None:
         with unavailable_on_error():
@@ -175,8 +241,11 @@ class DynamoUserStore:
         )
 
     # ------------------------------------------------------------ login attempts
-    def find_for_login(self, username: str, unknown_key: str) -> LoginRecord:
-        """The account and the unknown-username counter, read together.
+    def find_for_login(
+        self, username: str, unknown_key: str, device_key: str | None = None
+    ) -> LoginRecord:
+        """The account and the unknown-username counter (and the device counter,
+        when the request carried a device cookie), read together.
 
         One TransactGetItems for every attempt, whether the account exists or
         not: the same single round trip either way, so neither the answer nor
@@ -190,7 +259,7 @@ class DynamoUserStore:
         """
         items: list[TransactGetItemTypeDef] = [
             {"Get": {"TableName": self._table, "Key": {"username": {"S": key}}}}
-            for key in (username, unknown_key)
+            for key in (username, unknown_key, *([device_key] if device_key else []))
         ]
         with unavailable_on_error():
             for attempt in range(_CONFLICT_RETRIES + 1):
@@ -202,57 +271,88 @@ class DynamoUserStore:
                     if code != "TransactionCanceledException" or attempt == _CONFLICT_RETRIES:
                         raise
                     time.sleep(_CONFLICT_PAUSE_SECONDS * (attempt + 1))
-        user_item, unknown_item = (entry.get("Item") for entry in response["Responses"])
+        user_item, unknown_item, *device_item = (
+            entry.get("Item") for entry in response["Responses"]
+        )
+        device = _failures(device_item[0] or {}) if device_item else Failures()
         if user_item:
             user = self._from_item(user_item)
-            return LoginRecord(user, user.failures, unknown_key)
-        return LoginRecord(None, _failures(unknown_item or {}), unknown_key)
+            return LoginRecord(user, user.failures, unknown_key, device_key, device)
+        return LoginRecord(None, _failures(unknown_item or {}), unknown_key, device_key, device)
 
-    def record_failure(self, record: LoginRecord, *, now: float, policy: LockoutPolicy) -> int:
-        """Count one failure atomically; returns the new count (0 if the account vanished).
+    def count_attempt(
+        self, counter: Counter, *, now: float, policy: LockoutPolicy, _retries: int = 2
+    ) -> int:
+        """Count one attempt *before* its password is checked; returns the new count
+        (0 if the account vanished). Raises ``CounterLocked`` while the counter is
+        locked, decided by DynamoDB in the same write.
 
-        ADD is atomic, so concurrent guesses are all counted. Failures past the
-        forget window restart at 1 instead, on the condition that nobody wrote
-        in between (else the ADD is retried). An account's counter lives on its
-        item and is only written while the item exists (no stub accounts);
-        an unknown username's counter is an item of its own that expires.
+        Deciding on a count read earlier and written after argon2 let a burst of
+        guesses all pass the check before any was counted. Here the ADD and the
+        lock check are one conditional update, so of any number of concurrent
+        attempts at most ``threshold`` get a password checked; a success resets
+        the count (``unchanged_condition``). Failures past the forget window
+        restart at 1 instead, on the condition that nobody wrote in between (else
+        the attempt is counted on top of what is there now).
         """
         values: dict[str, Any] = {":one": {"N": "1"}, ":now": {"N": f"{now:.3f}"}}
         conditions = []
-        if record.user is not None:
+        if counter.account:
             conditions.append("attribute_exists(username)")
             expiry = ""
         else:
             values[":expires"] = {"N": str(int(now) + policy.item_lifetime())}
             expiry = ", expires_at = :expires"
-        restart = record.failures.is_stale(policy, now)
+        restart = counter.failures.is_stale(policy, now)
         if restart:
             update = "SET failed_logins = :one, last_failed_at = :now" + expiry
             conditions.append("last_failed_at = :seen")
-            values[":seen"] = {"N": f"{record.failures.last_at:.3f}"}
+            values[":seen"] = {"N": f"{counter.failures.last_at:.3f}"}
         else:
             update = "SET last_failed_at = :now" + expiry + " ADD failed_logins :one"
-        arguments: dict[str, Any] = {
-            "TableName": self._table,
-            "Key": {"username": {"S": record.counter_key}},
-            "UpdateExpression": update,
-            "ExpressionAttributeValues": values,
-            "ReturnValues": "UPDATED_NEW",
-        }
-        if conditions:
-            arguments["ConditionExpression"] = " AND ".join(conditions)
+            unlocked, lock_values = unlocked_condition(policy, now)
+            conditions.append(unlocked)
+            values.update(lock_values)
         try:
             with unavailable_on_error():
-                response = self._db.update_item(**arguments)
+                response = self._db.update_item(
+                    TableName=self._table,
+                    Key={"username": {"S": counter.key}},
+                    UpdateExpression=update,
+                    ConditionExpression=" AND ".join(conditions),
+                    ExpressionAttributeValues=values,
+                    ReturnValues="UPDATED_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
         except ClientError as exc:
             if not is_conditional_failure(exc):
                 raise
-            if restart:
-                # Someone else counted a failure since we read: count on top of it.
-                fresh = LoginRecord(record.user, Failures(), record.unknown_key)
-                return self.record_failure(fresh, now=now, policy=policy)
-            return 0
+            item: Any = exc.response.get("Item")
+            if item is None and counter.account:
+                return 0  # the account is gone: nothing to count on, and no stub
+            stored = _failures(item or {})
+            if not restart:
+                raise CounterLocked(stored) from None
+            if _retries == 0:
+                raise TemporarilyUnavailable() from None
+            # Someone else counted (or reset) since we read: count on top of it.
+            fresh = Counter(counter.key, stored, counter.account)
+            return self.count_attempt(fresh, now=now, policy=policy, _retries=_retries - 1)
         return int(response["Attributes"]["failed_logins"]["N"])
+
+    def clear_counter(self, key: str) -> None:
+        """Reset a device's failure counter after a success from that device."""
+        try:
+            with unavailable_on_error():
+                self._db.update_item(
+                    TableName=self._table,
+                    Key={"username": {"S": key}},
+                    UpdateExpression="REMOVE failed_logins, last_failed_at",
+                    ConditionExpression="attribute_exists(username)",
+                )
+        except ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
 
     def after_login(
         self, user: User, *, clear_failures: bool, new_hash: str | None, now: float

@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from authcore import credentials
 from authcore.config import Settings
+from authcore.devices import DEVICE_COOKIE, DEVICE_COOKIE_TTL_SECONDS
 from authcore.errors import (
     AccountLocked,
     AuthError,
@@ -259,20 +260,32 @@ def cleared_cookies() -> list[Cookie]:
     return token_cookies("", 0, "", 0)
 
 
-def tokens_response(issued: IssuedTokens, how: Delivery) -> Response[Any]:
+def _device_cookie(value: str) -> Cookie:
+    """The device cookie (authcore.devices): ``__Host-`` (this host only, Path=/, no
+    Domain, so a sibling subdomain cannot plant one), Secure, HttpOnly (a script
+    cannot read it), SameSite=Strict (only login reads it, and login is same-site)."""
+    return _cookie(DEVICE_COOKIE, value, "/", SameSite.STRICT_MODE, DEVICE_COOKIE_TTL_SECONDS)
+
+
+def tokens_response(
+    issued: IssuedTokens, how: Delivery, *, device_cookie: str | None = None
+) -> Response[Any]:
     body: dict[str, Any] = {
         "token_type": "Bearer",
         "expires_in": issued.expires_in,
         "refresh_expires_in": issued.refresh_expires_in,
     }
+    # Set for either delivery: an API client keeps it like any cookie and sends it
+    # back in the Cookie header of its next login.
+    extra = [_device_cookie(device_cookie)] if device_cookie else []
     if how == "body":
         body["access_token"] = issued.access_token
         body["refresh_token"] = str(issued.refresh_token)
-        return json_response(200, body)
+        return json_response(200, body, cookies=extra or None)
     cookies = token_cookies(
         issued.access_token,
         issued.expires_in,
         str(issued.refresh_token),
         issued.refresh_expires_in,
     )
-    return json_response(200, body, cookies=cookies)
+    return json_response(200, body, cookies=cookies + extra)
