@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import shlex
 import threading
 from collections.abc import Callable, Mapping
@@ -34,6 +35,9 @@ DEFAULT_DEMO_PASSWORD = "correct-horse-battery-staple"
 # flows accept that origin unless ALLOWED_ORIGINS says otherwise.
 FORCED_TO_ORIGIN = frozenset({"ISSUER"})
 DEFAULTING_TO_ORIGIN = frozenset({"ALLOWED_ORIGINS"})
+# Secrets the deployed stack generates when left empty (template: DeviceCookieSecret): the
+# local stack generates them too, once per start, so it protects as a deployment does.
+GENERATED_WHEN_EMPTY = frozenset({"DEVICE_COOKIE_KEY"})
 _NO_VALUE = object()
 _SUB = re.compile(r"\$\{([^}!][^}]*)\}")
 
@@ -131,15 +135,30 @@ class Resolver:
         return str(value)
 
 
+def _parameter_of(node: Any, parameters: Mapping[str, str]) -> str | None:
+    """The parameter a variable takes its value from: a Ref, or a Ref in a branch of an
+    Fn::If (a parameter with a generated fallback)."""
+    if not isinstance(node, dict):
+        return None
+    if isinstance(node.get("Ref"), str):
+        return node["Ref"] if node["Ref"] in parameters else None
+    for branch in node.get("Fn::If", [])[1:]:
+        found = _parameter_of(branch, parameters)
+        if found is not None:
+            return found
+    return None
+
+
 def local_parameters(origin: str, environ: Mapping[str, str]) -> dict[str, str]:
     """The template's parameters as the local stack sets them: the defaults, each
     overridden by the environment variable the functions receive it as (contract §5),
-    the issuer forced to, and the allowed origins defaulting to, the local origin."""
+    the issuer forced to, and the allowed origins defaulting to, the local origin, and the
+    secrets a deployment would generate generated."""
     values = template.parameter_defaults()
     for function in template.functions().values():
         for variable, node in function.environment.items():
-            parameter = node.get("Ref") if isinstance(node, dict) else None
-            if parameter not in values:
+            parameter = _parameter_of(node, values)
+            if parameter is None:
                 continue
             if variable in FORCED_TO_ORIGIN:
                 values[parameter] = origin
@@ -147,6 +166,8 @@ def local_parameters(origin: str, environ: Mapping[str, str]) -> dict[str, str]:
                 values[parameter] = environ[variable].strip()
             elif variable in DEFAULTING_TO_ORIGIN and not values[parameter]:
                 values[parameter] = origin
+            elif variable in GENERATED_WHEN_EMPTY and not values[parameter]:
+                values[parameter] = secrets.token_urlsafe(48)
     return values
 
 

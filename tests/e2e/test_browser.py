@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 import requests
+from authcore.devices import DEVICE_COOKIE, DEVICE_COOKIE_TTL_SECONDS
 
 from tests.e2e.chromium import Browser, ChromiumFailed, ChromiumMissing, launch
 from tests.e2e.conftest import STACK_SETTINGS, USERS, LocalStack
@@ -38,6 +39,8 @@ pytestmark = pytest.mark.e2e
 
 ACCESS_COOKIE = "__Host-access_token"
 REFRESH_COOKIE = "__Secure-refresh_token"
+# Set on every successful login, whatever the delivery: the device that logged in is trusted
+# next time (README, "Lockout without a weapon"); the local stack generates its key.
 ACCESS_TTL = int(STACK_SETTINGS["ACCESS_TOKEN_TTL_SECONDS"])
 JWT = re.compile(r"eyJ[\w-]*\.eyJ[\w-]*\.[\w-]+")
 USER = USERS["browser"]
@@ -116,12 +119,15 @@ def assert_no_token_within_reach_of_scripts(browser: Browser, secrets: set[str],
 def assert_contract_cookies(cookies: dict[str, dict[str, Any]], refresh_expires_in: int):
     """Contract §4, as Chromium stored the cookies (it accepted the prefixes on
     http://localhost because it treats localhost as a secure context)."""
-    assert set(cookies) == {ACCESS_COOKIE, REFRESH_COOKIE}, sorted(cookies)
+    assert set(cookies) == {ACCESS_COOKIE, REFRESH_COOKIE, DEVICE_COOKIE}, sorted(cookies)
     now = time.time()
     expected = {
         ACCESS_COOKIE: ("/", "Lax", ACCESS_TTL),
         REFRESH_COOKIE: ("/auth", "Strict", refresh_expires_in),
     }
+    if "expires" in cookies[DEVICE_COOKIE]:
+        # Set at login only; a refresh leaves it as it was.
+        assert cookies[DEVICE_COOKIE]["expires"] - now > DEVICE_COOKIE_TTL_SECONDS - 3600
     for name, (path, same_site, max_age) in expected.items():
         cookie = cookies[name]
         assert cookie["path"] == path, (name, cookie["path"])
@@ -187,12 +193,14 @@ def test_the_demo_page_never_lets_a_script_near_a_token(browser: Browser, local_
     secrets |= token_secrets(cookies)
     assert_no_token_within_reach_of_scripts(browser, secrets, "after the silent refresh")
 
-    # Log out: both cookies gone, /api/me refused, the session dead on the server too.
+    # Log out: both token cookies gone, /api/me refused, the session dead on the server too.
+    # The device cookie stays: it holds no token, and it is what keeps this device trusted
+    # at its next login.
     last_refresh_token = cookies[REFRESH_COOKIE]["value"]
     browser.click("logout")
     status, _ = outcome(browser, "logout")
     assert status == 204
-    assert browser.cookies() == {}, "logout left cookies behind"
+    assert set(browser.cookies()) == {DEVICE_COOKIE}, "logout left token cookies behind"
     assert_no_token_within_reach_of_scripts(browser, secrets, "after logout")
     browser.click("me")
     status, body = outcome(browser, "me")

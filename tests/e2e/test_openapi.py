@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from authcore.devices import DEVICE_COOKIE
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 from referencing import Registry
@@ -34,6 +35,8 @@ REGISTRY = Registry().with_resource(BASE_URI, DRAFT202012.create_resource(SPEC))
 OPERATION_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 ACCESS_COOKIE = "__Host-access_token"
 REFRESH_COOKIE = "__Secure-refresh_token"
+
+
 JSON = {"Content-Type": "application/json"}
 
 
@@ -198,9 +201,10 @@ def test_discovery_answers_conform(local_stack: LocalStack):
 def test_login_answers_conform(local_stack: LocalStack):
     base, path = local_stack.base_url, "/auth/login"
     body = check("POST", path, _login(local_stack, "body"), 200)
-    assert "Set-Cookie" not in body.headers
+    # Body delivery: no token in a cookie, only the device's.
+    assert set(_cookie_values(body)) == {DEVICE_COOKIE}
     cookie = check("POST", path, _login(local_stack, "cookie"), 200)
-    assert set(_cookie_values(cookie)) == {ACCESS_COOKIE, REFRESH_COOKIE}
+    assert set(_cookie_values(cookie)) == {ACCESS_COOKIE, REFRESH_COOKIE, DEVICE_COOKIE}
     # An unknown user: the same 401 as a wrong password (and no one's account locked).
     stranger = f"nobody-{secrets.token_hex(4)}"
     check("POST", path, _login(local_stack, "body", stranger, "wrong-password"), 401)

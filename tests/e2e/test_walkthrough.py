@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import jwt
 import pytest
 import requests
+from authcore.devices import DEVICE_COOKIE, DEVICE_COOKIE_TTL_SECONDS
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.e2e.conftest import DEMO_PASSWORD, EXTRA_USERS, ROOT, STACK_SETTINGS, LocalStack
@@ -27,6 +28,8 @@ pytestmark = pytest.mark.e2e
 
 ACCESS_COOKIE = "__Host-access_token"
 REFRESH_COOKIE = "__Secure-refresh_token"
+# Set on every successful login, whatever the delivery: the device that logged in is trusted
+# next time (README, "Lockout without a weapon"); the local stack generates its key.
 ACCESS_TTL = int(STACK_SETTINGS["ACCESS_TOKEN_TTL_SECONDS"])
 JSON = {"Content-Type": "application/json"}
 
@@ -160,13 +163,16 @@ def test_cookie_walkthrough(local_stack: LocalStack):
     assert "access_token" not in body
     assert "refresh_token" not in body
     cookies = jar.update(response)
-    assert set(cookies) == {ACCESS_COOKIE, REFRESH_COOKIE}
+    assert set(cookies) == {ACCESS_COOKIE, REFRESH_COOKIE, DEVICE_COOKIE}
     assert_cookie_attributes(cookies[ACCESS_COOKIE], path="/", same_site="Lax", max_age=ACCESS_TTL)
     assert_cookie_attributes(
         cookies[REFRESH_COOKIE],
         path="/auth",
         same_site="Strict",
         max_age=body["refresh_expires_in"],
+    )
+    assert_cookie_attributes(
+        cookies[DEVICE_COOKIE], path="/", same_site="Strict", max_age=DEVICE_COOKIE_TTL_SECONDS
     )
     assert body["refresh_expires_in"] > 0
     claims = verify_access_token(local_stack, jar.value(ACCESS_COOKIE))
@@ -212,7 +218,8 @@ def test_cookie_walkthrough(local_stack: LocalStack):
     assert set(cleared) == {ACCESS_COOKIE, REFRESH_COOKIE}
     assert_cookie_attributes(cleared[ACCESS_COOKIE], path="/", same_site="Lax", max_age=0)
     assert_cookie_attributes(cleared[REFRESH_COOKIE], path="/auth", same_site="Strict", max_age=0)
-    assert jar.cookies == {}
+    # The device cookie outlives the session: it is what trusts this device at its next login.
+    assert set(jar.cookies) == {DEVICE_COOKIE}
 
     # After logout: refresh refused, and the browser has no token left to send.
     again = {"Cookie": f"{REFRESH_COOKIE}={current_refresh}"}
@@ -226,7 +233,8 @@ def test_body_walkthrough(local_stack: LocalStack):
     response = login(local_stack, delivery="body")
     assert response.status_code == 200, response.text
     assert response.headers["Cache-Control"] == "no-store"
-    assert set_cookies(response) == {}
+    # The tokens only in the body; the one cookie is the device's, which holds no token.
+    assert set(set_cookies(response)) == {DEVICE_COOKIE}
     tokens = response.json()
     assert tokens["token_type"] == "Bearer"
     assert tokens["expires_in"] == ACCESS_TTL

@@ -76,9 +76,26 @@ def test_the_device_cookie_key_is_a_hidden_parameter_given_only_to_login(
             continue
         variables = resource["Properties"]["Environment"]["Variables"]
         if name == "LoginFunction":
-            assert variables["DEVICE_COOKIE_KEY"] == {"Ref": "DeviceCookieKey"}
+            given, generated = variables["DEVICE_COOKIE_KEY"]["Fn::If"][1:]
+            assert given == {"Ref": "DeviceCookieKey"}
+            assert generated == {
+                "Fn::Sub": "{{resolve:secretsmanager:${DeviceCookieSecret}:SecretString}}"
+            }
         else:
             assert "DEVICE_COOKIE_KEY" not in variables, name
+
+
+def test_device_cookies_are_on_without_a_key_given(cfn_template):
+    """Left empty, the parameter does not switch the protection off: the stack generates a
+    key of its own, so no deployment keeps the lockout weapon by omission."""
+    secret = cfn_template["Resources"]["DeviceCookieSecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert secret["Condition"] == "GeneratesDeviceCookieKey"
+    generate = secret["Properties"]["GenerateSecretString"]
+    assert generate["PasswordLength"] >= 32
+    assert cfn_template["Conditions"]["GeneratesDeviceCookieKey"] == {
+        "Fn::Equals": [{"Ref": "DeviceCookieKey"}, ""]
+    }
 
 
 def test_unknown_username_counters_expire(cfn_template):
