@@ -261,7 +261,6 @@ class LocalStack:
                 "PYTHONPATH": os.pathsep.join(str(p) for p in PYTHONPATH),
                 "PYTHONUNBUFFERED": "1",
                 "PYTHONDONTWRITEBYTECODE": "1",
-                "JWKS_URL": f"{self.origin}/.well-known/jwks.json",
             }
             keep = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
             inherited = {k: os.environ[k] for k in keep if k in os.environ}

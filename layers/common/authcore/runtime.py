@@ -17,7 +17,7 @@ from authcore.key_material import KmsMaterial, SecretsMaterial
 from authcore.keyring import KeyRing
 from authcore.keys import Signer
 from authcore.keystore import (
-    JWKS_MAX_AGE_SECONDS,
+    JWKS_CACHE_SECONDS,
     CurrentSigner,
     KeyLifecycle,
     KeyMaterial,
@@ -160,7 +160,7 @@ def session_service(*, signing: bool = False) -> SessionService:
 @lru_cache(maxsize=8)
 def access_verifier(issuer: str) -> AccessTokenVerifier:
     s = settings()
-    ring = KeyRing(lambda: jwks(JWKS_MAX_AGE_SECONDS))
+    ring = KeyRing(lambda: jwks(JWKS_CACHE_SECONDS))
     return AccessTokenVerifier(
         ring.get, issuer=issuer, audience=s.audience, max_lifetime=s.access_ttl, leeway=s.leeway
     )
