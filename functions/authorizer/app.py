@@ -50,7 +50,7 @@ from authcore.errors import (
     InvalidToken,
     TemporarilyUnavailable,
 )
-from authcore.keyring import KeyRing, KeysUnconfirmed, fetch_jwks
+from authcore.keyring import RELOAD_INTERVAL_SECONDS, KeyRing, KeysUnconfirmed, fetch_jwks
 from authcore.verify import AccessTokenVerifier
 
 if TYPE_CHECKING:
@@ -100,7 +100,12 @@ def key_ring() -> KeyRing:
         source = lambda: fetch_jwks(jwks_url)  # noqa: E731
     else:
         raise ConfigError("set KEYS_TABLE (or JWKS_URL, or ISSUER) to tell where the keys are")
-    ring = KeyRing(source, clock=_clock)
+    ring = KeyRing(
+        source,
+        clock=_clock,
+        max_age=config.key_ring_max_age,
+        reload_interval=min(RELOAD_INTERVAL_SECONDS, config.key_ring_max_age),
+    )
     ring.load()
     return ring
 

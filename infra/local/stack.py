@@ -35,6 +35,10 @@ DEFAULT_DEMO_PASSWORD = "correct-horse-battery-staple"
 FORCED_TO_ORIGIN = frozenset({"ISSUER"})
 DEFAULTING_TO_ORIGIN = frozenset({"ALLOWED_ORIGINS"})
 _NO_VALUE = object()
+# Not template parameters: the key caches' lengths (README, "Revoked keys stop fast"),
+# which the functions accept only shorter than their defaults. Passed through to every
+# function when set, so bench.revocation can run in seconds instead of minutes.
+KEY_CACHE_VARIABLES = ("SIGNER_CACHE_SECONDS", "JWKS_CACHE_SECONDS", "KEY_RING_MAX_AGE_SECONDS")
 _SUB = re.compile(r"\$\{([^}!][^}]*)\}")
 
 Log = Callable[[str], None]
@@ -264,6 +268,9 @@ class LocalStack:
             }
             keep = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
             inherited = {k: os.environ[k] for k in keep if k in os.environ}
+            inherited.update(
+                {k: self._environ[k] for k in KEY_CACHE_VARIABLES if self._environ.get(k)}
+            )
             specs[logical_id] = FunctionSpec(
                 logical_id=logical_id,
                 module=function.module,
