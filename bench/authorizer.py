@@ -51,6 +51,7 @@ AUDIENCE = "api"
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:rest123/prod/GET/orders"
 
 SESSIONS_TABLE = "bench-sessions"
+KEYS_TABLE = "bench-keys"
 SESSION_ID = "bench-session"
 SESSION_USER = "7f0c2d4e-bench"
 BENCH_LAG = "5"
@@ -327,7 +328,12 @@ def cold(processes: int) -> dict[str, Any]:
     bare: list[tuple[float, float, str]] = []
     full: list[tuple[float, float, str]] = []
     checked: list[tuple[float, float, str]] = []
+    from_table: list[tuple[float, float, str]] = []
     moto = _moto_server_with_a_session()
+    _keys_table(moto[1], public_jwk(signer.public_key(), signer.kid, "ES256"))
+    # The deployed path: no JWKS_URL, the keys table read with one hand-signed Query.
+    table_env = {k: v for k, v in env.items() if k != "JWKS_URL"}
+    table_env.update(FAKE_AWS, KEYS_TABLE=KEYS_TABLE, AWS_ENDPOINT_URL=moto[1])
     session_env = {
         **env,
         **FAKE_AWS,
@@ -339,10 +345,12 @@ def cold(processes: int) -> dict[str, Any]:
         run("pass")
         run(_CHILD)  # fill the OS page cache: measure processes, not the disk
         run(_CHILD, session_env)
+        run(_CHILD, table_env)
         for _ in range(processes):
             bare.append(run("pass"))
             full.append(run(_CHILD))
             checked.append(run(_CHILD, session_env))
+            from_table.append(run(_CHILD, table_env))
     finally:
         server.shutdown()
         moto[0].stop()
@@ -358,8 +366,15 @@ def cold(processes: int) -> dict[str, Any]:
     }
     inside = [json.loads(out) for _, _, out in full]
     assert all(report["authorized"] for report in inside), "a cold start refused the token"
+    inside_table = [json.loads(out) for _, _, out in from_table]
+    assert all(r["authorized"] for r in inside_table), "a keys-table cold start refused"
     return {
         **session_cold,
+        "table_ms": statistics.median(wall for wall, _, _ in from_table),
+        "table_best_ms": min(wall for wall, _, _ in from_table),
+        "table_cpu_ms": statistics.median(cpu for _, cpu, _ in from_table),
+        "table_first_event_ms": statistics.median(r["first_event_ms"] for r in inside_table),
+        "table_boto3": any(r["boto3"] for r in inside_table),
         "bare_ms": statistics.median(wall for wall, _, _ in bare),
         "full_ms": statistics.median(wall for wall, _, _ in full),
         "bare_best_ms": min(wall for wall, _, _ in bare),
@@ -417,6 +432,32 @@ def _moto_server_with_a_session() -> tuple[Any, str]:
     db.create_table(**template.table_definition("SessionsTable", SESSIONS_TABLE))
     _session_item(db, SESSIONS_TABLE, time.time())
     return server, endpoint
+
+
+def _keys_table(endpoint: str, jwk: dict[str, Any]) -> None:
+    """The keys table on the moto server, holding one current key: what the deployed
+    authorizers read at cold start."""
+    import boto3
+
+    from infra import template
+
+    db = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    db.create_table(**template.table_definition("KeysTable", KEYS_TABLE))
+    db.put_item(
+        TableName=KEYS_TABLE,
+        Item={
+            "pk": {"S": "ring"},
+            "kid": {"S": jwk["kid"]},
+            "state": {"S": "current"},
+            "public_jwk": {"S": json.dumps(jwk)},
+        },
+    )
 
 
 @contextmanager
@@ -660,6 +701,17 @@ def report(
         "| | |",
         f"| of which: the first event, JWKS fetch included | "
         f"{cold_results['first_event_ms']:.1f} | | |",
+        "| import handler + load key ring from the keys table (the deployed path: one "
+        "hand-signed Query on a localhost moto server) + answer first event | "
+        f"{cold_results['table_ms']:.1f} | {cold_results['table_best_ms']:.1f} "
+        f"| {cold_results['table_cpu_ms']:.1f} |",
+        f"| **keys table over a bare interpreter** | "
+        f"**{cold_results['table_ms'] - cold_results['bare_ms']:.1f}** | "
+        f"**{cold_results['table_best_ms'] - cold_results['bare_best_ms']:.1f}** | "
+        f"**{cold_results['table_cpu_ms'] - cold_results['bare_cpu_ms']:.1f}** |",
+        f"| of which: the first event, the Query included (boto3 imported: "
+        f"{'yes' if cold_results['table_boto3'] else 'no'}) | "
+        f"{cold_results['table_first_event_ms']:.1f} | | |",
         "",
         "(CPU time, user + system, is what a busy machine inflates least: wall time also "
         "counts the waits for a CPU.)",

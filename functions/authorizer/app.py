@@ -24,7 +24,10 @@ It runs before every protected route, so its import graph is part of its
 latency: standard library, ``cryptography`` and the light modules of
 ``authcore`` only. No Powertools, no PyJWT, and no boto3 unless in session mode
 (imported when the first session check builds its client). Keys come from the
-issuer's JWKS over HTTPS, as API Gateway's own JWT authorizers get them.
+keys table, read directly with one hand-signed ``Query`` (``authcore.keysource``):
+never through the public, throttled JWKS route, which anyone can make fail, and
+which a ring that fails closed must therefore not depend on. ``JWKS_URL`` (or,
+without a keys table, ``$ISSUER/.well-known/jwks.json``) names a JWKS instead.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from authcore.errors import (
     InvalidToken,
     TemporarilyUnavailable,
 )
-from authcore.keyring import KeyRing, fetch_jwks
+from authcore.keyring import RELOAD_INTERVAL_SECONDS, KeyRing, KeysUnconfirmed, fetch_jwks
 from authcore.verify import AccessTokenVerifier
 
 if TYPE_CHECKING:
@@ -78,14 +81,43 @@ def settings() -> Settings:
     return Settings.from_env()
 
 
+@lru_cache(maxsize=1)
+def key_ring() -> KeyRing:
+    """One ring per container, whatever the request's host: with ``IssuerUrl``
+    empty behind a wildcard domain every new ``Host`` is a new issuer, and a ring
+    per issuer would let anyone turn each request into a key read."""
+    config = settings()
+    source: Any
+    if config.jwks_url:
+        jwks_url = config.jwks_url
+        source = lambda: fetch_jwks(jwks_url)  # noqa: E731
+    elif config.keys_table:
+        from authcore.keysource import KeysTableSource
+
+        source = KeysTableSource(config.keys_table)
+    elif config.issuer:
+        jwks_url = f"{config.issuer}/.well-known/jwks.json"
+        source = lambda: fetch_jwks(jwks_url)  # noqa: E731
+    else:
+        raise ConfigError("set KEYS_TABLE (or JWKS_URL, or ISSUER) to tell where the keys are")
+    ring = KeyRing(
+        source,
+        clock=_clock,
+        max_age=config.key_ring_max_age,
+        reload_interval=min(RELOAD_INTERVAL_SECONDS, config.key_ring_max_age),
+    )
+    ring.load()
+    return ring
+
+
+# Issuers differ only by the request's host (IssuerUrl empty): each verifier holds
+# just its issuer and a cache of verified tokens, over the one shared ring, so a
+# spray of new hosts costs a few microseconds each and never a key read.
 @lru_cache(maxsize=8)
 def verifier_for(issuer: str) -> AccessTokenVerifier:
     config = settings()
-    jwks_url = config.jwks_url or f"{issuer}/.well-known/jwks.json"
-    ring = KeyRing(lambda: fetch_jwks(jwks_url), clock=_clock)
-    ring.load()
     return AccessTokenVerifier(
-        ring,
+        key_ring(),
         issuer=issuer,
         audience=config.audience,
         max_lifetime=config.access_ttl,
@@ -115,6 +147,7 @@ def reset(clock: Clock = system_clock) -> None:
     global _clock
     _clock = clock
     settings.cache_clear()
+    key_ring.cache_clear()
     verifier_for.cache_clear()
     session_checker.cache_clear()
     loaded = sys.modules.get("authcore.session_check")
@@ -296,7 +329,13 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def _log_denial(denied: Exception) -> None:
     # Reasons and class names only: never a token, a cookie or a library's message.
     level, fields = logging.INFO, {"message": "denied"}
-    if isinstance(denied, InvalidToken):
+    if isinstance(denied, KeysUnconfirmed):
+        # Fail closed: the ring may still hold a revoked key. Every refusal here
+        # is an outage of the key source: say so loudly (the metric's reason too).
+        level = logging.ERROR
+        fields["reason"] = denied.reason
+        fields["detail"] = "the signing keys could not be re-confirmed: request refused"
+    elif isinstance(denied, InvalidToken):
         fields["reason"] = denied.reason
     elif isinstance(denied, IssuerNotConfigured):
         # Every REST request is refused until someone sets it: say so loudly.

@@ -17,7 +17,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 # Verifiers may cache the key set for JWKS_MAX_AGE_SECONDS; key rotation publishes
-# a new key well before it signs anything (see README, key rotation arithmetic).
+# a new key well before it signs anything, and an emergency revocation leaves this
+# answer within JWKS_CACHE_SECONDS, 5 s (see README, key rotation arithmetic).
 _PUBLIC = {"Cache-Control": f"public, max-age={JWKS_MAX_AGE_SECONDS}"}
 
 app = web.new_app(allowed=("GET",))
@@ -25,7 +26,12 @@ app = web.new_app(allowed=("GET",))
 
 @app.get("/.well-known/jwks.json")
 def jwks() -> Response[Any]:
-    return Response(200, "application/json", runtime.jwks(JWKS_MAX_AGE_SECONDS), headers=_PUBLIC)
+    return Response(
+        200,
+        "application/json",
+        runtime.jwks(runtime.settings().jwks_cache_seconds),
+        headers=_PUBLIC,
+    )
 
 
 @app.get("/.well-known/openid-configuration")

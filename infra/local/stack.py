@@ -39,6 +39,10 @@ DEFAULTING_TO_ORIGIN = frozenset({"ALLOWED_ORIGINS"})
 # local stack generates them too, once per start, so it protects as a deployment does.
 GENERATED_WHEN_EMPTY = frozenset({"DEVICE_COOKIE_KEY"})
 _NO_VALUE = object()
+# Not template parameters: the key caches' lengths (README, "Revoked keys stop fast"),
+# which the functions accept only shorter than their defaults. Passed through to every
+# function when set, so bench.revocation can run in seconds instead of minutes.
+KEY_CACHE_VARIABLES = ("SIGNER_CACHE_SECONDS", "JWKS_CACHE_SECONDS", "KEY_RING_MAX_AGE_SECONDS")
 _SUB = re.compile(r"\$\{([^}!][^}]*)\}")
 
 Log = Callable[[str], None]
@@ -282,10 +286,12 @@ class LocalStack:
                 "PYTHONPATH": os.pathsep.join(str(p) for p in PYTHONPATH),
                 "PYTHONUNBUFFERED": "1",
                 "PYTHONDONTWRITEBYTECODE": "1",
-                "JWKS_URL": f"{self.origin}/.well-known/jwks.json",
             }
             keep = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
             inherited = {k: os.environ[k] for k in keep if k in os.environ}
+            inherited.update(
+                {k: self._environ[k] for k in KEY_CACHE_VARIABLES if self._environ.get(k)}
+            )
             specs[logical_id] = FunctionSpec(
                 logical_id=logical_id,
                 module=function.module,

@@ -45,6 +45,22 @@ def test_bench_login_reports_both_targets():
     assert "[target at most 1.25x:" in out
 
 
+def test_bench_revocation_sees_every_effect_of_a_revoked_key():
+    """On the local stack with key caches of a few seconds: after the revocation no login
+    signs with the revoked key, the JWKS drops it and both authorizers refuse its token
+    (the bench exits 1 if one of them never happens); the figures are not judged here."""
+    out = bench("revocation", "--fast")
+    for effect in (
+        "(a) last token signed by the revoked key",
+        "(b) JWKS without the revoked key",
+        "(c) first refusal, stateless authorizer",
+        "(c) first refusal, session-checked authorizer",
+        "(c) every authorizer refusing for good",
+    ):
+        (row,) = [line for line in out.splitlines() if line.startswith(f"| {effect} |")]
+        assert "| never |" not in row, row
+
+
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
 def test_bench_memory_measures_every_function_of_the_template():
     out = bench("memory", "--rounds", "1")

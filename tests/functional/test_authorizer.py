@@ -18,6 +18,11 @@ from http.server import ThreadingHTTPServer
 import pytest
 from authcore.clock import FrozenClock
 from authcore.credentials import ACCESS_COOKIE
+from authcore.keyring import (
+    EMPTY_RING_RETRY_SECONDS,
+    MAX_RING_AGE_SECONDS,
+    RELOAD_INTERVAL_SECONDS,
+)
 from authcore.keys import LocalSigner, public_jwk
 from jwt_forge import claims, forge
 from support import ALLOWED_ORIGIN, ROOT, JwksHandler, load_event
@@ -381,7 +386,7 @@ def _probe(clock, kid):
 
 
 @pytest.mark.parametrize("flavour", ["http", "rest"])
-def test_unknown_kids_reload_the_ring_at_most_once_a_minute(token, jwks, clock, flavour):
+def test_unknown_kids_reload_the_ring_at_most_once_per_interval(token, jwks, clock, flavour):
     def ask(tok):
         if flavour == "http":
             return _v2(tok)["isAuthorized"]
@@ -395,7 +400,7 @@ def test_unknown_kids_reload_the_ring_at_most_once_a_minute(token, jwks, clock, 
     for i in range(30):
         assert not ask(_probe(clock, f"attacker-{i}"))
     assert jwks.hits == 1
-    clock.advance(59)
+    clock.advance(RELOAD_INTERVAL_SECONDS - 1)
     assert not ask(_probe(clock, "attacker-late"))
     assert jwks.hits == 1
     clock.advance(1)
@@ -404,20 +409,43 @@ def test_unknown_kids_reload_the_ring_at_most_once_a_minute(token, jwks, clock, 
     assert ask(token)
 
 
-def test_a_failing_jwks_keeps_the_last_good_ring(token, jwks, clock, login_as):
+def test_a_failing_key_source_keeps_the_last_good_ring_then_fails_closed(
+    token, jwks, clock, login_as, caplog, capsys, stack
+):
     assert _v2(token)["isAuthorized"]
     jwks.status = 503
-    clock.advance(60)
+    clock.advance(MAX_RING_AGE_SECONDS)
     assert not _v2(_probe(clock, "unknown"))["isAuthorized"]
     assert jwks.hits == 2
-    # A token never seen before verifies against the last good ring.
-    assert _v2(login_as().body["access_token"])["isAuthorized"]
+    # A token never seen before verifies against the last good ring...
+    fresh = login_as().body["access_token"]
+    assert _v2(fresh)["isAuthorized"]
     jwks.jwks = b"<html>not json</html>"
     jwks.status = 200
-    clock.advance(60)
-    _v2(_probe(clock, "unknown-2"))
-    assert jwks.hits == 3
+    clock.advance(MAX_RING_AGE_SECONDS - 1)
     assert _v2(login_as().body["access_token"])["isAuthorized"]
+    assert jwks.hits == 3
+    capsys.readouterr()
+    # ...until the ring has gone unconfirmed for twice its reload interval: then
+    # nothing it holds is trusted, cached tokens included (a thief who can make the
+    # key source fail must not keep a revoked key alive).
+    clock.advance(1)
+    with caplog.at_level(logging.INFO):
+        assert _v2(token) == {"isAuthorized": False}
+        assert unauthorized(rest_token_event(f"Bearer {fresh}"))
+    denials = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [d["reason"] for d in denials] == ["keys_unconfirmed", "keys_unconfirmed"]
+    assert all(d["AuthorizerDenied"] == 1 for d in denials)
+    assert denials[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service", "reason"]]
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert any("fail closed" in r.getMessage() for r in errors)
+    assert any("keys_unconfirmed" in r.getMessage() for r in errors if r.name == "authorizer")
+    assert token not in caplog.text
+    assert fresh not in caplog.text
+    # The first good reload restores trust.
+    jwks.jwks = json.dumps(stack.jwks()).encode()
+    clock.advance(EMPTY_RING_RETRY_SECONDS)
+    assert _v2(token)["isAuthorized"]
 
 
 def test_a_withdrawn_key_stops_working_at_the_next_reload(token, jwks, clock, stack):
@@ -426,9 +454,9 @@ def test_a_withdrawn_key_stops_working_at_the_next_reload(token, jwks, clock, st
     jwks.jwks = json.dumps(
         {"keys": [public_jwk(successor.public_key(), "successor", "ES256")]}
     ).encode()
-    clock.advance(30)
+    clock.advance(RELOAD_INTERVAL_SECONDS / 2)
     assert _v2(token)["isAuthorized"]  # nothing reloaded yet: still cached
-    clock.advance(30)
+    clock.advance(RELOAD_INTERVAL_SECONDS / 2)
     new_token = forge(successor, claims(iss=ISSUER, iat=clock.now, exp=clock.now + 900))
     assert _v2(new_token)["isAuthorized"]  # its unknown kid brings the new ring...
     assert jwks.hits == 2
@@ -436,16 +464,42 @@ def test_a_withdrawn_key_stops_working_at_the_next_reload(token, jwks, clock, st
     assert unauthorized(rest_token_event(f"Bearer {token}"))
 
 
-def test_the_ring_refreshes_after_five_minutes_without_any_unknown_kid(
-    token, jwks, clock, login_as
-):
+def test_the_ring_refreshes_after_its_max_age_without_any_unknown_kid(token, jwks, clock, login_as):
     assert _v2(token)["isAuthorized"]
-    clock.advance(299)
+    clock.advance(MAX_RING_AGE_SECONDS - 1)
     assert _v2(login_as().body["access_token"])["isAuthorized"]
     assert jwks.hits == 1
     clock.advance(1)
     assert _v2(login_as().body["access_token"])["isAuthorized"]
     assert jwks.hits == 2
+
+
+def test_new_hosts_share_one_ring_and_a_bounded_set_of_verifiers(
+    stack, jwks, clock, monkeypatch, demo_user, login_as
+):
+    """IssuerUrl empty behind a wildcard domain: every Host is another issuer. A
+    spray of new hosts must cost neither a key read each nor unbounded memory."""
+    monkeypatch.delenv("ISSUER")
+    authorizer.reset(clock=clock)
+    own_token = login_as().body["access_token"]  # iss: the login event's own host
+    hosts = [f"h{i}.example.com" for i in range(40)]
+    for host in hosts:
+        event = load_event("authorizer.json")
+        event["requestContext"]["domainName"] = host
+        token = forge(
+            LocalSigner.generate("nobody"),
+            claims(iss=f"https://{host}", iat=clock.now, exp=clock.now + 900),
+        )
+        event["headers"]["authorization"] = f"Bearer {token}"
+        assert authorizer.lambda_handler(event, None) == {"isAuthorized": False}
+    assert jwks.hits == 1
+    assert authorizer.verifier_for.cache_info().currsize <= 8
+    # Tokens of a host still verify there, through the shared ring.
+    event = load_event("authorizer.json")
+    event["requestContext"]["domainName"] = "abc123.execute-api.us-east-1.amazonaws.com"
+    event["headers"]["authorization"] = f"Bearer {own_token}"
+    assert authorizer.lambda_handler(event, None)["isAuthorized"]
+    assert jwks.hits == 1
 
 
 # ---------------------------------------------------------- import graph

@@ -41,11 +41,16 @@ BACKENDS = {
 LOG_WRITES = {"logs:CreateLogStream", "logs:PutLogEvents"}
 
 EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
-    # Verifies tokens against public keys fetched over HTTPS: no table, no KMS.
-    "AuthorizerFunction": {"AuthorizerFunctionLogGroup": LOG_WRITES},
-    # The same code in session mode: one GetItem by key on the sessions table, nothing else.
+    # Verifies tokens against the public keys, read from the keys table directly (never the
+    # public, throttled JWKS route): one Query, no other table, no KMS.
+    "AuthorizerFunction": {
+        "AuthorizerFunctionLogGroup": LOG_WRITES,
+        "KeysTable": {"dynamodb:Query"},
+    },
+    # The same code in session mode: also one GetItem by key on the sessions table.
     "SessionAuthorizerFunction": {
         "SessionsTable": {"dynamodb:GetItem"},
+        "KeysTable": {"dynamodb:Query"},
         "SessionAuthorizerFunctionLogGroup": LOG_WRITES,
     },
     "LoginFunction": {
@@ -410,6 +415,7 @@ def test_logs_are_fenced_to_the_functions_own_log_group(cfn_template, function):
         statement
         for statement in role_statements(cfn_template, role)
         if statement["Effect"] == "Deny"
+        and any(action.startswith("logs:") for action in as_list(statement["Action"]))
     ]
     assert denials == [
         {
@@ -420,15 +426,19 @@ def test_logs_are_fenced_to_the_functions_own_log_group(cfn_template, function):
     ]
 
 
-def test_authorizer_has_no_dynamodb_or_kms_access(cfn_template):
-    role = role_of(cfn_template, "AuthorizerFunction")
+@pytest.mark.parametrize("function", ["AuthorizerFunction", "SessionAuthorizerFunction"])
+def test_authorizers_read_keys_from_the_table_and_have_no_kms_access(cfn_template, function):
+    role = role_of(cfn_template, function)
     actions = {
         action
         for statement in role_statements(cfn_template, role)
         for action in as_list(statement["Action"])
     }
-    assert actions <= {"logs:CreateLogGroup"} | LOG_WRITES
-    assert "Policies" not in cfn_template["Resources"][role]["Properties"]
+    assert not any(action.startswith("kms:") for action in actions)
+    assert grants_of(cfn_template, function)["KeysTable"] == {"dynamodb:Query"}
+    variables = cfn_template["Resources"][function]["Properties"]["Environment"]["Variables"]
+    assert variables["KEYS_TABLE"] == {"Ref": "KeysTable"}
+    assert "JWKS_URL" not in variables  # a JWKS URL would win over the private source
     managed = set(cfn_template["Resources"][role]["Properties"]["ManagedPolicyArns"])
     assert managed <= EXPECTED_MANAGED_POLICIES
     assert not any("DynamoDB" in arn or "KMS" in arn for arn in managed)
@@ -620,7 +630,7 @@ def test_kms_grants_reach_only_this_stacks_signing_keys(cfn_template):
     for function in EXPECTED_GRANTS:
         for statement in role_statements(cfn_template, role_of(cfn_template, function)):
             actions = set(as_list(statement["Action"]))
-            if not any(action.startswith("kms:") for action in actions):
+            if statement["Effect"] == "Deny" or not any(a.startswith("kms:") for a in actions):
                 continue
             checked += 1
             assert _tag_conditioned(statement), (function, statement)
@@ -629,6 +639,75 @@ def test_kms_grants_reach_only_this_stacks_signing_keys(cfn_template):
             else:
                 assert statement["Resource"] == {"Fn::Sub": KMS_KEYS}
     assert checked == 4  # login, refresh, and the rotation function's two statements
+
+
+STACK = "auth-test"  # conftest's AWS::StackName
+
+
+def _condition_holds(condition: dict[str, Any], context: dict[str, Any]) -> bool:
+    """IAM's evaluation of the operators the template uses, for one request context (a key
+    -> value map; a key absent from it is absent from the request). A key missing from the
+    context fails StringEquals and passes StringNotEquals (IAM's negated operators)."""
+
+    def value(v: Any) -> Any:
+        return STACK if v == {"Ref": "AWS::StackName"} else v
+
+    for operator, tests in condition.items():
+        for key, expected in tests.items():
+            wanted = {value(v) for v in as_list(expected)}
+            present = key in context
+            actual = context.get(key)
+            if operator == "StringEquals":
+                ok = present and actual in wanted
+            elif operator == "StringNotEquals":
+                ok = not present or actual not in wanted
+            elif operator == "Null":
+                ok = (not present) == ("true" in wanted)
+            elif operator == "ForAllValues:StringEquals":
+                ok = set(as_list(actual or [])) <= wanted
+            else:
+                pytest.fail(f"operator {operator} not modelled")
+            if not ok:
+                return False
+    return True
+
+
+def _allowed(statements: list[dict[str, Any]], action: str, context: dict[str, Any]) -> bool:
+    def matches(statement: dict[str, Any]) -> bool:
+        return action in as_list(statement.get("Action", [])) and _condition_holds(
+            statement.get("Condition", {}), context
+        )
+
+    if any(s["Effect"] == "Deny" and matches(s) for s in statements):
+        return False
+    return any(s["Effect"] == "Allow" and matches(s) for s in statements)
+
+
+def test_the_rotation_role_cannot_retag_another_stacks_signing_keys(cfn_template):
+    """kms:TagResource must be granted on "*" (KMS checks it when CreateKey carries tags), so
+    the tag conditions alone decide. Retagging another stack's key with this stack's name would
+    hand it to this role (DisableKey, ScheduleKeyDeletion) and to the signing functions
+    (kms:Sign follows the tag): an explicit Deny refuses any key already tagged otherwise."""
+    statements = role_statements(cfn_template, role_of(cfn_template, "KeyRotationFunction"))
+    ours = {"aws:RequestTag/auth-stack": STACK, "aws:TagKeys": ["auth-stack"]}
+    signing = {"kms:KeyUsage": "SIGN_VERIFY"}
+    # Creating and tagging a new signing key of this stack (no tag on it yet).
+    assert _allowed(statements, "kms:CreateKey", {**ours, **signing})
+    assert _allowed(statements, "kms:TagResource", {**ours, **signing})
+    # Re-tagging one of its own keys changes nothing and stays possible.
+    own_key = {**ours, **signing, "aws:ResourceTag/auth-stack": STACK}
+    assert _allowed(statements, "kms:TagResource", own_key)
+    # Another stack's key: never, whatever the request tags say.
+    other = {**ours, **signing, "aws:ResourceTag/auth-stack": "auth-prod"}
+    assert not _allowed(statements, "kms:TagResource", other)
+    assert not _allowed(statements, "kms:UntagResource", other)
+    assert not _allowed(statements, "kms:DisableKey", other)
+    assert not _allowed(statements, "kms:ScheduleKeyDeletion", other)
+    # Nor a tag of another stack, or any other tag key, on anything.
+    assert not _allowed(statements, "kms:TagResource", {**ours, "aws:RequestTag/auth-stack": "x"})
+    assert not _allowed(
+        statements, "kms:TagResource", {**ours, **signing, "aws:TagKeys": ["auth-stack", "o"]}
+    )
 
 
 def test_the_first_keys_exist_before_the_first_login(cfn_template):

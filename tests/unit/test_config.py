@@ -59,3 +59,29 @@ def test_edge_origin_secret_is_long_and_never_printed():
     assert Settings.from_env({}).edge_origin_secret is None
     with pytest.raises(ConfigError, match="EDGE_ORIGIN_SECRET"):
         Settings.from_env({"EDGE_ORIGIN_SECRET": "e" * 31})
+
+
+def test_the_key_caches_default_to_the_revocation_arithmetic_and_only_shorten():
+    from authcore.keyring import MAX_RING_AGE_SECONDS
+    from authcore.keystore import JWKS_CACHE_SECONDS, SIGNER_CACHE_SECONDS
+
+    defaults = Settings.from_env({})
+    assert defaults.signer_cache_seconds == SIGNER_CACHE_SECONDS == 10
+    assert defaults.jwks_cache_seconds == JWKS_CACHE_SECONDS == 5
+    assert defaults.key_ring_max_age == MAX_RING_AGE_SECONDS == 30
+    short = Settings.from_env(
+        {"SIGNER_CACHE_SECONDS": "1", "JWKS_CACHE_SECONDS": "0", "KEY_RING_MAX_AGE_SECONDS": "2"}
+    )
+    assert (short.signer_cache_seconds, short.jwks_cache_seconds, short.key_ring_max_age) == (
+        1,
+        0,
+        2,
+    )
+    # Longer than the defaults would break the targets: refused at cold start.
+    for variable, value in (
+        ("SIGNER_CACHE_SECONDS", "11"),
+        ("JWKS_CACHE_SECONDS", "6"),
+        ("KEY_RING_MAX_AGE_SECONDS", "31"),
+    ):
+        with pytest.raises(ConfigError, match=variable):
+            Settings.from_env({variable: value})

@@ -14,12 +14,19 @@ import pytest
 from authcore import b64
 from authcore.clock import FrozenClock
 from authcore.errors import InvalidToken
-from authcore.keyring import KeyRing, parse_jwks
+from authcore.keyring import (
+    MAX_RING_AGE_SECONDS,
+    RELOAD_INTERVAL_SECONDS,
+    KeyRing,
+    KeysUnconfirmed,
+    parse_jwks,
+)
 from authcore.keys import LocalSigner, public_jwk
 from authcore.tokens import ACCESS_TOKEN_TYPE, Principal, issue_access_token
 from authcore.verify import MAX_TOKEN_LENGTH, AccessTokenVerifier
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from jwt_forge import AUDIENCE, ISSUER, NOW, claims, forge, segment
 
 P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
@@ -293,7 +300,9 @@ def test_keys_not_for_signatures_or_with_private_parts_are_ignored(clock):
         {**rsa_jwk, "p": "AQAB"},
     ):
         ring = KeyRing(lambda bad=bad: {"keys": [bad]}, clock=clock)
-        assert ring.get("k1") is None, bad
+        with pytest.raises(KeysUnconfirmed):  # no usable key: nothing to trust
+            ring.get("k1")
+        assert ring.kids == frozenset(), bad
 
 
 def test_key_ops_verify_is_a_signature_key(clock):
@@ -734,7 +743,7 @@ def test_refused_tokens_are_not_cached(signer, verifier, lookups):
 
 
 # ----------------------------------------------------------------- the key ring
-def test_unknown_kid_reloads_at_most_once_per_minute_and_keeps_the_last_good_ring(clock):
+def test_unknown_kid_reloads_at_most_once_per_interval(clock):
     fetches = []
     first = LocalSigner.generate("k1")
     second = LocalSigner.generate("k2")
@@ -742,8 +751,6 @@ def test_unknown_kid_reloads_at_most_once_per_minute_and_keeps_the_last_good_rin
 
     def source():
         fetches.append(clock.now)
-        if published is None:
-            raise OSError("JWKS endpoint down")
         return published
 
     ring = KeyRing(source, clock=clock)
@@ -752,31 +759,81 @@ def test_unknown_kid_reloads_at_most_once_per_minute_and_keeps_the_last_good_rin
     )
     assert verifier.verify(forge(first))["sub"] == "user-1"
     assert len(fetches) == 1
-    for i in range(50):  # a spray of unknown kids costs one fetch per minute
+    for i in range(50):  # a spray of unknown kids costs one fetch per interval
         reason(verifier, forge(second, claims(jti=f"spray-{i}")))
         header = {"alg": "ES256", "kid": f"random-{i}", "typ": "at+jwt"}
         reason(verifier, forge(second, header=header))
     assert len(fetches) == 1
     published["keys"].append(public_jwk(second.public_key(), "k2", "ES256"))
-    clock.advance(59)
+    clock.advance(RELOAD_INTERVAL_SECONDS - 1)
     assert reason(verifier, forge(second, at(clock))) == "unknown_kid"
     assert len(fetches) == 1
     clock.advance(1)
     assert verifier.verify(forge(second, at(clock)))
     assert len(fetches) == 2
-    # The endpoint fails: the last good ring keeps serving.
-    published = None
-    clock.advance(61)
-    reason(verifier, forge(LocalSigner.generate("k3"), at(clock)))
+
+
+def test_the_defaults_meet_the_revocation_target():
+    # README "Revoked keys stop fast": every authorizer refuses a revoked key's
+    # tokens within 75 s, whether the reload succeeds (max age + one read, 2 s at
+    # most) or fails (the ring stops being trusted at twice the max age).
+    assert MAX_RING_AGE_SECONDS + 2 <= 75
+    assert 2 * MAX_RING_AGE_SECONDS <= 75
+    assert RELOAD_INTERVAL_SECONDS <= MAX_RING_AGE_SECONDS
+
+
+def _failing_source(clock, jwks):
+    """A source that answers ``jwks["now"]`` and counts its calls; None makes it fail."""
+    fetches = []
+
+    def source():
+        fetches.append(clock.now)
+        if jwks["now"] is None:
+            raise OSError("key source down")
+        return jwks["now"]
+
+    return source, fetches
+
+
+def test_a_failed_reload_keeps_the_last_good_ring_until_twice_the_max_age(clock, caplog):
+    signer = LocalSigner.generate("k1")
+    good = {"keys": [public_jwk(signer.public_key(), "k1", "ES256")]}
+    jwks = {"now": good}
+    source, fetches = _failing_source(clock, jwks)
+    ring = KeyRing(source, clock=clock, max_age=30)
+    verifier = AccessTokenVerifier(
+        ring, issuer=ISSUER, audience=AUDIENCE, max_lifetime=900, clock=clock
+    )
+    token = forge(signer, at(clock))
+    first = verifier.verify(token)
+    jwks["now"] = None  # the source starts failing right after a confirmation
+    clock.advance(30)
+    assert verifier.verify(token) is first  # stale, re-confirmation failed: kept
+    assert len(fetches) == 2
+    clock.advance(29.999)
+    assert verifier.verify(forge(signer, at(clock, jti="late"))) is not None
+    with caplog.at_level("ERROR", logger="authcore.keyring"):
+        clock.advance(0.001)  # 60 s since the last confirmation: fail closed
+        assert reason(verifier, token) == "keys_unconfirmed"
+        assert reason(verifier, forge(signer, at(clock, jti="fresh"))) == "keys_unconfirmed"
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        "key ring not re-confirmed for 60 s: refusing every token (fail closed)"
+    ]
+    # A failing source is retried at most every 5 s, never per request.
+    assert fetches == [fetches[0], fetches[0] + 30, fetches[0] + 59.999]
+    for _ in range(20):
+        reason(verifier, token)
     assert len(fetches) == 3
-    assert verifier.verify(forge(first, at(clock, jti="after-failure")))
-    assert verifier.verify(forge(second, at(clock, jti="after-failure")))
+    # The first successful reload restores trust.
+    jwks["now"] = good
+    clock.advance(5)
+    assert verifier.verify(token) == first
 
 
 @pytest.mark.parametrize(
     "answer", [{"keys": []}, {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}, {"keys": "x"}, []]
 )
-def test_a_reload_without_usable_keys_keeps_the_last_good_ring(clock, answer):
+def test_a_reload_without_usable_keys_confirms_nothing(clock, answer):
     signer = LocalSigner.generate("k1")
     answers = [{"keys": [public_jwk(signer.public_key(), "k1", "ES256")]}, answer]
     ring = KeyRing(lambda: answers.pop(0) if len(answers) > 1 else answers[0], clock=clock)
@@ -784,10 +841,12 @@ def test_a_reload_without_usable_keys_keeps_the_last_good_ring(clock, answer):
         ring, issuer=ISSUER, audience=AUDIENCE, max_lifetime=900, clock=clock
     )
     assert verifier.verify(forge(signer, at(clock)))
-    clock.advance(60)
+    clock.advance(MAX_RING_AGE_SECONDS)
     assert reason(verifier, forge(LocalSigner.generate("k2"), at(clock))) == "unknown_kid"
     assert verifier.verify(forge(signer, at(clock, jti="later")))
     assert ring.kids == {"k1"}
+    clock.advance(MAX_RING_AGE_SECONDS)
+    assert reason(verifier, forge(signer, at(clock, jti="too-late"))) == "keys_unconfirmed"
 
 
 def test_an_empty_ring_retries_sooner_but_still_bounded(clock):
@@ -799,13 +858,16 @@ def test_an_empty_ring_retries_sooner_but_still_bounded(clock):
 
     ring = KeyRing(source, clock=clock)
     for _ in range(20):
-        assert ring.get("k1") is None
+        with pytest.raises(KeysUnconfirmed):
+            ring.get("k1")
     assert len(fetches) == 1
     clock.advance(4)
-    assert ring.get("k1") is None
+    with pytest.raises(KeysUnconfirmed):
+        ring.get("k1")
     assert len(fetches) == 1
     clock.advance(1)
-    ring.get("k1")
+    with pytest.raises(KeysUnconfirmed):
+        ring.get("k1")
     assert len(fetches) == 2
 
 
@@ -849,9 +911,7 @@ def test_a_withdrawn_key_stops_working_at_the_next_reload_even_for_cached_tokens
     assert verifier.verify(revoked_token)
     assert verifier.verify(kept_token)
     published["keys"] = [k for k in published["keys"] if k["kid"] != "old"]
-    clock.advance(60)
-    # Before any reload the cached token still passes: nothing told us yet.
-    assert verifier.verify(revoked_token)
+    clock.advance(RELOAD_INTERVAL_SECONDS)
     # Any unknown kid triggers the reload that brings the new ring...
     reason(verifier, forge(LocalSigner.generate("probe"), at(clock)))
     # ...and from then on the withdrawn key's tokens fail, cached or not.
@@ -884,27 +944,6 @@ def test_an_unchanged_reload_keeps_the_cache(clock):
     assert verifier.verify(token) is claims_before
 
 
-def test_a_failed_reload_revokes_nothing(clock):
-    signer = LocalSigner.generate("k1")
-    answers = {"jwks": {"keys": [public_jwk(signer.public_key(), "k1", "ES256")]}}
-
-    def source():
-        if answers["jwks"] is None:
-            raise OSError("down")
-        return answers["jwks"]
-
-    ring = KeyRing(source, clock=clock)
-    verifier = AccessTokenVerifier(
-        ring, issuer=ISSUER, audience=AUDIENCE, max_lifetime=900, clock=clock
-    )
-    token = forge(signer, at(clock))
-    first = verifier.verify(token)
-    answers["jwks"] = None
-    clock.advance(60)
-    reason(verifier, forge(LocalSigner.generate("probe"), at(clock)))
-    assert verifier.verify(token) is first
-
-
 def test_a_stale_ring_refreshes_even_when_only_cached_tokens_arrive(clock):
     # Every request repeats one token: no unknown kid ever triggers a reload, the
     # ring's max age does, and the withdrawn key's token dies with it.
@@ -912,7 +951,30 @@ def test_a_stale_ring_refreshes_even_when_only_cached_tokens_arrive(clock):
     token = forge(old, at(clock))
     assert verifier.verify(token)
     published["keys"] = [k for k in published["keys"] if k["kid"] != "old"]
-    clock.advance(299)
+    clock.advance(MAX_RING_AGE_SECONDS - 0.001)
     assert verifier.verify(token)
-    clock.advance(1)
+    clock.advance(0.001)
     assert reason(verifier, token) == "unknown_kid"
+
+
+# ------------------------------------------------------------ ECDSA malleability
+def test_our_signers_write_low_s_only(signer):
+    # OpenSSL (and KMS) pick s or n - s at random: 64 signatures without a high S
+    # happen by chance once in 2**64.
+    for i in range(64):
+        raw = b64.decode(forge(signer, claims(jti=f"j{i}")).split(".")[2])
+        assert int.from_bytes(raw[32:], "big") <= P256_N // 2
+
+
+def test_the_high_s_twin_of_a_valid_token_is_refused(signer, verifier):
+    token = forge(signer)
+    h, p, sig = token.split(".")
+    raw = b64.decode(sig)
+    twin = raw[:32] + (P256_N - int.from_bytes(raw[32:], "big")).to_bytes(32, "big")
+    # The same signature, mathematically: ECDSA verifies (r, n - s) whenever (r, s).
+    r, s = int.from_bytes(twin[:32], "big"), int.from_bytes(twin[32:], "big")
+    signer.public_key().verify(
+        encode_dss_signature(r, s), f"{h}.{p}".encode(), ec.ECDSA(hashes.SHA256())
+    )
+    assert reason(verifier, f"{h}.{p}.{b64.encode(twin)}") == "bad_signature"
+    assert verifier.verify(token)

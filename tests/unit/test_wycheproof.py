@@ -84,25 +84,50 @@ def _ec_jwk(group: dict[str, Any]) -> dict[str, Any]:
     return {**jwk, "kid": "wycheproof", "alg": "ES256", "use": "sig"}
 
 
-# Every vector agrees: no disagreement to name. (The malleable high-s
-# signatures are "valid" for Wycheproof and for us: ECDSA and RFC 7518 allow
-# them, and the cache is keyed by the exact token string, so a second spelling
-# of a token is simply verified again.)
+# Every vector agrees but one class, named by rule rather than by number: the
+# malleable high-S signatures. ECDSA and RFC 7518 allow them and Wycheproof calls
+# them valid; we accept only low-S (s <= n/2), so a signed token has exactly one
+# spelling (authcore.verify). Each such vector must be refused *and* its low-S twin
+# (r, n - s) accepted: the refusal is the low-S rule and nothing else.
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 ECDSA_DISAGREEMENTS: dict[int, str] = {}
+HIGH_S = "high-S: the malleated spelling of a valid signature, refused (low-S only)"
+
+
+def _high_s(case: dict[str, Any]) -> bool:
+    sig = bytes.fromhex(case["sig"])
+    return len(sig) == 64 and P256_N // 2 < int.from_bytes(sig[32:], "big") < P256_N
+
+
+def _low_s_twin(sig_hex: str) -> bytes:
+    sig = bytes.fromhex(sig_hex)
+    return sig[:32] + (P256_N - int.from_bytes(sig[32:], "big")).to_bytes(32, "big")
 
 
 @pytest.mark.parametrize(("group", "case"), cases(ECDSA_FILE))
 def test_ecdsa_p256_p1363(group, case):
     require(group, ECDSA_FILE)
     key = public_key_from_jwk(_ec_jwk(group))
-    accepted = accepts(
-        lambda: verify_signature(key, bytes.fromhex(case["msg"]), bytes.fromhex(case["sig"]))
-    )
+    msg = bytes.fromhex(case["msg"])
+    accepted = accepts(lambda: verify_signature(key, msg, bytes.fromhex(case["sig"])))
     expected = case["result"] == "valid"
-    if case["tcId"] in ECDSA_DISAGREEMENTS:
+    if expected and _high_s(case):
+        assert not accepted, HIGH_S
+        assert accepts(lambda: verify_signature(key, msg, _low_s_twin(case["sig"])))
+    elif case["tcId"] in ECDSA_DISAGREEMENTS:
         assert accepted is not expected, ECDSA_DISAGREEMENTS[case["tcId"]]
     else:
         assert accepted is expected
+
+
+def test_the_high_s_rule_is_not_vacuous():
+    """About half of Wycheproof's valid P-256 signatures are high-S: the rule above
+    refuses a real share of them, and keeps accepting the low-S rest."""
+    data = load(ECDSA_FILE)
+    assert data is not None, f"missing {VECTORS / ECDSA_FILE}"
+    valid = [c for g in data["testGroups"] for c in g["tests"] if c["result"] == "valid"]
+    high = [c for c in valid if _high_s(c)]
+    assert 10 <= len(high) < len(valid) - 10
 
 
 # ---------------------------------------------------------------- RSA PKCS#1 v1.5
@@ -174,6 +199,9 @@ JWS_DISAGREEMENTS: dict[int, str] = {
     **{tc: _UNSUPPORTED_ALG.format(alg="PS384") for tc in (320, 321, 322, 323, 346, 350)},
     **{tc: _UNSUPPORTED_ALG.format(alg="PS512") for tc in (325, 326, 327, 328)},
     **{tc: _UNSUPPORTED_ALG.format(alg="ES512 (P-521)") for tc in (347, 351)},
+    # RFC 7515's own ES256 example (Appendix A.3) happens to be high-S: we accept
+    # only low-S signatures (see HIGH_S above); its low-S twin is accepted below.
+    18: HIGH_S,
 }
 
 
@@ -222,4 +250,19 @@ def test_the_named_jws_disagreements_exist():
         if case["result"] == "valid" and case["tcId"] not in JWS_DISAGREEMENTS
     ]
     # The ES256 and RS256 vectors our JWS layer accepts (signature path exercised).
-    assert in_profile == [18, 33, 260, 261, 262, 263, 345, 349, 378]
+    assert in_profile == [33, 260, 261, 262, 263, 345, 349, 378]
+
+
+def test_the_high_s_jws_vector_passes_once_its_signature_is_low_s():
+    """tc18 is refused for its high S alone: the same token with (r, n - s) passes."""
+    data = load(JWS_FILE)
+    assert data is not None, f"missing {VECTORS / JWS_FILE}"
+    group, case = next((g, c) for g in data["testGroups"] for c in g["tests"] if c["tcId"] == 18)
+    h, p, sig = case["jws"].split(".")
+    twin = f"{h}.{p}.{b64.encode(_low_s_twin(b64.decode(sig).hex()))}"
+    ring = _ring(group)
+    with pytest.raises(InvalidToken, match="invalid") as refused:
+        open_jws(case["jws"], ring.get)
+    assert refused.value.reason == "bad_signature"
+    header, _, _ = open_jws(twin, ring.get)
+    assert header["alg"] == "ES256"

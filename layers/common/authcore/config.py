@@ -57,6 +57,12 @@ class Settings:
     authorizer_mode: str = "stateless"
     # How long a session-checked authorizer may trust a "session live" answer.
     revocation_max_lag: int = 5
+    # The key caches (README, "Revoked keys stop fast"). Only ever shortened (the
+    # maxima are the defaults, which meet the revocation targets): bench.revocation
+    # runs with short ones.
+    signer_cache_seconds: int = 10
+    jwks_cache_seconds: int = 5
+    key_ring_max_age: int = 30
 
     def require(self, name: str) -> str:
         value = getattr(self, name)
@@ -122,6 +128,9 @@ class Settings:
             edge_origin_secret=optional("EDGE_ORIGIN_SECRET"),
             authorizer_mode=env.get("AUTHORIZER_MODE", "").strip() or "stateless",
             revocation_max_lag=integer("REVOCATION_MAX_LAG_SECONDS", 5, 0, 3600),
+            signer_cache_seconds=integer("SIGNER_CACHE_SECONDS", 10, 0, 10),
+            jwks_cache_seconds=integer("JWKS_CACHE_SECONDS", 5, 0, 5),
+            key_ring_max_age=integer("KEY_RING_MAX_AGE_SECONDS", 30, 1, 30),
         )
         if settings.authorizer_mode not in AUTHORIZER_MODES:
             errors.append(

@@ -21,20 +21,32 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from authcore import b64
 from authcore.clock import Clock, system_clock
+from authcore.errors import InvalidToken
 
 log = logging.getLogger(__name__)
 
-RELOAD_INTERVAL_SECONDS = 60
-# With no key at all (the first load failed) every request is refused anyway:
-# retry sooner, still bounded.
+# An unknown kid reloads the ring at most this often: a spray of random kids costs
+# one read per interval, not one per request.
+RELOAD_INTERVAL_SECONDS = 30
+# After a failed or empty reload (or with no key at all) the next attempt comes
+# sooner, still bounded: the ring is running out of trust (below).
 EMPTY_RING_RETRY_SECONDS = 5
-# The JWKS is published with Cache-Control max-age=300: a ring older than that is
-# refreshed on the next lookup, so a key withdrawn from the JWKS stops working
-# within minutes even if no unknown kid ever shows up.
-MAX_RING_AGE_SECONDS = 300
+# A ring older than this is re-confirmed on the next lookup, even when every request
+# repeats a known token, so a revoked key stops verifying within this interval plus
+# one read (README, "Revoked keys stop fast").
+MAX_RING_AGE_SECONDS = 30
 MAX_JWKS_BYTES = 64 * 1024
 MIN_RSA_BITS = 2048
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
+
+
+class KeysUnconfirmed(InvalidToken):
+    """The ring could not be re-confirmed for twice its reload interval: it may
+    still hold a revoked key, so nothing it holds is trusted (fail closed). Stops
+    a thief who keeps a stolen key alive by making the key source fail."""
+
+    def __init__(self) -> None:
+        super().__init__("keys_unconfirmed")
 
 
 @dataclass(frozen=True)
@@ -178,11 +190,14 @@ class KeyRing:
     """The keys of one issuer.
 
     Reloads on an unknown ``kid`` at most once per interval (an attacker spraying
-    random kids cannot turn each request into a JWKS fetch), refreshes a ring
-    older than ``max_age`` on the next lookup, and keeps the last good ring when
-    a reload fails or yields no usable key. A key that a reload republishes
-    unchanged stays the same object, so holders of a key (the verifier's cache)
-    can tell "still published" from "withdrawn or replaced" by identity.
+    random kids cannot turn each request into a read), re-confirms a ring older
+    than ``max_age`` on the next lookup, and keeps the last good ring when a
+    reload fails or yields no usable key, but only for a while: a ring not
+    re-confirmed for ``trust_for`` (twice ``max_age`` by default) raises
+    ``KeysUnconfirmed`` on every lookup until a reload succeeds. A key that a
+    reload republishes unchanged stays the same object, so holders of a key (the
+    verifier's cache) can tell "still published" from "withdrawn or replaced" by
+    identity.
     """
 
     def __init__(
@@ -192,21 +207,31 @@ class KeyRing:
         clock: Clock = system_clock,
         reload_interval: float = RELOAD_INTERVAL_SECONDS,
         max_age: float = MAX_RING_AGE_SECONDS,
+        trust_for: float | None = None,
     ) -> None:
         self._source = source
         self._clock = clock
         self._interval = reload_interval
         self._max_age = max_age
+        self._trust_for = 2 * max_age if trust_for is None else trust_for
         self._keys: dict[str, VerificationKey] = {}
         self._last_attempt: float | None = None
+        self._last_failed = False
         self._loaded_at = float("-inf")
+        self._distrust_logged = False
 
     @property
     def kids(self) -> frozenset[str]:
         return frozenset(self._keys)
 
+    @property
+    def confirmed_at(self) -> float:
+        """When a reload last succeeded (-inf: never)."""
+        return self._loaded_at
+
     def _reload(self, now: float) -> None:
         self._last_attempt = now
+        self._last_failed = True
         try:
             fresh = parse_jwks(self._source())
         except Exception as exc:
@@ -221,6 +246,8 @@ class KeyRing:
         old = self._keys
         self._keys = {kid: old[kid] if old.get(kid) == key else key for kid, key in fresh.items()}
         self._loaded_at = now
+        self._last_failed = False
+        self._distrust_logged = False
         withdrawn = sum(1 for kid, key in old.items() if self._keys.get(kid) is not key)
         if withdrawn:
             log.warning("key ring reload withdrew or replaced %d key(s)", withdrawn)
@@ -230,11 +257,21 @@ class KeyRing:
         key = self._keys.get(kid)
         if key is not None and now - self._loaded_at < self._max_age:
             return key
-        interval = self._interval if self._keys else min(self._interval, EMPTY_RING_RETRY_SECONDS)
+        interval = self._interval
+        if self._last_failed or not self._keys:
+            interval = min(interval, EMPTY_RING_RETRY_SECONDS)
         if self._last_attempt is None or now - self._last_attempt >= interval:
             self._reload(now)
-            return self._keys.get(kid)
-        return key
+        if now - self._loaded_at >= self._trust_for:
+            if not self._distrust_logged:
+                # Once per outage; each refused request adds its own denial line.
+                log.error(
+                    "key ring not re-confirmed for %d s: refusing every token (fail closed)",
+                    min(now - self._loaded_at, 10**9),
+                )
+                self._distrust_logged = True
+            raise KeysUnconfirmed
+        return self._keys.get(kid)
 
     def load(self) -> None:
         """Load eagerly (at cold start) if never loaded."""

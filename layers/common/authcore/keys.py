@@ -38,9 +38,20 @@ class Signer(Protocol):
         ...
 
 
+# Order of the P-256 group.
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
 def der_to_raw_p256(der: bytes) -> bytes:
-    """KMS returns ECDSA signatures DER-encoded; JWS wants fixed-width r||s."""
+    """KMS returns ECDSA signatures DER-encoded; JWS wants fixed-width r||s.
+
+    Normalised to low-S: (r, n - s) is the same signature's other spelling, and
+    our verifier accepts only the low one (authcore.verify), so neither KMS nor
+    OpenSSL, which pick either at random, may hand out the high one.
+    """
     r, s = decode_dss_signature(der)
+    if s > P256_N // 2:
+        s = P256_N - s
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 

@@ -9,8 +9,8 @@ Timings (README, "Key rotation arithmetic"):
 
 * a key is published as *pending* for at least ``publish_lead`` before it
   signs, longer than any cache that may hold the old JWKS (API Gateway's HTTP
-  API JWT authorizer keeps keys up to 2 h; our JWKS says max-age 300 s; our
-  authorizer reloads at most once a minute);
+  API JWT authorizer keeps keys up to 2 h; our JWKS says max-age 60 s; our
+  authorizer re-reads its ring every 30 s);
 * a *previous* key stays published for ``retention`` after it stopped signing:
   the signing functions' key cache + the access token lifetime + leeway, so
   every token it signed expires before it disappears.
@@ -35,9 +35,17 @@ PUBLISHED: tuple[KeyState, ...] = ("pending", "current", "previous")
 _PARTITION = "ring"
 
 API_GATEWAY_JWKS_CACHE_SECONDS = 2 * 3600
-JWKS_MAX_AGE_SECONDS = 300
-AUTHORIZER_RELOAD_SECONDS = 60
-SIGNER_CACHE_SECONDS = 60
+# What the JWKS's Cache-Control allows other verifiers: a revoked key leaves a
+# verifier that honours it within this plus the JWKS function's own cache.
+JWKS_MAX_AGE_SECONDS = 60
+# The JWKS function re-reads the keys table at most this often (target: the JWKS
+# drops a revoked key within 10 s).
+JWKS_CACHE_SECONDS = 5
+# Our authorizers re-confirm their ring at least this often (authcore.keyring).
+AUTHORIZER_RELOAD_SECONDS = 30
+# Login and refresh re-read which key is current at most this often (target: no
+# token signed by a revoked key 15 s after the revocation).
+SIGNER_CACHE_SECONDS = 10
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from authcore.key_material import KmsMaterial, SecretsMaterial
 from authcore.keyring import KeyRing
 from authcore.keys import Signer
 from authcore.keystore import (
-    JWKS_MAX_AGE_SECONDS,
     CurrentSigner,
     KeyLifecycle,
     KeyMaterial,
@@ -98,7 +97,9 @@ def key_material() -> KeyMaterial:
 @cache
 def current_signer() -> CurrentSigner:
     material = key_material()
-    return CurrentSigner(key_table(), {material.backend: material})
+    return CurrentSigner(
+        key_table(), {material.backend: material}, max_age=settings().signer_cache_seconds
+    )
 
 
 def signer() -> Signer:
@@ -163,7 +164,7 @@ def session_service(*, signing: bool = False) -> SessionService:
 @lru_cache(maxsize=8)
 def access_verifier(issuer: str) -> AccessTokenVerifier:
     s = settings()
-    ring = KeyRing(lambda: jwks(JWKS_MAX_AGE_SECONDS))
+    ring = KeyRing(lambda: jwks(s.jwks_cache_seconds))
     return AccessTokenVerifier(
         ring.get, issuer=issuer, audience=s.audience, max_lifetime=s.access_ttl, leeway=s.leeway
     )

@@ -41,6 +41,10 @@ _REQUIRED_STRINGS = ("iss", "aud", "sub", "jti", "sid")
 _OPTIONAL_STRINGS = ("scope", "username", "client_id")
 # Order of the P-256 group: r and s must lie in [1, n-1] (CVE-2022-21449 accepted 0).
 _P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+# Low-S only (as BIP 62/146 require of Bitcoin): (r, n - s) verifies whenever (r, s)
+# does, so without this every token has a second spelling nobody signed. Our signers
+# normalise (authcore.keys.der_to_raw_p256); a high-S token was altered in transit.
+_P256_HALF_N = _P256_N // 2
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 _SHA256 = hashes.SHA256()
 _PKCS1V15 = padding.PKCS1v15()
@@ -85,8 +89,9 @@ def _is_number(value: Any) -> bool:
 def verify_signature(key: VerificationKey, signing_input: bytes, signature: bytes) -> None:
     """Verify a JWS signature with the key's pinned algorithm; InvalidToken if not.
 
-    ES256 signatures are exactly 64 bytes r||s (RFC 7518 §3.4), never DER, and r,
-    s in [1, n-1] (the "psychic signature" CVE-2022-21449 accepted r = s = 0).
+    ES256 signatures are exactly 64 bytes r||s (RFC 7518 §3.4), never DER, r in
+    [1, n-1] (the "psychic signature" CVE-2022-21449 accepted r = s = 0) and s in
+    [1, n/2] (low-S: no second, malleated spelling of a signed token).
     RS256 signatures are exactly the modulus length (RFC 8017 §8.2.2 step 1).
     """
     try:
@@ -95,7 +100,7 @@ def verify_signature(key: VerificationKey, signing_input: bytes, signature: byte
                 raise InvalidToken("bad_signature")
             r = int.from_bytes(signature[:32], "big")
             s = int.from_bytes(signature[32:], "big")
-            if not (0 < r < _P256_N and 0 < s < _P256_N):
+            if not (0 < r < _P256_N and 0 < s <= _P256_HALF_N):
                 raise InvalidToken("bad_signature")
             key.key.verify(encode_dss_signature(r, s), signing_input, _ECDSA_SHA256)
         else:
