@@ -1,6 +1,6 @@
 """Containers reach the host through the docker bridge. A forwarder listens on the bridge's
 address only (never on the machine's other interfaces) and relays to a service that stays on
-127.0.0.1 (the local stack's moto server and gateway)."""
+127.0.0.1 (the local stack's moto server)."""
 
 from __future__ import annotations
 

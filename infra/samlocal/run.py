@@ -7,8 +7,8 @@ refresh tokens, ``sub`` and ``sid`` go into the events, so each function answers
 case: a login that issues tokens, a refresh that rotates, an authorizer that allows.
 
 Containers reach the host through the docker bridge: a forwarder listening on the bridge's
-address only (never on the machine's other interfaces) relays to the local stack's moto server
-and gateway, which stay on 127.0.0.1.
+address only (never on the machine's other interfaces) relays to the local stack's moto server,
+which stays on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -153,24 +153,22 @@ def log_in(origin: str) -> Session:
     return Session(tokens["access_token"], tokens["refresh_token"], claims)
 
 
-def environment_file(stack: Stack, bridge: str, moto: Forwarder, gateway: Forwarder) -> Path:
+def environment_file(stack: Stack, moto: Forwarder) -> Path:
     """Each function's variables as the local stack gives them to its own workers, with the
-    AWS endpoint and the key set reached through the bridge."""
+    AWS endpoint reached through the bridge."""
     resolver_stack = LocalStack(stack.port, lambda _line: None)
     resolver_stack.tables = {
         logical_id: f"local-{logical_id}"
         for logical_id in template.resources("AWS::DynamoDB::Table")
     }
-    resolver_stack.endpoint = f"http://{bridge}:{moto.port}"
+    # The authorizers' key source speaks plain http to localhost only (anything else must be
+    # https): inside a container, localhost also names the bridge (--add-host), where the
+    # forwarder listens. 127.0.0.1 is tried first and refused at once.
+    resolver_stack.endpoint = f"http://localhost:{moto.port}"
     overrides: dict[str, dict[str, str]] = {}
     for logical_id, spec in resolver_stack.function_specs().items():
         declared = set(template.functions()[logical_id].environment) | set(variant.EXTRA_VARIABLES)
-        values = {k: v for k, v in spec.environment.items() if k in declared}
-        values["AWS_ENDPOINT_URL"] = resolver_stack.endpoint
-        # The verifier fetches keys over plain http from localhost only: inside a container,
-        # localhost also maps to the bridge (--add-host), where the forwarder listens.
-        values["JWKS_URL"] = f"http://localhost:{gateway.port}/.well-known/jwks.json"
-        overrides[logical_id] = values
+        overrides[logical_id] = {k: v for k, v in spec.environment.items() if k in declared}
     path = WORK / "env.json"
     path.write_text(json.dumps(overrides, indent=1))
     return path
@@ -194,12 +192,9 @@ def run(log: Callable[[str], None] = print, *, warm: bool = True) -> list[Case]:
     with local_stack() as stack:
         moto_port = int(stack.env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1])
         moto = Forwarder(bridge, moto_port)
-        gateway = Forwarder(bridge, stack.port)
         invoker: sam.ColdInvoker | sam.WarmInvoker | None = None
         try:
-            options = sam.common_options(
-                built, environment_file(stack, bridge, moto, gateway), bridge
-            )
+            options = sam.common_options(built, environment_file(stack, moto), bridge)
             main, other, leaving = (log_in(stack.origin) for _ in range(3))
             checked = cases(main, other, leaving)
             started = time.monotonic()
@@ -225,7 +220,6 @@ def run(log: Callable[[str], None] = print, *, warm: bool = True) -> list[Case]:
             if invoker is not None:
                 invoker.close()
             moto.close()
-            gateway.close()
     return checked
 
 

@@ -3,10 +3,9 @@
 The same resources, handlers and environment as template.yaml, with three differences, each
 forced by running offline on one machine: the functions and the layer are built for the
 machine's architecture (the deployed stack is arm64, and the emulator runs natively); code
-paths are absolute (the variant lives under .aws-sam/); and two variables are declared so that
-SAM passes them into the containers (it passes only declared ones): ``AWS_ENDPOINT_URL``, the
-local stack's moto server, and ``JWKS_URL``, the local gateway's key set as seen from a
-container.
+paths are absolute (the variant lives under .aws-sam/); and ``AWS_ENDPOINT_URL`` is declared so
+that SAM passes it into the containers (it passes only declared variables): the local stack's
+moto server as seen from a container.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from infra import template
 from infra.samlocal.common import ROOT
 from infra.samlocal.image import ARCH
 
-EXTRA_VARIABLES = ("AWS_ENDPOINT_URL", "JWKS_URL")
+EXTRA_VARIABLES = ("AWS_ENDPOINT_URL",)
 
 
 def write(path: Path) -> Path:
