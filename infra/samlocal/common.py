@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -40,8 +41,11 @@ def wait_for_port(port: int, process: subprocess.Popen[Any], what: str, timeout:
 
 
 def stop(process: subprocess.Popen[Any]) -> None:
-    process.terminate()
+    # SIGINT, as a person's Ctrl-C: the SAM CLI then removes the containers it started, which
+    # SIGTERM leaves running (with the build folder mounted).
+    process.send_signal(signal.SIGINT)
     try:
-        process.wait(timeout=30)
+        process.wait(timeout=60)
     except subprocess.TimeoutExpired:
         process.kill()
+        process.wait(timeout=10)

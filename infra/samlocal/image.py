@@ -40,6 +40,9 @@ RUNTIME_CLIENT = "awslambdaric==4.2.2"
 RUNTIME_SDK = ROOT / "requirements" / "lambda-runtime.txt"
 ARCH = {"x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine()]
 IMAGE = f"serverless-auth/lambda-python:3.12-{ARCH}"
+# Inherited by SAM's per-invoke images and so by every container of a run: what the run removes
+# when it ends (the SAM CLI leaves some of its warm containers running when stopped).
+CONTAINER_LABEL = "serverless-auth.sam-local"
 # Not in the image: the test suite, GUI toolkits, headers and whatever the developer installed.
 EXCLUDED = ("test", "idlelib", "tkinter", "turtledemo", "site-packages", "include", "share")
 
@@ -157,7 +160,7 @@ def build(force: bool = False, log: Callable[[str], None] = print) -> tuple[str,
         changes += [
             "WORKDIR /var/task",
             'ENTRYPOINT ["/var/runtime/bootstrap"]',
-            f"LABEL fingerprint={fingerprint}",
+            f"LABEL fingerprint={fingerprint} {CONTAINER_LABEL}=1",
         ]
         tar = subprocess.Popen(  # noqa: S603
             ["tar", "-C", str(root), "-c", "."],  # noqa: S607

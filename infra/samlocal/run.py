@@ -58,6 +58,24 @@ def docker_ready() -> str | None:
     return None
 
 
+def _remove_containers() -> None:
+    found = subprocess.run(  # noqa: S603
+        ["docker", "ps", "-aq", "--filter", f"label={image.CONTAINER_LABEL}"],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    containers = found.stdout.split()
+    if containers:
+        subprocess.run(  # noqa: S603
+            ["docker", "rm", "-f", *containers],  # noqa: S607
+            capture_output=True,
+            check=False,
+            timeout=120,
+        )
+
+
 def bridge_address() -> str:
     """The host's address on the default docker bridge, which containers reach it by."""
     probe = subprocess.run(
@@ -220,6 +238,7 @@ def run(log: Callable[[str], None] = print, *, warm: bool = True) -> list[Case]:
             if invoker is not None:
                 invoker.close()
             moto.close()
+            _remove_containers()
     return checked
 
 

@@ -1,6 +1,6 @@
-"""A virtual environment holding exactly what a deployed function has: the layer's pinned
-requirements and the runtime's own boto3 (requirements/lambda-runtime.txt), nothing that the
-development environment brings along (moto drags in aws-xray-sdk, for one)."""
+"""A virtual environment holding exactly what a deployed function imports: the layer's pinned
+requirements (the AWS SDK among them, which shadows the runtime's), nothing that the development
+environment brings along (moto drags in aws-xray-sdk, for one)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,7 @@ from infra.toolchain import find_runtime_python
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".venv-lambda"
-REQUIREMENTS = (
-    ROOT / "layers" / "common" / "requirements.txt",
-    ROOT / "requirements" / "lambda-runtime.txt",
-)
+REQUIREMENTS = (ROOT / "layers" / "common" / "requirements.txt",)
 
 
 def _base_python() -> Path:

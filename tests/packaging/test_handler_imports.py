@@ -1,11 +1,12 @@
 """Every function of the template starts with only what Lambda gives it.
 
 A deployed function sees its CodeUri folder as /var/task (the handler module is ``app``),
-the layer, and the runtime's boto3. The development environment hides missing runtime
-dependencies: moto alone installs the X-Ray SDK that Powertools' Tracer needs. So each
-handler is imported in a subprocess of a virtual environment built from the layer's
-requirements and the runtime's SDK only, with the template's environment variables and the
-variables Lambda itself sets, tracing on as in the template (Tracing: Active).
+the layer (which brings its own pinned AWS SDK, ahead of the runtime's), and the runtime's
+standard library. The development environment hides missing runtime dependencies: moto alone
+installs the X-Ray SDK that Powertools' Tracer needs. So each handler is imported in a
+subprocess of a virtual environment built from the layer's requirements only, with the
+template's environment variables and the variables Lambda itself sets, tracing on as in the
+template (Tracing: Active).
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def test_handler_imports_in_the_lambda_environment(lambda_python, logical_id):
     assert result.returncode == 0, f"{logical_id} cannot start:\n{result.stderr[-3000:]}"
 
 
-def test_environment_holds_only_the_layer_and_the_runtime_sdk(lambda_python):
+def test_environment_holds_only_the_layer(lambda_python):
     """The check above proves something only if the development packages are absent."""
     probe = subprocess.run(
         [str(lambda_python), "-s", "-c", "import moto"],
