@@ -38,7 +38,11 @@ def refresh() -> Response[Any]:
     return web.tokens_response(issued, how)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+# log_event pinned, whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event carries
+# the caller's tokens (cookies, Authorization, body).
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
+)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
