@@ -87,10 +87,7 @@ class SessionService:
             presented.digest, session.previous_digest
         )
         since_rotation = now - (session.rotated_at or 0.0)
-        if is_previous and (
-            session.successor_undelivered
-            or (self.settings.reuse_grace > 0 and since_rotation <= self.settings.reuse_grace)
-        ):
+        if is_previous and self._in_grace(session, now):
             # Grace: tabs racing each other get the successor their twin already
             # obtained, so every tab ends up holding the same current token.
             successor = presented.open_successor(session.successor_box or b"")
@@ -98,6 +95,22 @@ class SessionService:
                 successor.digest, session.token_digest
             ):
                 return session, successor
+        if is_previous and session.successor_undelivered:
+            # Signing failed after this token's rotation. Past the grace window the
+            # marker no longer redeems the successor (else a stolen previous token
+            # would stay usable, and exempt from reuse detection, until the session
+            # idles out). Refused without revoking: the marker is our own record of
+            # an outage, so a late retry is far more likely the owner than a thief,
+            # and an outage must not become a storm of reuse alarms and revocations.
+            self._security_event(
+                "refresh_undelivered_expired",
+                {
+                    "sid": session.sid,
+                    "user_id": session.principal.user_id,
+                    "seconds_since_rotation": round(since_rotation, 3),
+                },
+            )
+            raise InvalidGrant(REFUSED)
         # A genuine but superseded token: someone replays a stolen token (or the
         # thief already rotated it and this is the victim). Kill the family, the
         # newest token included.
@@ -119,6 +132,12 @@ class SessionService:
             family_digest=session.family_digest,
         )
         raise InvalidGrant(REFUSED)
+
+    def _in_grace(self, session: Session, now: float) -> bool:
+        """Whether the previous token of ``session`` is still within the reuse grace
+        window (the edge included; grace 0 means never)."""
+        grace = self.settings.reuse_grace
+        return grace > 0 and session.rotated_at is not None and now - session.rotated_at <= grace
 
     def _hold(self, presented: RefreshToken, successor: RefreshToken, session: Session) -> None:
         try:
