@@ -21,8 +21,8 @@ def logout() -> Response[Any]:
     body = web.json_body(event, required=False)
     everywhere = web.bool_field(body, "all")
     service = runtime.session_service()
-    token, how = web.refresh_token(event, body)
-    if token is None:
+    tokens, how = web.refresh_tokens(event, body)
+    if not tokens:
         # No refresh token: the access token (header, else cookie) names the session.
         token_from_header = credentials.bearer_token(event.headers)
         access = token_from_header or credentials.cookie_value(
@@ -42,9 +42,14 @@ def logout() -> Response[Any]:
     else:
         if how == "cookie":
             web.refuse_cross_site(event, settings)
-        service.logout_with_refresh_token(token, everywhere=everywhere)
+        service.logout_any(tokens, everywhere=everywhere)
     metrics.add_metric(name="Logout", unit="Count", value=1)
-    return web.json_response(204, cookies=web.cleared_cookies())
+    tossed = how == "cookie" and len(tokens) > 1
+    return web.json_response(
+        204,
+        cookies=web.cleared_cookies(),
+        headers=web.CLEAR_SITE_COOKIES if tossed else None,
+    )
 
 
 # log_event pinned, whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event carries
