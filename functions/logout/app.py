@@ -21,8 +21,8 @@ def logout() -> Response[Any]:
     body = web.json_body(event, required=False)
     everywhere = web.bool_field(body, "all")
     service = runtime.session_service()
-    token, how = web.refresh_token(event, body)
-    if token is None:
+    tokens, how = web.refresh_tokens(event, body)
+    if not tokens:
         # No refresh token: the access token (header, else cookie) names the session.
         token_from_header = credentials.bearer_token(event.headers)
         access = token_from_header or credentials.cookie_value(
@@ -42,12 +42,21 @@ def logout() -> Response[Any]:
     else:
         if how == "cookie":
             web.refuse_cross_site(event, settings)
-        service.logout_with_refresh_token(token, everywhere=everywhere)
+        service.logout_any(tokens, everywhere=everywhere)
     metrics.add_metric(name="Logout", unit="Count", value=1)
-    return web.json_response(204, cookies=web.cleared_cookies())
+    tossed = how == "cookie" and len(tokens) > 1
+    return web.json_response(
+        204,
+        cookies=web.cleared_cookies(),
+        headers=web.CLEAR_SITE_COOKIES if tossed else None,
+    )
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+# log_event pinned, whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event carries
+# the caller's tokens (cookies, Authorization, body).
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
+)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -19,26 +19,32 @@ def refresh() -> Response[Any]:
     event = app.current_event
     settings = runtime.settings()
     body = web.json_body(event, required=False)
-    token, how = web.refresh_token(event, body)
+    tokens, how = web.refresh_tokens(event, body)
     if how == "cookie":
         # Checked before anything is consumed: a refused request leaves the token valid.
         web.refuse_cross_site(event, settings)
-    if token is None:
+    if not tokens:
         raise InvalidGrant("No refresh token was presented.")
     try:
-        issued = runtime.session_service(signing=True).refresh(
-            token, issuer=web.issuer(event, settings)
+        issued = runtime.session_service(signing=True).refresh_any(
+            tokens, issuer=web.issuer(event, settings)
         )
     except InvalidGrant as error:
         response = web.error_response(error)
         if how == "cookie":
             response.cookies = web.cleared_cookies()
+            if len(tokens) > 1:
+                response.headers.update(web.CLEAR_SITE_COOKIES)
         return response
     metrics.add_metric(name="RefreshSucceeded", unit="Count", value=1)
     return web.tokens_response(issued, how)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+# log_event pinned, whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event carries
+# the caller's tokens (cookies, Authorization, body).
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
+)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

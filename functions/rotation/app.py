@@ -35,7 +35,9 @@ def _answer_cloudformation(event: dict[str, Any], status: str, reason: str = "")
         pass
 
 
-@logger.inject_lambda_context
+# log_event pinned, whatever the environment says: a CloudFormation event carries
+# a pre-signed response URL.
+@logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     from_cloudformation = "RequestType" in event

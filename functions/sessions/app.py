@@ -42,7 +42,11 @@ def revoke_session(sid: str) -> Response[Any]:
     return web.json_response(204)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+# log_event pinned, whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event carries
+# the caller's tokens (cookies, Authorization, body).
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
+)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -100,12 +100,30 @@ def test_dynamodb_failure_during_refresh_is_503_and_the_token_still_works(demo_u
     assert refresh_with_body(token).status == 200
 
 
-def test_kms_failure_after_rotation_keeps_the_presented_token_working(demo_user, login_as):
-    # No grace window here (see _no_grace): the successor is held for the token.
+def test_kms_failure_after_rotation_keeps_the_presented_token_working(
+    demo_user, login_as, monkeypatch, stack
+):
+    monkeypatch.setenv("REFRESH_REUSE_GRACE_SECONDS", "10")
     token = login_as().body["refresh_token"]
     Faults(aws.kms()).fail("Sign", "KMSInternalException", times=1)
     assert refresh_with_body(token).status == 503
     assert refresh_with_body(token).status == 200
+
+
+def test_without_grace_a_kms_failure_costs_the_session_but_raises_no_theft_alarm(
+    demo_user, login_as, stack
+):
+    # No grace window here (see _no_grace): the undelivered successor is never
+    # redeemed, and the retry is a plain refusal, not reuse detection.
+    token = login_as().body["refresh_token"]
+    Faults(aws.kms()).fail("Sign", "KMSInternalException", times=1)
+    assert refresh_with_body(token).status == 503
+    assert refresh_with_body(token).status == 401
+    item = stack.dynamodb.get_item(
+        TableName=stack.sessions_table, Key={"sid": {"S": token.split(".")[0]}}
+    )["Item"]
+    assert "revoked_at" not in item
+    assert login_as().status == 200
 
 
 def test_logout_revokes_the_session_and_clears_cookies(demo_user, login_as, stack):

@@ -300,7 +300,7 @@ def test_signing_failure_after_rotation_keeps_the_presented_token_working(
     signer.failures = 1
     with pytest.raises(TemporarilyUnavailable):
         service.refresh(first, issuer="https://issuer.example")
-    clock.advance(IDLE - 1)  # however late the retry comes, while the session lives
+    clock.advance(GRACE)  # a retry within the grace window, its last millisecond included
     second = refresh(service, first)
     assert table.is_current(second)
     assert refresh(service, first) == second  # still the same successor: no fork
@@ -309,6 +309,29 @@ def test_signing_failure_after_rotation_keeps_the_presented_token_working(
     refused(service, second)  # an ordinary previous token again: theft after the window
     refused(service, third)
     assert events.names() == ["refresh_token_reuse"]
+    table.check()
+
+
+@pytest.mark.parametrize("late", [GRACE + MS, IDLE - 1])
+def test_an_undelivered_successor_is_not_redeemed_past_the_grace_window(
+    service, store, clock, table, signer, events, late
+):
+    """The marker once redeemed the successor however late the retry: a stolen
+    previous token stayed usable (and exempt from reuse detection) until the
+    session idled out. Past the window it is refused, plainly: no revocation and
+    no reuse alarm, since the marker records our outage, not a replay."""
+    first = open_session(store, clock)
+    signer.failures = 1
+    with pytest.raises(TemporarilyUnavailable):
+        service.refresh(first, issuer="https://issuer.example")
+    sid = first.split(".")[0]
+    assert table.item(sid)["successor_undelivered"] == {"BOOL": True}
+    clock.advance(late)
+    refused(service, first)
+    refused(service, first)  # and stays refused
+    assert events.names() == ["refresh_undelivered_expired", "refresh_undelivered_expired"]
+    assert not table.is_revoked(sid)
+    assert "refresh_token_reuse" not in events.names()
     table.check()
 
 
@@ -321,8 +344,11 @@ def test_signing_failure_never_unissues_a_successor_a_twin_already_holds(
     with pytest.raises(TemporarilyUnavailable):
         service.refresh(first, issuer="https://issuer.example")  # tab B, grace, KMS down
     assert table.is_current(second)  # tab A's token is still good
-    clock.advance(GRACE + 1)
+    clock.advance(GRACE)
     assert refresh(service, first) == second  # and tab B's retry converges on it
+    clock.advance(MS)
+    refused(service, first)  # past the window: refused, and tab A is not punished for it
+    assert table.is_current(second)
     table.check()
 
 

@@ -240,6 +240,18 @@ class Logout:
 class LogoutAll(Logout):
     everywhere = True
 
+    def check(self, tokens, answer, kind, times):
+        if kind == CONDITION and answer.status == 204:
+            # An injected refusal claims a session is not there: 204, and one
+            # session may be left live. The presenting session is revoked last, so
+            # it is live whenever another is; but once it has ended, its token may
+            # no longer end the others (a dead credential, issue 14 item 2): the
+            # clean retry comes from a session that is still live.
+            live = [t for t in tokens if not self.table.is_revoked(t.split(".")[0])]
+            if live:
+                assert logout_with(live[0], self.everywhere).status == 204
+        super().check(tokens, answer, kind, times)
+
 
 FLOWS = {
     "login": Login,

@@ -31,6 +31,23 @@ def cookie_value(cookies: Iterable[str] | None, name: str) -> str | None:
     return found or None
 
 
+def cookie_values(cookies: Iterable[str] | None, name: str) -> list[str]:
+    """Every non-empty value of one cookie, distinct, in the order sent.
+
+    For the refresh cookie, where a planted twin (cookie tossing from a sibling
+    subdomain: a ``__Secure-`` cookie may carry ``Domain=``) must not make logout
+    fail: the caller decides what several candidates may do.
+    """
+    found: list[str] = []
+    for cookie in cookies or ():
+        for pair in cookie.split(";"):
+            key, sep, value = pair.strip().partition("=")
+            value = value.strip()
+            if sep and key == name and value and value not in found:
+                found.append(value)
+    return found
+
+
 def bearer_token(headers: Mapping[str, str]) -> str | None:
     """RFC 6750 §2.1: ``Authorization: Bearer <token>``; the scheme is case-insensitive."""
     value = headers.get("authorization")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,11 @@ class TokenIssuer:
         now: float,
         session_expires_at: float,
     ) -> IssuedTokens:
+        # An access token must not outlive its session: near the session's end (the
+        # absolute expiry, which no rotation extends, or the idle one) exp is the
+        # session's end, else a stateless route would accept the token for up to a
+        # whole access lifetime after the session is over.
+        ttl = max(0, min(self._settings.access_ttl, math.floor(session_expires_at) - int(now)))
         access = issue_access_token(
             self._signer(),
             principal,
@@ -51,11 +57,11 @@ class TokenIssuer:
             audience=self._settings.audience,
             client_id=self._settings.client_id,
             now=now,
-            ttl=self._settings.access_ttl,
+            ttl=ttl,
         )
         return IssuedTokens(
             access_token=access,
-            expires_in=self._settings.access_ttl,
+            expires_in=ttl,
             refresh_token=refresh,
             refresh_expires_in=max(0, int(session_expires_at - now)),
         )

@@ -48,6 +48,9 @@ _METRIC_NAMES = {
     "refresh_token_reuse": "RefreshTokenReuseDetected",
     "login_lockout": "LoginLockoutStarted",
     "refresh_hold_failed": "RefreshHoldFailed",
+    "refresh_undelivered_expired": "RefreshUndeliveredExpired",
+    "logout_all_refused": "LogoutAllRefused",
+    "refresh_cookie_tossing": "RefreshCookieTossing",
 }
 
 # The services' time source; tests and benchmarks swap it with use_clock().

@@ -47,7 +47,8 @@ class Session:
     successor_box: bytes | None = None
     family_digest: bytes = b""
     # Set when signing failed after a rotation: the client never received the
-    # successor, so the previous token may fetch it after the grace window too.
+    # successor. The previous token fetches it within the grace window only; past
+    # it, the marker makes its refusal plain (no reuse detection), never a redemption.
     successor_undelivered: bool = False
 
     @property
@@ -289,7 +290,8 @@ class DynamoSessionStore:
 
     def hold_successor(self, presented: RefreshToken, successor: RefreshToken) -> bool:
         """Record that ``successor`` never reached the client (signing failed after
-        the rotation), so ``presented`` can still fetch it, however late the retry.
+        the rotation): a retry with ``presented`` within the grace window fetches
+        it, a later one is refused without being taken for theft.
 
         Unlike putting the old item back, this never un-issues a successor that a
         racing twin (within the grace window) may already hold."""

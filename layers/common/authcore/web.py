@@ -220,16 +220,23 @@ def refuse_cross_site(event: APIGatewayProxyEventV2, settings: Settings) -> None
     )
 
 
-def refresh_token(
+def refresh_tokens(
     event: APIGatewayProxyEventV2, body: dict[str, Any]
-) -> tuple[str | None, Delivery]:
-    """The refresh token from the body (API clients) or the cookie (browsers)."""
+) -> tuple[list[str], Delivery]:
+    """The refresh token from the body (API clients), else every candidate of the
+    refresh cookie (browsers; several when one was planted, see session_service)."""
     from_body = string_field(
         body, "refresh_token", max_length=MAX_REFRESH_TOKEN_LENGTH, required=False
     )
     if from_body is not None:
-        return from_body, "body"
-    return credentials.cookie_value(event.cookies, credentials.REFRESH_COOKIE), "cookie"
+        return [from_body], "body"
+    return credentials.cookie_values(event.cookies, credentials.REFRESH_COOKIE), "cookie"
+
+
+# A planted refresh cookie carries Domain= and so outlives our clearing Set-Cookie
+# (host-only); Clear-Site-Data removes the site's cookies, whatever their domain.
+# Sent only when cookies were tossed: it also ends sibling apps' cookies.
+CLEAR_SITE_COOKIES = {"Clear-Site-Data": '"cookies"'}
 
 
 # ----------------------------------------------------------------- responses
