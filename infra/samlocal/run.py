@@ -108,7 +108,10 @@ class Stack:
 def local_stack() -> Iterator[Stack]:
     port = free_port()
     env_file = Path(tempfile.mkdtemp(dir=WORK)) / "env"
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ALLOWED_ORIGINS"))}
+    # The template's defaults, whatever the calling process has set (a test that shortened
+    # SESSION_TTL_SECONDS for itself would otherwise expire these sessions mid-run).
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "DEMO_PASSWORD")
+    environ = {name: os.environ[name] for name in keep if name in os.environ}
     environ.update(PORT=str(port), OTHER_ORIGIN_PORT="0", LOCAL_ENV_FILE=str(env_file))
     log = (WORK / "local-stack.log").open("w")
     process = subprocess.Popen(  # noqa: S603

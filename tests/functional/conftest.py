@@ -7,9 +7,23 @@ import threading
 from http.server import ThreadingHTTPServer
 
 import pytest
+from authcore import observability
+from leakwatch import LeakWatch
 from support import DEMO_PASSWORD, JwksHandler, invoke, with_body
 
 from functions.authorizer import app as authorizer_app
+
+
+@pytest.fixture
+def watch(stack, capfd, caplog):
+    """Fails the test if a token reached any log channel while it ran."""
+    leak_watch = LeakWatch(capfd, caplog, observability.logger)
+    try:
+        yield leak_watch
+        leaks = leak_watch.leaks()
+    finally:
+        leak_watch.close()
+    assert not leaks, "a token reached the logs"
 
 
 @pytest.fixture

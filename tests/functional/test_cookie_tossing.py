@@ -10,9 +10,8 @@ cannot tell which is ours.
 from __future__ import annotations
 
 import pytest
-from authcore import observability, runtime
+from authcore import runtime
 from authcore.credentials import ACCESS_COOKIE, REFRESH_COOKIE
-from leakwatch import LeakWatch
 from support import invoke, load_event
 
 from functions.logout import app as logout
@@ -27,17 +26,6 @@ def _grace_zero(monkeypatch, stack):
     # A token superseded once is stale at once: no window hides a replay here.
     monkeypatch.setenv("REFRESH_REUSE_GRACE_SECONDS", "0")
     runtime.reset()
-
-
-@pytest.fixture
-def watch(stack, capfd, caplog):
-    leak_watch = LeakWatch(capfd, caplog, observability.logger)
-    try:
-        yield leak_watch
-        leaks = leak_watch.leaks()
-    finally:
-        leak_watch.close()
-    assert not leaks, "a token reached the logs"
 
 
 @pytest.fixture

