@@ -14,7 +14,10 @@ python3 -m venv "$probe/venv" >/dev/null 2>&1 || required+=(python3-venv)
 rm -rf "$probe"
 [[ -x "${CHROMIUM:-/usr/bin/chromium}" ]] || required+=(chromium)
 [[ -x "${CHROMEDRIVER:-/usr/bin/chromedriver}" ]] || required+=(chromium-driver)
-command -v docker >/dev/null 2>&1 || optional+=(docker.io)
+# A docker client alone (some images ship one) is not Docker: the daemon is what runs containers.
+if ! docker info >/dev/null 2>&1 && ! command -v dockerd >/dev/null 2>&1; then
+    optional+=(docker.io)
+fi
 command -v debootstrap >/dev/null 2>&1 || optional+=(debootstrap)
 
 can_install=false
