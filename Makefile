@@ -59,6 +59,7 @@ bench: dev
 	$(PY) -m bench.refresh
 	$(PY) -m bench.login
 	$(PY) -m bench.memory
+	$(PY) -m bench.revocation
 
 clean:
 	rm -rf $(VENV) $(VENV_SAM) .venv-lambda .pytest_cache .mypy_cache .ruff_cache .aws-sam .cache
