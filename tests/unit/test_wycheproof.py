@@ -9,9 +9,9 @@
   ``AccessTokenVerifier``.
 
 Wherever we and Wycheproof disagree, the case is named below with the reason;
-a case that starts or stops disagreeing fails the suite. The vectors live beside
-the checkout (``../shared/testvectors/wycheproof``); if they are missing the
-suite fails, it never skips.
+a case that starts or stops disagreeing fails the suite. The vectors live in
+``tests/vectors/wycheproof`` (copied unchanged, see its README); if they are
+missing the suite fails, it never skips.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from authcore.keyring import KeyRing, parse_jwks, public_key_from_jwk
 from authcore.verify import AccessTokenVerifier, open_jws, verify_signature
 
 ROOT = Path(__file__).resolve().parents[2]
-VECTORS = ROOT / ".." / "shared" / "testvectors" / "wycheproof"
+VECTORS = ROOT / "tests" / "vectors" / "wycheproof"
 JWS_FILE = "json_web_signature_test.json"
 ECDSA_FILE = "ecdsa_secp256r1_sha256_p1363_test.json"
 RSA_FILE = "rsa_signature_2048_sha256_test.json"
@@ -55,7 +55,7 @@ def cases(name: str) -> list[Any]:
 
 def require(group: Any, name: str) -> None:
     if group is None:
-        pytest.fail(f"Wycheproof vectors missing: {VECTORS / name} (CI checks them out there)")
+        pytest.fail(f"Wycheproof vectors missing: {VECTORS / name} (tests/vectors/README.md)")
 
 
 @pytest.mark.parametrize("name", [JWS_FILE, ECDSA_FILE, RSA_FILE])
