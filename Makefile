@@ -22,12 +22,14 @@ $(VENV_SAM)/.installed: requirements/sam.txt
 # The machine's part (Debian's Chromium, Docker, debootstrap): installed when root on Debian,
 # otherwise one line naming the command to run, before anything long starts.
 prepare:
-	@bash infra/machine/prepare.sh
+	@bash infra/machine/prepare.sh test
 
 dev: $(VENV)/.installed
 sam-cli: $(VENV_SAM)/.installed
 
-run: dev
+run:
+	@bash infra/machine/prepare.sh run
+	@$(MAKE) --no-print-directory dev
 	PORT=$(PORT) $(PY) -m infra.local
 
 lint: dev
