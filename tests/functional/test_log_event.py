@@ -1,6 +1,8 @@
-"""POWERTOOLS_LOGGER_LOG_EVENT=true must not make any handler log its event.
+"""No environment variable may make a handler log its event: neither
+POWERTOOLS_LOGGER_LOG_EVENT=true nor POWERTOOLS_DEV=true (the resolver's debug mode
+prints every raw event).
 
-Powertools reads the variable when `inject_lambda_context` decorates the handler
+Powertools reads the variables when `inject_lambda_context` decorates the handler
 (a cold start), so each module is reloaded with it set, as Lambda would import it.
 The events carry a live refresh token and access token (body, cookies and the
 Authorization header); none of them, nor any fragment, may reach a log line.
@@ -12,11 +14,10 @@ import importlib
 import json
 
 import pytest
-from authcore import observability
 from authcore.credentials import ACCESS_COOKIE, REFRESH_COOKIE
-from leakwatch import LeakWatch
 from support import LambdaContext, load_event
 
+from functions.login import app as login
 from functions.logout import app as logout
 from functions.me import app as me
 from functions.refresh import app as refresh
@@ -25,6 +26,7 @@ from functions.sessions import app as sessions
 from functions.wellknown import app as wellknown
 
 HANDLERS = {
+    "login": (login, "login.json"),
     "logout": (logout, "logout.json"),
     "refresh": (refresh, "refresh.json"),
     "sessions": (sessions, "sessions_list.json"),
@@ -32,17 +34,6 @@ HANDLERS = {
     "wellknown": (wellknown, "wellknown_jwks.json"),
     "rotation": (rotation, "rotation_scheduled.json"),
 }
-
-
-@pytest.fixture
-def leak_watch(stack, capfd, caplog):
-    watch = LeakWatch(capfd, caplog, observability.logger)
-    try:
-        yield watch
-        leaks = watch.leaks()
-    finally:
-        watch.close()
-    assert not leaks, f"{len(leaks)} secret(s) reached the logs or the console"
 
 
 def event_carrying(name: str, refresh_token: str, access_token: str) -> dict:
@@ -59,15 +50,16 @@ def event_carrying(name: str, refresh_token: str, access_token: str) -> dict:
 
 @pytest.mark.parametrize("name", HANDLERS)
 def test_no_handler_logs_its_event_whatever_the_environment_says(
-    name, demo_user, login_as, leak_watch, monkeypatch
+    name, demo_user, login_as, watch, monkeypatch
 ):
     module, event_file = HANDLERS[name]
     tokens = login_as().body
-    leak_watch.note_token(tokens["refresh_token"])
-    leak_watch.note_token(tokens["access_token"])
+    watch.note_token(tokens["refresh_token"])
+    watch.note_token(tokens["access_token"])
     event = event_carrying(event_file, tokens["refresh_token"], tokens["access_token"])
     with monkeypatch.context() as patch:
         patch.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")
+        patch.setenv("POWERTOOLS_DEV", "true")
         importlib.reload(module)
         try:
             response = module.lambda_handler(event, LambdaContext())
@@ -75,4 +67,4 @@ def test_no_handler_logs_its_event_whatever_the_environment_says(
             patch.undo()
             importlib.reload(module)
     assert response, "the handler answered nothing"
-    assert leak_watch.leaks() == set()
+    assert watch.leaks() == set()

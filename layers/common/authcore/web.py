@@ -87,7 +87,9 @@ def error_response(error: AuthError) -> Response[Any]:
 
 def new_app(*paths: str, allowed: tuple[str, ...] = ("POST",)) -> APIGatewayHttpResolver:
     """A resolver whose every failure is one of the contract's answers."""
-    app = APIGatewayHttpResolver(serializer=_compact_json)
+    # debug=False whatever POWERTOOLS_DEV says: Powertools' debug mode prints every raw event
+    # (passwords, cookies, Authorization headers) to the function's log.
+    app = APIGatewayHttpResolver(serializer=_compact_json, debug=False)
     others = [m for m in _ALL_METHODS if m not in allowed]
     for path in paths:
 
