@@ -73,6 +73,17 @@ def test_a_success_from_a_device_resets_its_count(demo_user, devices_on):
         device = device_of(answer)
 
 
+def test_a_password_change_untrusts_every_device(stack, demo_user, devices_on):
+    """Cookies collected while the old password was known (the reason for a reset) must not
+    each keep a guess budget of their own against the new password."""
+    collected = [device_of(post_login(password=DEMO_PASSWORD)) for _ in range(3)]
+    stack.admin.set_password("sam", "a-new-password-456")
+    lock_out()
+    for device in collected:
+        assert post_login(device=device).status == 429
+    assert post_login(password="a-new-password-456", device=collected[0]).status == 429
+
+
 def test_a_device_cookie_of_another_account_is_untrusted(stack, demo_user, devices_on):
     stack.admin.create_user("dora", "dora-password-123")
     sams = device_of(post_login(password=DEMO_PASSWORD))

@@ -41,6 +41,15 @@ _SHAPE = re.compile(r"v1\.([A-Za-z0-9_-]{22})\.([0-9]{1,12})\.([A-Za-z0-9_-]{43}
 _NO_ACCOUNT = "\x00no-account"
 
 
+def binding(user_id: str, password_hash: str) -> str:
+    """What a device cookie is bound to: the account and its current password hash.
+
+    A password change (above all the reset after a compromise) untrusts every device at
+    once: cookies a thief collected while he knew the old password, each with a guess
+    budget of its own, buy nothing against the new one."""
+    return f"{user_id}\x00{hashlib.sha256(password_hash.encode()).hexdigest()}"
+
+
 class DeviceCookies:
     """Issues and checks device cookies under one secret key."""
 

@@ -16,7 +16,7 @@ from typing import NoReturn
 
 from authcore.clock import Clock, system_clock
 from authcore.config import Settings
-from authcore.devices import DeviceCookies
+from authcore.devices import DeviceCookies, binding
 from authcore.errors import AccountLocked, InvalidGrant
 from authcore.issuance import IssuedTokens, SecurityEvent, TokenIssuer, ignore_event
 from authcore.lockout import LockoutPolicy, unknown_account_key
@@ -82,7 +82,7 @@ class LoginService:
         user = record.user
         now = self._clock()
         trusted = devices is not None and devices.is_trusted(
-            device_cookie, user.user_id if user else None, now
+            device_cookie, binding(user.user_id, user.password_hash) if user else None, now
         )
         # A device this account logged in from before has a counter of its own:
         # failures from elsewhere cannot lock its owner out.
@@ -100,7 +100,7 @@ class LoginService:
         # right password on a disabled account would be the one that never locks).
         if not self._passwords.verify(user.password_hash, password) or user.disabled:
             self._failed(count, user, counter)
-        verified = self._succeeded(user, password, counter)
+        verified = self._succeeded(user, password)
         now = self._clock()
         settings = self._settings
         token = RefreshToken.new()
@@ -124,8 +124,16 @@ class LoginService:
         # the same transaction as the session.
         condition = self._users.unchanged_condition(verified, clear_failures=counter.account)
         self._sessions.create(session, condition=condition)
+        if not counter.account:
+            # A trusted device's count is reset once the login has really succeeded
+            # (signed and stored), never for a login that failed after the password.
+            self._users.clear_counter(counter.key)
         # Only a successful login makes (or keeps) a device trusted.
-        device = devices.issue(user.user_id, now) if devices else None
+        device = (
+            devices.issue(binding(verified.user_id, verified.password_hash), now)
+            if devices
+            else None
+        )
         return LoginResult(issued, device)
 
     def _count(self, counter: Counter, now: float) -> int:
@@ -151,10 +159,9 @@ class LoginService:
             )
         raise InvalidGrant("Invalid username or password.")
 
-    def _succeeded(self, user: User, password: str, counter: Counter) -> User:
-        """Upgrade a hash made with other argon2 parameters (one write, rarely),
-        and reset a trusted device's counter; the account's own counter is reset
-        with the session write."""
+    def _succeeded(self, user: User, password: str) -> User:
+        """Upgrade a hash made with other argon2 parameters (one write, rarely); the
+        account's own counter is reset with the session write."""
         now = self._clock()
         new_hash = (
             self._passwords.rehash(password)
@@ -162,6 +169,4 @@ class LoginService:
             else None
         )
         self._users.after_login(user, clear_failures=False, new_hash=new_hash, now=now)
-        if not counter.account:
-            self._users.clear_counter(counter.key)
         return replace(user, password_hash=new_hash) if new_hash else user
