@@ -104,7 +104,19 @@ def _base_root_filesystem() -> Path:
         raise ImageError("debootstrap is missing: apt-get install debootstrap")
     shutil.rmtree(base, ignore_errors=True)
     base.parent.mkdir(parents=True, exist_ok=True)
-    _run(["debootstrap", "--variant=minbase", f"--include={PACKAGES}", SUITE, str(base), MIRROR])
+    command = ["debootstrap", "--variant=minbase", f"--include={PACKAGES}", SUITE, str(base)]
+    command.append(MIRROR)
+    # A mirror caught between updating its Release and its Packages files fails a download
+    # now and then; a later try gets a consistent pair.
+    for attempt in range(3):
+        try:
+            _run(command)
+            break
+        except ImageError:
+            if attempt == 2:
+                raise
+            shutil.rmtree(base, ignore_errors=True)
+            time.sleep(10 * (attempt + 1))
     done.write_text(PACKAGES)
     return base
 
