@@ -335,6 +335,27 @@ def test_an_undelivered_successor_is_not_redeemed_past_the_grace_window(
     table.check()
 
 
+def test_once_the_held_successor_is_delivered_a_late_replay_is_theft_again(
+    service, store, clock, table, signer, events
+):
+    """The marker covers one outage, not the session's future: once the retry within the
+    window got the successor, replaying the previous token later is reuse as usual."""
+    first = open_session(store, clock)
+    signer.failures = 1
+    with pytest.raises(TemporarilyUnavailable):
+        service.refresh(first, issuer="https://issuer.example")
+    sid = first.split(".")[0]
+    clock.advance(MS)
+    second = refresh(service, first)  # the owner's retry, within the window
+    assert "successor_undelivered" not in table.item(sid)
+    assert table.is_current(second)
+    clock.advance(GRACE + 1)
+    refused(service, first)  # a thief's replay, past the window
+    assert "refresh_token_reuse" in events.names()
+    assert table.is_revoked(sid)
+    table.check()
+
+
 def test_signing_failure_never_unissues_a_successor_a_twin_already_holds(
     service, store, clock, table, signer
 ):

@@ -66,7 +66,7 @@ class SessionService:
         except RotationRefused as refused:
             session, successor = self._redeem(presented, refused.session, now)
         try:
-            return self._issue(session, successor, issuer, now)
+            issued = self._issue(session, successor, issuer, now)
         except Exception:
             # Signing failed after the write (KMS down, or anything else): keep
             # the successor for the presented token rather than undoing the
@@ -74,6 +74,9 @@ class SessionService:
             # hold it. The client's retry with the same token gets it.
             self._hold(presented, successor, session)
             raise
+        if session.successor_undelivered:
+            self.sessions.delivered(successor)
+        return issued
 
     def _redeem(
         self, presented: RefreshToken, session: Session | None, now: float

@@ -84,6 +84,7 @@ class SessionStore(Protocol):
         idle_expires_at: float,
     ) -> Session: ...
     def hold_successor(self, presented: RefreshToken, successor: RefreshToken) -> bool: ...
+    def delivered(self, successor: RefreshToken) -> None: ...
     def revoke(
         self,
         sid: str,
@@ -316,6 +317,24 @@ class DynamoSessionStore:
                 return False  # the session moved on or was revoked: nothing to hold
             raise
         return True
+
+    def delivered(self, successor: RefreshToken) -> None:
+        """The held successor reached the client at last: drop the marker. Left in place,
+        it would keep exempting a replay of the previous token (past the grace window)
+        from reuse detection until the successor's own rotation. Best effort: the tokens
+        are already signed, and a marker left behind only refuses such replays plainly
+        instead of treating them as theft."""
+        try:
+            with unavailable_on_error():
+                self._db.update_item(
+                    TableName=self._table,
+                    Key={"sid": {"S": successor.sid}},
+                    UpdateExpression="REMOVE successor_undelivered",
+                    ConditionExpression="token_digest = :successor",
+                    ExpressionAttributeValues={":successor": {"B": successor.digest}},
+                )
+        except (ClientError, TemporarilyUnavailable):
+            pass  # moved on (rotated, revoked) or unreachable: see above
 
     def revoke(
         self,
