@@ -16,7 +16,12 @@ SAM = Path(os.environ.get("SAM_CLI") or ROOT / ".venv-sam" / "bin" / "sam")
 
 
 class SamLocalError(Exception):
-    """sam local cannot run here; the message says why and what to do."""
+    """sam local failed; the message says why and where its logs are."""
+
+
+class MachineCannot(SamLocalError):
+    """This machine cannot run sam local at all (no Docker, no runtime Python, no root for
+    debootstrap): reported as a skip with the reason, never as a pass."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -65,7 +65,12 @@ ENVIRONMENT = {
 
 
 class ImageError(Exception):
-    """The image cannot be built here; the message says why and what to do."""
+    """The image build failed; the message says why."""
+
+
+class Unsupported(ImageError):
+    """This machine cannot build the image (no root, no debootstrap, no docker, no 3.12): a
+    limit of the machine, which the test tier reports as a skip with this reason."""
 
 
 def _run(command: list[str], **kwargs: object) -> None:
@@ -99,9 +104,9 @@ def _base_root_filesystem() -> Path:
     if done.is_file() and done.read_text() == PACKAGES:
         return base
     if os.geteuid() != 0:
-        raise ImageError("debootstrap needs root: run `sudo make sam-local` once")
+        raise Unsupported("debootstrap needs root: run `sudo make sam-local` once")
     if shutil.which("debootstrap") is None:
-        raise ImageError("debootstrap is missing: apt-get install debootstrap")
+        raise Unsupported("debootstrap is missing: apt-get install debootstrap")
     shutil.rmtree(base, ignore_errors=True)
     base.parent.mkdir(parents=True, exist_ok=True)
     command = ["debootstrap", "--variant=minbase", f"--include={PACKAGES}", SUITE, str(base)]
@@ -152,10 +157,10 @@ def _install_runtime(python: Interpreter, root: Path) -> None:
 def build(force: bool = False, log: Callable[[str], None] = print) -> tuple[str, float]:
     """The image's tag and the seconds its build took (0 when it was already current)."""
     if shutil.which("docker") is None:
-        raise ImageError("docker is missing: apt-get install docker.io")
+        raise Unsupported("docker is missing: apt-get install docker.io")
     python = find_runtime_python()
     if python is None:
-        raise ImageError(MISSING)
+        raise Unsupported(MISSING)
     fingerprint = _fingerprint(python)
     if not force and _existing_fingerprint() == fingerprint:
         return IMAGE, 0.0

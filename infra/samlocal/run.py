@@ -34,7 +34,7 @@ from infra import template
 from infra.local.stack import DEFAULT_DEMO_PASSWORD, LocalStack
 from infra.samlocal import image, sam, variant
 from infra.samlocal.cases import Case, Session, cases
-from infra.samlocal.common import ROOT, SAM, WORK, SamLocalError, free_port
+from infra.samlocal.common import ROOT, SAM, WORK, MachineCannot, SamLocalError, free_port
 from infra.samlocal.forward import Forwarder
 
 EVENTS = ROOT / "events"
@@ -199,12 +199,14 @@ def run(log: Callable[[str], None] = print, *, warm: bool = True) -> list[Case]:
     """Every case, checked; raises SamLocalError when sam local cannot run here at all."""
     reason = docker_ready()
     if reason is not None:
-        raise SamLocalError(reason)
+        raise MachineCannot(reason)
     if not SAM.exists():
-        raise SamLocalError(f"SAM CLI not found at {SAM}: run `make sam-cli`")
+        raise MachineCannot(f"SAM CLI not found at {SAM}: run `make sam-cli`")
     WORK.mkdir(parents=True, exist_ok=True)
     try:
         tag, seconds = image.build(log=log)
+    except image.Unsupported as error:
+        raise MachineCannot(str(error)) from None
     except image.ImageError as error:
         raise SamLocalError(str(error)) from None
     log(f"[sam-local] image {tag}: " + (f"built in {seconds:.0f} s" if seconds else "current"))

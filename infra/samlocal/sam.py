@@ -16,14 +16,22 @@ from typing import Any
 from infra.local import FAKE_CREDENTIALS, REGION
 from infra.samlocal import image, variant
 from infra.samlocal.cases import Case, Session
-from infra.samlocal.common import SAM, WORK, SamLocalError, free_port, stop, wait_for_port
+from infra.samlocal.common import (
+    SAM,
+    WORK,
+    MachineCannot,
+    SamLocalError,
+    free_port,
+    stop,
+    wait_for_port,
+)
 from infra.toolchain import MISSING, find_runtime_python
 
 
 def sam_environment() -> dict[str, str]:
     python = find_runtime_python()
     if python is None:
-        raise SamLocalError(MISSING)
+        raise MachineCannot(MISSING)
     keep = ("HOME", "LANG", "LC_ALL", "TMPDIR", "DOCKER_HOST")
     env = {k: os.environ[k] for k in keep if k in os.environ}
     env.update(FAKE_CREDENTIALS)
