@@ -42,10 +42,9 @@ typecheck: dev
 validate: dev sam-cli
 	$(VENV_SAM)/bin/sam validate --lint --region us-east-1
 
-# Every tier. The sam local cases share one set of containers: --dist loadgroup keeps them on
-# one worker.
+# Every tier.
 test: prepare dev sam-cli lint typecheck
-	SAM_CLI=$(abspath $(VENV_SAM))/bin/sam $(VENV)/bin/pytest -n 2 --dist loadgroup
+	SAM_CLI=$(abspath $(VENV_SAM))/bin/sam $(VENV)/bin/pytest -n 2
 
 # The end-to-end tier alone: the local stack over HTTP, Chromium, the OpenAPI checks, the fuzzer.
 e2e: dev

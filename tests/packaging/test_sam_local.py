@@ -8,27 +8,52 @@ success case against the local stack, and a protected route through `sam local s
 
 from __future__ import annotations
 
+import fcntl
+import json
+
 import pytest
 
 from infra.samlocal import run as samlocal
-from infra.samlocal.common import MachineCannot
+from infra.samlocal.common import WORK, MachineCannot, SamLocalError
 
-pytestmark = [pytest.mark.packaging, pytest.mark.xdist_group("sam-local")]
+pytestmark = pytest.mark.packaging
 
 _NOBODY = samlocal.Session("a.e30.s", "r", {"sub": "s", "sid": "i"})
 CASES = [case.name for case in samlocal.cases(_NOBODY, _NOBODY, _NOBODY)]
 
 
+def _run_once(results_file) -> dict[str, object]:
+    """One run per test session, whichever pytest-xdist worker asks first: the others wait
+    on the lock and read its outcome (one image, one build, one set of containers)."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    with (WORK / "run.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if results_file.is_file():
+            recorded: dict[str, object] = json.loads(results_file.read_text())
+            return recorded
+        try:
+            checked = samlocal.run(log=print, warm=True)
+            outcome: dict[str, object] = {"cases": {c.name: c.problem for c in checked}}
+        except MachineCannot as reason:
+            outcome = {"cannot": str(reason)}
+        except SamLocalError as error:
+            outcome = {"error": str(error)}
+        results_file.write_text(json.dumps(outcome))
+        return outcome
+
+
 @pytest.fixture(scope="module")
-def outcomes() -> dict[str, str | None]:
-    try:
-        checked = samlocal.run(log=print, warm=True)
-    except MachineCannot as reason:
+def outcomes(testrun_uid) -> dict[str, str | None]:
+    outcome = _run_once(WORK / f"outcome-{testrun_uid}.json")
+    if "cannot" in outcome:
         # `make test` installs and starts Docker and debootstrap where it can (root on
         # Debian); elsewhere this tier cannot run, and says so in the summary rather than
         # passing silently. Any other failure of the run is an error, not a skip.
-        pytest.skip(f"sam local cannot run on this machine: {reason}")
-    return {case.name: case.problem for case in checked}
+        pytest.skip(f"sam local cannot run on this machine: {outcome['cannot']}")
+    if "error" in outcome:
+        pytest.fail(f"sam local failed: {outcome['error']}")
+    cases: dict[str, str | None] = outcome["cases"]  # type: ignore[assignment]
+    return cases
 
 
 @pytest.mark.parametrize("name", CASES)
