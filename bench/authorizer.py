@@ -330,7 +330,7 @@ def cold(processes: int) -> dict[str, Any]:
     checked: list[tuple[float, float, str]] = []
     from_table: list[tuple[float, float, str]] = []
     moto = _moto_server_with_a_session()
-    _keys_table(moto[1], public_jwk(signer.public_key(), signer.kid, "ES256"))
+    _keys_table(moto[2], public_jwk(signer.public_key(), signer.kid, "ES256"))
     # The deployed path: no JWKS_URL, the keys table read with one hand-signed Query.
     table_env = {k: v for k, v in env.items() if k != "JWKS_URL"}
     table_env.update(FAKE_AWS, KEYS_TABLE=KEYS_TABLE, AWS_ENDPOINT_URL=moto[1])
@@ -409,9 +409,9 @@ def _session_item(client: Any, table: str, now: float) -> None:
     )
 
 
-def _moto_server_with_a_session() -> tuple[Any, str]:
+def _moto_server_with_a_session() -> tuple[Any, str, Any]:
     """A moto server on localhost (a child process cannot share in-process moto)
-    holding the sessions table and the bench session."""
+    holding the sessions table and the bench session; its DynamoDB client."""
     import boto3
     from moto.server import ThreadedMotoServer
 
@@ -431,23 +431,14 @@ def _moto_server_with_a_session() -> tuple[Any, str]:
     )
     db.create_table(**template.table_definition("SessionsTable", SESSIONS_TABLE))
     _session_item(db, SESSIONS_TABLE, time.time())
-    return server, endpoint
+    return server, endpoint, db
 
 
-def _keys_table(endpoint: str, jwk: dict[str, Any]) -> None:
+def _keys_table(db: Any, jwk: dict[str, Any]) -> None:
     """The keys table on the moto server, holding one current key: what the deployed
     authorizers read at cold start."""
-    import boto3
-
     from infra import template
 
-    db = boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
     db.create_table(**template.table_definition("KeysTable", KEYS_TABLE))
     db.put_item(
         TableName=KEYS_TABLE,

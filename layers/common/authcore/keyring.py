@@ -14,14 +14,17 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import SplitResult, urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from authcore import b64
 from authcore.clock import Clock, system_clock
 from authcore.errors import InvalidToken
+
+if TYPE_CHECKING:
+    import http.client
 
 log = logging.getLogger(__name__)
 
@@ -140,27 +143,48 @@ def parse_jwks(jwks: Any) -> dict[str, VerificationKey]:
     return ring
 
 
-def fetch_jwks(url: str, timeout: float = 2.0) -> Any:
-    """GET the JWKS over HTTPS (plain HTTP only to this machine, for local runs).
-
-    ``http.client`` rather than ``urllib.request``: the same verified TLS
-    (``ssl.create_default_context()``), without urllib's proxy, redirect and
-    handler machinery. Redirects are not followed; anything but ``200`` with a
-    body of at most 64 KiB fails, and the ring keeps its last good keys.
-    """
-    import http.client  # here, not at module level: only a reload pays for it
+def connect(url: str, timeout: float) -> tuple[http.client.HTTPConnection, SplitResult] | None:
+    """A connection for ``url``: verified TLS anywhere, plain HTTP only to this machine
+    (local runs), None for anything else. ``http.client`` rather than ``urllib.request``:
+    the same verified TLS (``ssl.create_default_context()``), without urllib's proxy,
+    redirect and handler machinery. Imported here, not at module level: only a reload
+    pays for it."""
+    import http.client
 
     parts = urlsplit(url)
     host = parts.hostname
-    connection: http.client.HTTPConnection
     if parts.scheme == "https" and host:
-        connection = http.client.HTTPSConnection(
-            host, parts.port, timeout=timeout, context=ssl.create_default_context()
-        )
-    elif parts.scheme == "http" and host in ("localhost", "127.0.0.1"):
-        connection = http.client.HTTPConnection(host, parts.port, timeout=timeout)
-    else:
+        context = ssl.create_default_context()
+        secure = http.client.HTTPSConnection(host, parts.port, timeout=timeout, context=context)
+        return secure, parts
+    if parts.scheme == "http" and host in ("localhost", "127.0.0.1"):
+        return http.client.HTTPConnection(host, parts.port, timeout=timeout), parts
+    return None
+
+
+def read_bounded(response: http.client.HTTPResponse, limit: int, deadline: float) -> bytes:
+    """The body, refused past ``limit`` bytes or past ``deadline`` (monotonic): a slow or
+    endless answer must not hold the authorizer."""
+    body = bytearray()
+    while chunk := response.read1(65536):
+        body += chunk
+        if len(body) > limit:
+            raise ValueError("response too large")
+        if time.monotonic() > deadline:
+            raise TimeoutError("response too slow")
+    return bytes(body)
+
+
+def fetch_jwks(url: str, timeout: float = 2.0) -> Any:
+    """GET the JWKS over HTTPS (plain HTTP only to this machine, for local runs).
+
+    Redirects are not followed; anything but ``200`` with a body of at most 64 KiB
+    fails, and the ring keeps its last good keys.
+    """
+    opened = connect(url, timeout)
+    if opened is None:
         raise ValueError("JWKS must be fetched over https")
+    connection, parts = opened
     deadline = time.monotonic() + timeout
     try:
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -174,16 +198,10 @@ def fetch_jwks(url: str, timeout: float = 2.0) -> Any:
             raise OSError(f"JWKS answered {response.status}")
         if response.getheader("Content-Encoding", "identity").lower() != "identity":
             raise ValueError("encoded JWKS response")
-        body = bytearray()
-        while chunk := response.read1(16384):
-            body += chunk
-            if len(body) > MAX_JWKS_BYTES:
-                raise ValueError("JWKS too large")
-            if time.monotonic() > deadline:
-                raise TimeoutError("JWKS fetch too slow")
+        body = read_bounded(response, MAX_JWKS_BYTES, deadline)
     finally:
         connection.close()
-    return json.loads(bytes(body))
+    return json.loads(body)
 
 
 class KeyRing:

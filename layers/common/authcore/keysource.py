@@ -20,12 +20,12 @@ import hashlib
 import hmac
 import json
 import os
-import ssl
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+
+from authcore.keyring import connect, read_bounded
 
 # The states the JWKS publishes (authcore.keystore.PUBLISHED; a test keeps them equal).
 PUBLISHED_STATES = frozenset({"pending", "current", "previous"})
@@ -129,8 +129,6 @@ class KeysTableSource:
         raise KeySourceError("too many pages")
 
     def _query(self, start: Any) -> dict[str, Any]:
-        import http.client  # here, not at module level: only a reload pays for it
-
         env = self._env
         region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
         access_key, secret_key = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
@@ -148,18 +146,10 @@ class KeysTableSource:
         if start:
             request["ExclusiveStartKey"] = start
         body = json.dumps(request).encode("utf-8")
-        parts = urlsplit(dynamodb_endpoint(env, region))
-        host = parts.hostname or ""
-        connection: http.client.HTTPConnection
-        if parts.scheme == "https" and host:
-            connection = http.client.HTTPSConnection(
-                host, parts.port, timeout=self._timeout, context=ssl.create_default_context()
-            )
-        elif parts.scheme == "http" and host in ("localhost", "127.0.0.1"):
-            # Plain HTTP only to this machine (the local stack's moto).
-            connection = http.client.HTTPConnection(host, parts.port, timeout=self._timeout)
-        else:
+        opened = connect(dynamodb_endpoint(env, region), self._timeout)
+        if opened is None:
             raise KeySourceError("the DynamoDB endpoint must be https")
+        connection, parts = opened
         headers = sigv4_headers(
             host=parts.netloc,
             region=region,
@@ -174,18 +164,12 @@ class KeysTableSource:
         try:
             connection.request("POST", "/", body=body, headers=headers)
             response = connection.getresponse()
-            data = bytearray()
-            while chunk := response.read1(65536):
-                data += chunk
-                if len(data) > MAX_RESPONSE_BYTES:
-                    raise KeySourceError("response too large")
-                if time.monotonic() > deadline:
-                    raise KeySourceError("too slow")
+            data = read_bounded(response, MAX_RESPONSE_BYTES, deadline)
             if response.status != 200:
                 raise KeySourceError(f"DynamoDB answered {response.status}")
         finally:
             connection.close()
-        page = json.loads(bytes(data))
+        page = json.loads(data)
         if not isinstance(page, dict):
             raise KeySourceError("not a Query answer")
         return page
