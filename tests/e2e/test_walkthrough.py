@@ -233,8 +233,7 @@ def test_body_walkthrough(local_stack: LocalStack):
     response = login(local_stack, delivery="body")
     assert response.status_code == 200, response.text
     assert response.headers["Cache-Control"] == "no-store"
-    # The tokens only in the body; the one cookie is the device's, which holds no token.
-    assert set(set_cookies(response)) == {DEVICE_COOKIE}
+    assert set_cookies(response) == {}
     tokens = response.json()
     assert tokens["token_type"] == "Bearer"
     assert tokens["expires_in"] == ACCESS_TTL

@@ -109,7 +109,9 @@ def test_forged_expired_or_garbage_cookies_are_untrusted(demo_user, devices_on, 
 
 def test_the_cookie_is_set_only_on_success_with_host_prefix_attributes(demo_user, devices_on):
     assert post_login().cookies == []
-    for delivery in ("cookie", "body"):
+    # Contract §2: body delivery carries no Set-Cookie at all.
+    assert post_login(password=DEMO_PASSWORD, delivery="body").cookies == []
+    for delivery in ("cookie",):
         answer = post_login(password=DEMO_PASSWORD, delivery=delivery)
         (cookie,) = [c for c in answer.cookies if c.startswith(DEVICE_COOKIE + "=")]
         attributes = {part.strip().split("=")[0] for part in cookie.split(";")[1:]}

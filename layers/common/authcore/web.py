@@ -284,13 +284,13 @@ def tokens_response(
         "expires_in": issued.expires_in,
         "refresh_expires_in": issued.refresh_expires_in,
     }
-    # Set for either delivery: an API client keeps it like any cookie and sends it
-    # back in the Cookie header of its next login.
-    extra = [_device_cookie(device_cookie)] if device_cookie else []
     if how == "body":
+        # Contract §2: body delivery answers with no Set-Cookie at all, so no device
+        # cookie either (an API client gets no device exemption from lockouts).
         body["access_token"] = issued.access_token
         body["refresh_token"] = str(issued.refresh_token)
-        return json_response(200, body, cookies=extra or None)
+        return json_response(200, body)
+    extra = [_device_cookie(device_cookie)] if device_cookie else []
     cookies = token_cookies(
         issued.access_token,
         issued.expires_in,
