@@ -136,7 +136,7 @@ def _interleave(rounds: int, variants: dict[str, Batch]) -> dict[str, float]:
 
 
 def _issue(signer: Any, now: float) -> str:
-    from authcore.tokens import Principal, issue_access_token
+    from authcore.tokens.issue import Principal, issue_access_token
 
     return issue_access_token(
         signer,
@@ -271,8 +271,7 @@ def _warm_one(alg: str, signer: Any, rounds: int, per_round: int) -> dict[str, f
 
 
 def warm(rounds: int, per_round: int) -> dict[str, dict[str, float]]:
-    from authcore.keys import LocalSigner, public_jwk
-
+    from authcore.keys.signers import LocalSigner, public_jwk
     from functions.authorizer import app
 
     signers = {
@@ -293,7 +292,7 @@ def warm(rounds: int, per_round: int) -> dict[str, dict[str, float]]:
 
 
 def cold(processes: int) -> dict[str, Any]:
-    from authcore.keys import LocalSigner, public_jwk
+    from authcore.keys.signers import LocalSigner, public_jwk
 
     signer = LocalSigner.generate("bench-cold")
     server = _serve({"keys": [public_jwk(signer.public_key(), signer.kid, "ES256")]})
@@ -391,8 +390,9 @@ def cold(processes: int) -> dict[str, Any]:
 # ---------------------------------------------------------------- session-checked mode
 def _session_item(client: Any, table: str, now: float) -> None:
     """The session the bench tokens name, written as login writes it."""
-    from authcore.sessions import DynamoSessionStore, Session
-    from authcore.tokens import Principal
+    from authcore.sessions.dynamo import DynamoSessionStore
+    from authcore.sessions.model import Session
+    from authcore.tokens.issue import Principal
 
     DynamoSessionStore(client, table).create(
         Session(
@@ -488,10 +488,10 @@ def _container(env: dict[str, str]) -> ModuleType:
 def warm_session(rounds: int, per_round: int) -> dict[str, float]:
     """Stateless and session-checked containers on the same tokens, interleaved."""
     import boto3
-    from authcore.keys import LocalSigner, public_jwk
-    from authcore.session_check import PROJECTION
     from moto import mock_aws
 
+    from authcore.keys.signers import LocalSigner, public_jwk
+    from authcore.sessions.check import PROJECTION
     from infra import template
 
     signer = LocalSigner.generate("bench-session-es")

@@ -104,9 +104,10 @@ class Replay:
 def run(tries: int, warmup: int) -> tuple[dict[str, list[float]], str]:
     moto_stack.isolate_environment()
     import boto3
-    from authcore import aws, runtime
     from moto import mock_aws
 
+    from authcore import aws
+    from authcore.runtime import signing
     from functions.login import app as login_app
     from infra.admin import Admin
 
@@ -121,8 +122,8 @@ def run(tries: int, warmup: int) -> tuple[dict[str, list[float]], str]:
         admin.create_user("alice", PASSWORD, "profile")
         admin.create_user("gone", PASSWORD, "profile")
         admin.set_disabled("gone", True)
-        passwords = runtime.passwords()
-        alice = runtime.users().get("alice")
+        passwords = signing.passwords()
+        alice = signing.users().get("alice")
         assert alice is not None
         counter = [0]
 
@@ -178,7 +179,7 @@ def run(tries: int, warmup: int) -> tuple[dict[str, list[float]], str]:
             admin.unlock("bench")
             admin.unlock("gone")
         parameters = alice.password_hash.split("$")[3]
-        runtime.reset()
+        signing.reset()
     return samples, parameters
 
 

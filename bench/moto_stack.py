@@ -47,15 +47,15 @@ def isolate_environment() -> None:
 
 def create(db: Any, kms: Any) -> str:
     """Create everything inside an active moto mock; return the current key's KMS id."""
-    from authcore import runtime
-    from authcore.key_material import KmsMaterial
-    from authcore.keystore import KeyLifecycle, KeyTable
-
+    from authcore.keys.lifecycle import KeyLifecycle
+    from authcore.keys.material import KmsMaterial
+    from authcore.keys.table import KeyTable
+    from authcore.runtime import signing
     from infra import template
 
     for logical_id, table in TABLES.items():
         db.create_table(**template.table_definition(logical_id, table))
     keys = KeyTable(db, "keys")
     KeyLifecycle(keys, KmsMaterial(kms, stack="local")).rotate()
-    runtime.reset()
+    signing.reset()
     return next(r.ref for r in keys.load() if r.state == "current")

@@ -72,10 +72,11 @@ def _row(name: str, samples: list[float]) -> str:
 def run(iterations: int, warmup: int) -> dict[str, list[float]]:
     moto_stack.isolate_environment()
     import boto3
-    from authcore import aws, runtime
-    from authcore.refresh_tokens import RefreshToken
     from moto import mock_aws
 
+    from authcore import aws
+    from authcore.runtime import signing
+    from authcore.tokens.refresh import RefreshToken
     from functions.login import app as login_app
     from functions.refresh import app as refresh_app
     from infra.admin import Admin
@@ -103,7 +104,7 @@ def run(iterations: int, warmup: int) -> dict[str, list[float]]:
             assert answer["statusCode"] == 200, answer
             chain[0] = json.loads(answer["body"])["refresh_token"]
 
-        service = runtime.session_service(signing=True)
+        service = signing.session_service(signing=True)
         issuer = "https://abc123.execute-api.us-east-1.amazonaws.com"
 
         def core() -> None:
@@ -163,7 +164,7 @@ def run(iterations: int, warmup: int) -> dict[str, list[float]]:
         for _ in range(10):
             handler()
         results[ROUND_TRIPS] = [len(sent) / 10]
-        runtime.reset()
+        signing.reset()
     return results
 
 

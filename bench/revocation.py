@@ -39,7 +39,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery-staple"
 POLL_SECONDS = 0.25
-# The deployed key caches (authcore.keystore, authcore.keyring) and the targets they meet.
+# The deployed key caches (authcore.keystore, authcore.keys.ring) and the targets they meet.
 DEFAULTS = {"SIGNER_CACHE_SECONDS": 10, "JWKS_CACHE_SECONDS": 5, "KEY_RING_MAX_AGE_SECONDS": 30}
 FAST = {"SIGNER_CACHE_SECONDS": 2, "JWKS_CACHE_SECONDS": 1, "KEY_RING_MAX_AGE_SECONDS": 3}
 TARGETS = {"sign": 15.0, "jwks": 10.0, "authorizer": 75.0}
@@ -127,7 +127,6 @@ def _revoker(env_file: Path) -> Callable[[str], object]:
         if entry not in sys.path:
             sys.path.insert(0, entry)
     from authcore.config import Settings
-
     from infra import keys
 
     settings = Settings.from_env()

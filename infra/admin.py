@@ -19,13 +19,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 import boto3
+
+from authcore.accounts.dynamo import DynamoUserStore
+from authcore.accounts.lockout import LockoutPolicy
+from authcore.accounts.passwords import Passwords
+from authcore.accounts.users import User, UserExists, canonical_username
 from authcore.config import Settings
 from authcore.errors import AuthError
-from authcore.lockout import LockoutPolicy
-from authcore.passwords import Passwords
-from authcore.session_service import SessionService
-from authcore.sessions import DynamoSessionStore
-from authcore.users import DynamoUserStore, User, UserExists, canonical_username
+from authcore.sessions.dynamo import DynamoSessionStore
+from authcore.sessions.service import SessionService
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient

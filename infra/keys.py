@@ -20,9 +20,11 @@ from dataclasses import asdict, dataclass
 from typing import Any, TextIO
 
 import boto3
+
 from authcore.config import Settings
-from authcore.key_material import KmsMaterial, SecretsMaterial
-from authcore.keystore import SIGNER_CACHE_SECONDS, KeyLifecycle, KeyMaterial, KeyRecord, KeyTable
+from authcore.keys.lifecycle import SIGNER_CACHE_SECONDS, KeyLifecycle, KeyMaterial
+from authcore.keys.material import KmsMaterial, SecretsMaterial
+from authcore.keys.table import KeyRecord, KeyTable
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from authcore import runtime
 from moto import mock_aws
 from support import DEMO_PASSWORD, LambdaContext, create_stack
+
+from authcore.runtime import signing
 
 
 @pytest.fixture(autouse=True)
@@ -30,8 +31,8 @@ def lambda_context() -> LambdaContext:
 def stack(monkeypatch):
     with mock_aws():
         yield create_stack(monkeypatch)
-        runtime.reset()
-    runtime.reset()
+        signing.reset()
+    signing.reset()
 
 
 @pytest.fixture

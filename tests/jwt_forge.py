@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from authcore import b64
-from authcore.keys import LocalSigner
+from authcore.keys.signers import LocalSigner
 
 ISSUER = "https://auth.example.com"
 AUDIENCE = "api"

@@ -25,7 +25,7 @@ def token_digest(token: str) -> bytes:
 
 
 def token_secret(token: str) -> bytes:
-    from authcore.refresh_tokens import RefreshToken
+    from authcore.tokens.refresh import RefreshToken
 
     parsed = RefreshToken.parse(token)
     return parsed.family + parsed.secret
@@ -41,9 +41,9 @@ def open_session(
     username: str | None = None,
 ) -> str:
     """What login writes, without the password hashing (login has its own tests)."""
-    from authcore.refresh_tokens import RefreshToken
-    from authcore.sessions import Session
-    from authcore.tokens import Principal
+    from authcore.sessions.model import Session
+    from authcore.tokens.issue import Principal
+    from authcore.tokens.refresh import RefreshToken
 
     token = RefreshToken.new()
     store.create(

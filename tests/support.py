@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from authcore import runtime
-from authcore.key_material import KmsMaterial
-from authcore.keystore import KeyLifecycle, KeyTable, published_jwks
 
+from authcore.keys.lifecycle import KeyLifecycle
+from authcore.keys.material import KmsMaterial
+from authcore.keys.publish import published_jwks
+from authcore.keys.table import KeyTable
+from authcore.runtime import signing
 from infra import template
 from infra.admin import Admin
 
@@ -74,7 +76,7 @@ def create_stack(monkeypatch) -> Stack:
     monkeypatch.setenv("SESSIONS_TABLE", "sessions")
     monkeypatch.setenv("KEYS_TABLE", "keys")
     monkeypatch.setenv("ALLOWED_ORIGINS", ALLOWED_ORIGIN)
-    runtime.reset()
+    signing.reset()
     admin = Admin.connect("users", "sessions", dynamodb)
     admin.settle_seconds = 0  # moto's by_user index is consistent at once: nothing to wait for
     return Stack(dynamodb, kms, key_id, "users", "sessions", admin)

@@ -6,7 +6,7 @@ One code, two modes (``AUTHORIZER_MODE``), deployed as two functions:
 - ``stateless`` (the default): signature and claims only, no I/O. A logout takes
   effect when the access token expires.
 - ``session``: additionally, the token's session must be live in the sessions
-  table (``authcore.session_check``: one cached GetItem), so a logout takes
+  table (``authcore.sessions.check``: one cached GetItem), so a logout takes
   effect within ``REVOCATION_MAX_LAG_SECONDS``. When DynamoDB fails, the request
   is refused.
 
@@ -24,7 +24,7 @@ It runs before every protected route, so its import graph is part of its
 latency: standard library, ``cryptography`` and the light modules of
 ``authcore`` only. No Powertools, no PyJWT, and no boto3 unless in session mode
 (imported when the first session check builds its client). Keys come from the
-keys table, read directly with one hand-signed ``Query`` (``authcore.keysource``):
+keys table, read directly with one hand-signed ``Query`` (``authcore.keys.source``):
 never through the public, throttled JWKS route, which anyone can make fail, and
 which a ring that fails closed must therefore not depend on. ``JWKS_URL`` (or,
 without a keys table, ``$ISSUER/.well-known/jwks.json``) names a JWKS instead.
@@ -40,9 +40,9 @@ import sys
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from authcore import credentials
 from authcore.clock import Clock, system_clock
 from authcore.config import ConfigError, Settings
+from authcore.edge import credentials
 from authcore.errors import (
     AuthError,
     Forbidden,
@@ -50,11 +50,11 @@ from authcore.errors import (
     InvalidToken,
     TemporarilyUnavailable,
 )
-from authcore.keyring import RELOAD_INTERVAL_SECONDS, KeyRing, KeysUnconfirmed, fetch_jwks
-from authcore.verify import AccessTokenVerifier
+from authcore.keys.ring import RELOAD_INTERVAL_SECONDS, KeyRing, KeysUnconfirmed, fetch_jwks
+from authcore.tokens.verify import AccessTokenVerifier
 
 if TYPE_CHECKING:
-    from authcore.session_check import SessionChecker
+    from authcore.sessions.check import SessionChecker
 
 log = logging.getLogger("authorizer")
 log.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"))
@@ -92,7 +92,7 @@ def key_ring() -> KeyRing:
         jwks_url = config.jwks_url
         source = lambda: fetch_jwks(jwks_url)  # noqa: E731
     elif config.keys_table:
-        from authcore.keysource import KeysTableSource
+        from authcore.keys.source import KeysTableSource
 
         source = KeysTableSource(config.keys_table)
     elif config.issuer:
@@ -133,7 +133,7 @@ def session_checker() -> SessionChecker | None:
     config = settings()
     if config.authorizer_mode != "session":
         return None
-    from authcore import session_check
+    from authcore.sessions import check as session_check
 
     reader = session_check.dynamo_reader(config.require("sessions_table"))
     return session_check.SessionChecker(
@@ -150,7 +150,7 @@ def reset(clock: Clock = system_clock) -> None:
     key_ring.cache_clear()
     verifier_for.cache_clear()
     session_checker.cache_clear()
-    loaded = sys.modules.get("authcore.session_check")
+    loaded = sys.modules.get("authcore.sessions.check")
     if loaded is not None:
         loaded.dynamodb_client.cache_clear()
 

@@ -4,24 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from authcore import credentials, runtime, web
-from authcore.errors import InvalidToken
-from authcore.observability import logger, metrics, tracer
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-app = web.new_app("/auth/logout")
+from authcore.edge import credentials, http
+from authcore.edge.observability import logger, metrics, tracer
+from authcore.errors import InvalidToken
+from authcore.runtime import signing
+
+app = http.new_app("/auth/logout")
 
 
 @app.post("/auth/logout")
 def logout() -> Response[Any]:
     event = app.current_event
-    settings = runtime.settings()
-    body = web.json_body(event, required=False)
-    everywhere = web.bool_field(body, "all")
-    service = runtime.session_service()
-    tokens, how = web.refresh_tokens(event, body)
+    settings = signing.settings()
+    body = http.json_body(event, required=False)
+    everywhere = http.bool_field(body, "all")
+    service = signing.session_service()
+    tokens, how = http.refresh_tokens(event, body)
     if not tokens:
         # No refresh token: the access token (header, else cookie) names the session.
         token_from_header = credentials.bearer_token(event.headers)
@@ -31,24 +33,24 @@ def logout() -> Response[Any]:
         if token_from_header is None and access is not None:
             how = "cookie"
         if how == "cookie":
-            web.refuse_cross_site(event, settings)
+            http.refuse_cross_site(event, settings)
         if access is not None:
             try:
-                claims = runtime.access_verifier(web.issuer(event, settings)).verify(access)
+                claims = signing.access_verifier(http.issuer(event, settings)).verify(access)
             except InvalidToken:
                 claims = None  # RFC 7009: an unusable token is not an error
             if claims is not None:
                 service.logout_with_access_claims(claims, everywhere=everywhere)
     else:
         if how == "cookie":
-            web.refuse_cross_site(event, settings)
+            http.refuse_cross_site(event, settings)
         service.logout_any(tokens, everywhere=everywhere)
     metrics.add_metric(name="Logout", unit="Count", value=1)
     tossed = how == "cookie" and len(tokens) > 1
-    return web.json_response(
+    return http.json_response(
         204,
-        cookies=web.cleared_cookies(),
-        headers=web.CLEAR_SITE_COOKIES if tossed else None,
+        cookies=http.cleared_cookies(),
+        headers=http.CLEAR_SITE_COOKIES if tossed else None,
     )
 
 

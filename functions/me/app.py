@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from authcore import web
-from authcore.errors import InvalidToken
-from authcore.observability import logger, tracer
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-app = web.new_app()
+from authcore.edge import http
+from authcore.edge.observability import logger, tracer
+from authcore.errors import InvalidToken
+
+app = http.new_app()
 
 
 @app.get("/api/me")
@@ -23,7 +24,7 @@ def me() -> Response[Any]:
     context = app.current_event.request_context.authorizer.get_lambda or {}
     if not context.get("sub"):
         raise InvalidToken("missing_context")
-    return web.json_response(
+    return http.json_response(
         200,
         {
             "user": context.get("username", ""),

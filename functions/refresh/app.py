@@ -4,40 +4,42 @@ from __future__ import annotations
 
 from typing import Any
 
-from authcore import runtime, web
-from authcore.errors import InvalidGrant
-from authcore.observability import logger, metrics, tracer
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-app = web.new_app("/auth/refresh")
+from authcore.edge import http
+from authcore.edge.observability import logger, metrics, tracer
+from authcore.errors import InvalidGrant
+from authcore.runtime import signing
+
+app = http.new_app("/auth/refresh")
 
 
 @app.post("/auth/refresh")
 def refresh() -> Response[Any]:
     event = app.current_event
-    settings = runtime.settings()
-    body = web.json_body(event, required=False)
-    tokens, how = web.refresh_tokens(event, body)
+    settings = signing.settings()
+    body = http.json_body(event, required=False)
+    tokens, how = http.refresh_tokens(event, body)
     if how == "cookie":
         # Checked before anything is consumed: a refused request leaves the token valid.
-        web.refuse_cross_site(event, settings)
+        http.refuse_cross_site(event, settings)
     if not tokens:
         raise InvalidGrant("No refresh token was presented.")
     try:
-        issued = runtime.session_service(signing=True).refresh_any(
-            tokens, issuer=web.issuer(event, settings)
+        issued = signing.session_service(signing=True).refresh_any(
+            tokens, issuer=http.issuer(event, settings)
         )
     except InvalidGrant as error:
-        response = web.error_response(error)
+        response = http.error_response(error)
         if how == "cookie":
-            response.cookies = web.cleared_cookies()
+            response.cookies = http.cleared_cookies()
             if len(tokens) > 1:
-                response.headers.update(web.CLEAR_SITE_COOKIES)
+                response.headers.update(http.CLEAR_SITE_COOKIES)
         return response
     metrics.add_metric(name="RefreshSucceeded", unit="Count", value=1)
-    return web.tokens_response(issued, how)
+    return http.tokens_response(issued, how)
 
 
 # log_event pinned, whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event carries

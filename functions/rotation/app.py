@@ -12,9 +12,10 @@ import urllib.request
 from dataclasses import asdict
 from typing import Any
 
-from authcore import runtime
-from authcore.observability import logger, metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from authcore.edge.observability import logger, metrics
+from authcore.runtime import signing
 
 
 def _answer_cloudformation(event: dict[str, Any], status: str, reason: str = "") -> None:
@@ -47,7 +48,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             _answer_cloudformation(event, "SUCCESS")
         return {"status": "kept"}
     try:
-        report = runtime.key_lifecycle().rotate()
+        report = signing.key_lifecycle().rotate()
     except Exception as error:
         logger.error("key rotation failed", extra={"error_type": type(error).__name__})
         if from_cloudformation and "ResponseURL" in event:

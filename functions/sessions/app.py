@@ -7,15 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from authcore import runtime, web
-from authcore.errors import InvalidToken, NotFound
-from authcore.observability import logger, metrics, tracer
-from authcore.refresh_tokens import is_sid
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-app = web.new_app()
+from authcore.edge import http
+from authcore.edge.observability import logger, metrics, tracer
+from authcore.errors import InvalidToken, NotFound
+from authcore.runtime import signing
+from authcore.tokens.refresh import is_sid
+
+app = http.new_app()
 
 
 def _caller() -> tuple[str, str]:
@@ -29,7 +31,7 @@ def _caller() -> tuple[str, str]:
 @app.get("/auth/sessions")
 def list_sessions() -> Response[Any]:
     sub, sid = _caller()
-    return web.json_response(200, {"sessions": runtime.session_service().list_sessions(sub, sid)})
+    return http.json_response(200, {"sessions": signing.session_service().list_sessions(sub, sid)})
 
 
 @app.delete("/auth/sessions/<sid>")
@@ -37,9 +39,9 @@ def revoke_session(sid: str) -> Response[Any]:
     sub, _ = _caller()
     if not is_sid(sid):
         raise NotFound("No such session.")
-    runtime.session_service().revoke_session(sub, sid)
+    signing.session_service().revoke_session(sub, sid)
     metrics.add_metric(name="SessionRevoked", unit="Count", value=1)
-    return web.json_response(204)
+    return http.json_response(204)
 
 
 # log_event pinned, whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event carries

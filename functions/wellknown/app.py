@@ -9,19 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from authcore import runtime, web
-from authcore.keystore import JWKS_MAX_AGE_SECONDS
-from authcore.observability import logger, tracer
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from authcore.edge import http
+from authcore.edge.observability import logger, tracer
+from authcore.keys.publish import JWKS_MAX_AGE_SECONDS
+from authcore.runtime import signing
 
 # Verifiers may cache the key set for JWKS_MAX_AGE_SECONDS; key rotation publishes
 # a new key well before it signs anything, and an emergency revocation leaves this
 # answer within JWKS_CACHE_SECONDS, 5 s (see README, key rotation arithmetic).
 _PUBLIC = {"Cache-Control": f"public, max-age={JWKS_MAX_AGE_SECONDS}"}
 
-app = web.new_app(allowed=("GET",))
+app = http.new_app(allowed=("GET",))
 
 
 @app.get("/.well-known/jwks.json")
@@ -29,14 +31,14 @@ def jwks() -> Response[Any]:
     return Response(
         200,
         "application/json",
-        runtime.jwks(runtime.settings().jwks_cache_seconds),
+        signing.jwks(signing.settings().jwks_cache_seconds),
         headers=_PUBLIC,
     )
 
 
 @app.get("/.well-known/openid-configuration")
 def openid_configuration() -> Response[Any]:
-    issuer = web.issuer(app.current_event, runtime.settings())
+    issuer = http.issuer(app.current_event, signing.settings())
     document = {
         "issuer": issuer,
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
@@ -44,7 +46,7 @@ def openid_configuration() -> Response[Any]:
         "revocation_endpoint": f"{issuer}/auth/logout",
         "response_types_supported": ["token"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [runtime.settings().signing_alg],
+        "id_token_signing_alg_values_supported": [signing.settings().signing_alg],
         "token_endpoint_auth_methods_supported": ["none"],
     }
     return Response(200, "application/json", document, headers=_PUBLIC)

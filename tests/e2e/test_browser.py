@@ -30,8 +30,8 @@ from typing import Any
 
 import pytest
 import requests
-from authcore.devices import DEVICE_COOKIE, DEVICE_COOKIE_TTL_SECONDS
 
+from authcore.accounts.devices import DEVICE_COOKIE, DEVICE_COOKIE_TTL_SECONDS
 from tests.e2e.chromium import Browser, ChromiumFailed, ChromiumMissing, launch
 from tests.e2e.conftest import STACK_SETTINGS, USERS, LocalStack
 

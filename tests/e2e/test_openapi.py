@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from authcore.devices import DEVICE_COOKIE
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
+from authcore.accounts.devices import DEVICE_COOKIE
 from infra import template
 from tests.e2e.conftest import DEMO_PASSWORD, ROOT, USERS, LocalStack
 

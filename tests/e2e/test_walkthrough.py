@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import jwt
 import pytest
 import requests
-from authcore.devices import DEVICE_COOKIE, DEVICE_COOKIE_TTL_SECONDS
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from authcore.accounts.devices import DEVICE_COOKIE, DEVICE_COOKIE_TTL_SECONDS
 from tests.e2e.conftest import DEMO_PASSWORD, EXTRA_USERS, ROOT, STACK_SETTINGS, LocalStack
 
 pytestmark = pytest.mark.e2e

@@ -7,10 +7,10 @@ import threading
 from http.server import ThreadingHTTPServer
 
 import pytest
-from authcore import observability
 from leakwatch import LeakWatch
 from support import DEMO_PASSWORD, JwksHandler, invoke, with_body
 
+from authcore.edge import observability
 from functions.authorizer import app as authorizer_app
 
 

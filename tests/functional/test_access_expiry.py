@@ -9,16 +9,17 @@ from __future__ import annotations
 import json
 
 import session_checks as checks
-from authcore import b64, runtime
-from authcore.clock import FrozenClock
-from authcore.config import Settings
-from authcore.credentials import ACCESS_COOKIE
-from authcore.issuance import TokenIssuer
-from authcore.keys import LocalSigner
-from authcore.session_service import SessionService
-from authcore.sessions import DynamoSessionStore
 from support import DEMO_PASSWORD, invoke, with_body
 
+from authcore import b64
+from authcore.clock import FrozenClock
+from authcore.config import Settings
+from authcore.edge.credentials import ACCESS_COOKIE
+from authcore.keys.signers import LocalSigner
+from authcore.runtime import signing
+from authcore.sessions.dynamo import DynamoSessionStore
+from authcore.sessions.service import SessionService
+from authcore.tokens.issue import TokenIssuer
 from functions.login import app as login
 
 T0 = 1_800_000_000.0
@@ -71,8 +72,8 @@ def test_an_early_refresh_keeps_the_full_access_lifetime(stack):
 def test_login_with_a_session_shorter_than_the_access_lifetime(demo_user, monkeypatch):
     monkeypatch.setenv("ACCESS_TOKEN_TTL_SECONDS", "3600")
     monkeypatch.setenv("SESSION_TTL_SECONDS", "600")
-    runtime.reset()
-    runtime.use_clock(FrozenClock(T0 + 0.75))
+    signing.reset()
+    signing.use_clock(FrozenClock(T0 + 0.75))
     credentials = {"username": "sam", "password": DEMO_PASSWORD}
     body = invoke(login, with_body("login.json", {**credentials, "delivery": "body"})).body
     at = claims(body["access_token"])

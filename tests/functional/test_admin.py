@@ -168,9 +168,9 @@ def test_a_session_the_index_has_not_caught_up_with_is_revoked_by_the_second_swe
 ):
     """The by_user index is eventually consistent (moto's is not): hide the newest session
     from the first listing, as a lagging index would, and it must still end."""
-    from authcore.sessions import DynamoSessionStore
     from support import invoke, with_body
 
+    from authcore.sessions.dynamo import DynamoSessionStore
     from functions.refresh import app as refresh
 
     older = login_as().body["refresh_token"]

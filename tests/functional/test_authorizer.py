@@ -16,17 +16,17 @@ import time
 from http.server import ThreadingHTTPServer
 
 import pytest
+from jwt_forge import claims, forge
+from support import ALLOWED_ORIGIN, ROOT, JwksHandler, load_event
+
 from authcore.clock import FrozenClock
-from authcore.credentials import ACCESS_COOKIE
-from authcore.keyring import (
+from authcore.edge.credentials import ACCESS_COOKIE
+from authcore.keys.ring import (
     EMPTY_RING_RETRY_SECONDS,
     MAX_RING_AGE_SECONDS,
     RELOAD_INTERVAL_SECONDS,
 )
-from authcore.keys import LocalSigner, public_jwk
-from jwt_forge import claims, forge
-from support import ALLOWED_ORIGIN, ROOT, JwksHandler, load_event
-
+from authcore.keys.signers import LocalSigner, public_jwk
 from functions.authorizer import app as authorizer
 
 ISSUER = "https://abc123.execute-api.us-east-1.amazonaws.com"

@@ -10,10 +10,10 @@ cannot tell which is ours.
 from __future__ import annotations
 
 import pytest
-from authcore import runtime
-from authcore.credentials import ACCESS_COOKIE, REFRESH_COOKIE
 from support import invoke, load_event
 
+from authcore.edge.credentials import ACCESS_COOKIE, REFRESH_COOKIE
+from authcore.runtime import signing
 from functions.logout import app as logout
 from functions.refresh import app as refresh
 
@@ -25,7 +25,7 @@ OTHER_USER = ("mallory", "mallorys-own-long-password")
 def _grace_zero(monkeypatch, stack):
     # A token superseded once is stale at once: no window hides a replay here.
     monkeypatch.setenv("REFRESH_REUSE_GRACE_SECONDS", "0")
-    runtime.reset()
+    signing.reset()
 
 
 @pytest.fixture

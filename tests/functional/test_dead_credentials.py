@@ -9,10 +9,10 @@ else answers 204 (RFC 7009), ends nothing, and logs a security event without the
 from __future__ import annotations
 
 import pytest
-from authcore import runtime
-from authcore.clock import FrozenClock
 from support import invoke, load_event, with_body
 
+from authcore.clock import FrozenClock
+from authcore.runtime import signing
 from functions.logout import app as logout
 from functions.refresh import app as refresh
 
@@ -23,9 +23,9 @@ GRACE = 10
 @pytest.fixture
 def clock(stack, monkeypatch):
     monkeypatch.setenv("REFRESH_REUSE_GRACE_SECONDS", str(GRACE))
-    runtime.reset()
+    signing.reset()
     frozen = FrozenClock(T0)
-    runtime.use_clock(frozen)
+    signing.use_clock(frozen)
     return frozen
 
 
@@ -111,7 +111,7 @@ def test_the_access_token_of_an_ended_session_ends_nothing(
     demo_user, login_as, stack, watch, monkeypatch, ending
 ):
     monkeypatch.setenv("REFRESH_REUSE_GRACE_SECONDS", "0")  # a replay is theft at once
-    runtime.reset()
+    signing.reset()
     ended = login_as().body
     other = login_as().body["refresh_token"]
     if ending == "logout":

@@ -12,10 +12,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from authcore import runtime
-from authcore.devices import DEVICE_COOKIE, DEVICE_COOKIE_TTL_SECONDS
 from support import DEMO_PASSWORD, invoke, with_body
 
+from authcore.accounts.devices import DEVICE_COOKIE, DEVICE_COOKIE_TTL_SECONDS
+from authcore.runtime import signing
 from functions.login import app as login
 
 WRONG = "wrong-password-123"
@@ -25,7 +25,7 @@ KEY = "device-cookie-key-for-tests-0123456789"
 @pytest.fixture
 def devices_on(stack, monkeypatch):
     monkeypatch.setenv("DEVICE_COOKIE_KEY", KEY)
-    runtime.reset()
+    signing.reset()
 
 
 def post_login(username="sam", password=WRONG, device=None, delivery="cookie"):
@@ -98,7 +98,7 @@ def test_forged_expired_or_garbage_cookies_are_untrusted(demo_user, devices_on, 
         version, nonce, expires, mac = device.split(".")
         device = f"{version}.{nonce}.{int(expires) + 1}.{mac}"
     elif tamper == "expired":
-        runtime.use_clock(lambda: time.time() + DEVICE_COOKIE_TTL_SECONDS + 1)
+        signing.use_clock(lambda: time.time() + DEVICE_COOKIE_TTL_SECONDS + 1)
     else:
         device = "not-a-device-cookie"
     lock_out()

@@ -4,9 +4,9 @@ import io
 import json
 
 import pytest
-from authcore.keystore import KeyTable
 from support import load_event
 
+from authcore.keys.table import KeyTable
 from functions.authorizer import app as authorizer
 from infra import keys
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from authcore.clock import FrozenClock
-from authcore.errors import InvalidToken, TemporarilyUnavailable
-from authcore.key_material import STACK_TAG, KmsMaterial, SecretsMaterial
-from authcore.keyring import KeyRing
-from authcore.keystore import CurrentSigner, KeyLifecycle, KeyTable, RotationPolicy, published_jwks
-from authcore.tokens import Principal, issue_access_token
-from authcore.verify import AccessTokenVerifier
 from moto import mock_aws
 from support import Faults
 
+from authcore.clock import FrozenClock
+from authcore.errors import InvalidToken, TemporarilyUnavailable
+from authcore.keys.lifecycle import CurrentSigner, KeyLifecycle, RotationPolicy
+from authcore.keys.material import STACK_TAG, KmsMaterial, SecretsMaterial
+from authcore.keys.publish import published_jwks
+from authcore.keys.ring import KeyRing
+from authcore.keys.table import KeyTable
+from authcore.tokens.issue import Principal, issue_access_token
+from authcore.tokens.verify import AccessTokenVerifier
 from infra import template
 
 ISSUER = "https://auth.example.com"

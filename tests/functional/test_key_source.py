@@ -13,23 +13,24 @@ from typing import Any
 
 import boto3
 import pytest
-from authcore.clock import FrozenClock
-from authcore.keyring import KeyRing, parse_jwks
-from authcore.keys import LocalSigner
-from authcore.keysource import (
-    PUBLISHED_STATES,
-    KeySourceError,
-    KeysTableSource,
-    dynamodb_endpoint,
-    sigv4_headers,
-)
-from authcore.keystore import PUBLISHED, KeyLifecycle, KeyTable
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from jwt_forge import claims, forge
 from moto.server import ThreadedMotoServer
 
+from authcore.clock import FrozenClock
+from authcore.keys.lifecycle import KeyLifecycle
+from authcore.keys.ring import KeyRing, parse_jwks
+from authcore.keys.signers import LocalSigner
+from authcore.keys.source import (
+    PUBLISHED_STATES,
+    KeySourceError,
+    KeysTableSource,
+    dynamodb_endpoint,
+    sigv4_headers,
+)
+from authcore.keys.table import PUBLISHED, KeyTable
 from infra import template
 
 FAKE = {
@@ -48,7 +49,7 @@ class LocalMaterial:
         self.signers: dict[str, LocalSigner] = {}
 
     def create(self, alg: str) -> tuple[str, str, dict[str, Any]]:
-        from authcore.keys import public_jwk, thumbprint
+        from authcore.keys.signers import public_jwk, thumbprint
 
         signer = LocalSigner.generate("", alg)
         kid = thumbprint(signer.public_key())

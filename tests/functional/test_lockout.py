@@ -9,14 +9,15 @@ import json
 
 import pytest
 from argon2 import PasswordHasher
-from authcore import aws, runtime
-from authcore.clock import FrozenClock
-from authcore.errors import AccountLocked, InvalidGrant
-from authcore.lockout import LockoutPolicy, unknown_account_key
-from authcore.login import LoginService
-from authcore.passwords import Passwords
 from support import DEMO_PASSWORD, Faults, invoke, with_body
 
+from authcore import aws
+from authcore.accounts.lockout import LockoutPolicy, unknown_account_key
+from authcore.accounts.login import LoginService
+from authcore.accounts.passwords import Passwords
+from authcore.clock import FrozenClock
+from authcore.errors import AccountLocked, InvalidGrant
+from authcore.runtime import signing
 from functions.login import app as login
 
 WRONG = "wrong-password-123"
@@ -48,11 +49,11 @@ def passwords():
 @pytest.fixture
 def service(stack, clock, passwords):
     return LoginService(
-        runtime.settings(),
-        users=runtime.users(),
+        signing.settings(),
+        users=signing.users(),
         passwords=passwords,
-        sessions=runtime.sessions(),
-        issuer=runtime.token_issuer(),
+        sessions=signing.sessions(),
+        issuer=signing.token_issuer(),
         clock=clock,
     )
 
@@ -61,7 +62,7 @@ def service(stack, clock, passwords):
 def dynamodb_calls(stack):
     """The DynamoDB operations the functions' client sends, in order, in a warm
     container (one that has read its signing key ring, which it does once a minute)."""
-    runtime.signer()
+    signing.signer()
     calls = []
 
     def record(model, **_):
@@ -240,7 +241,7 @@ def test_an_unknown_username_is_stored_only_as_an_expiring_digest(stack):
 
 def test_the_digest_is_keyed_by_lockout_key(stack, monkeypatch):
     monkeypatch.setenv("LOCKOUT_KEY", "k" * 32)
-    runtime.reset()
+    signing.reset()
     assert post_login("nobody").status == 401
     (counter,) = stack.dynamodb.scan(TableName=stack.users_table)["Items"]
     assert counter["username"]["S"] == unknown_account_key("nobody", b"k" * 32)
@@ -248,16 +249,16 @@ def test_the_digest_is_keyed_by_lockout_key(stack, monkeypatch):
 
 
 def test_a_failure_for_a_vanished_account_creates_no_stub(demo_user, service, stack):
-    record = runtime.users().find_for_login("sam", unknown_account_key("sam", None))
+    record = signing.users().find_for_login("sam", unknown_account_key("sam", None))
     stack.dynamodb.delete_item(TableName=stack.users_table, Key={"username": {"S": "sam"}})
     counter = record.counter(trusted_device=False)
-    count = runtime.users().count_attempt(counter, now=1_800_000_000.0, policy=LockoutPolicy())
+    count = signing.users().count_attempt(counter, now=1_800_000_000.0, policy=LockoutPolicy())
     assert count == 0
     assert item(stack, "sam") is None
 
 
 def test_a_restart_racing_another_failure_counts_both(demo_user, stack):
-    users, policy = runtime.users(), LockoutPolicy()
+    users, policy = signing.users(), LockoutPolicy()
     old = 1_800_000_000.0
     for _ in range(3):
         record = users.find_for_login("sam", "#failures#x")
@@ -350,7 +351,7 @@ def test_a_wrong_password_never_rehashes(stack):
 
 def test_raising_the_configured_cost_rehashes(demo_user, stack, monkeypatch):
     monkeypatch.setenv("ARGON2_TIME_COST", "3")
-    runtime.reset()
+    signing.reset()
     assert post_login(password=DEMO_PASSWORD).status == 200
     assert item(stack, "sam")["password_hash"]["S"].startswith("$argon2id$v=19$m=19456,t=3,p=1$")
 
@@ -367,7 +368,7 @@ def test_a_legacy_short_password_keeps_working_and_is_rehashed(stack):
 def test_a_rehash_never_overwrites_a_password_changed_meanwhile(stack):
     stack.admin.create_user("sam", DEMO_PASSWORD)
     stack.admin.users.set_password_hash("sam", cheap_hash(DEMO_PASSWORD), now=0)
-    users = runtime.users()
+    users = signing.users()
     read_before_the_change = users.get("sam")
     stack.admin.set_password("sam", "the-admins-new-password")
     changed = item(stack, "sam")["password_hash"]["S"]

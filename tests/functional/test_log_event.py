@@ -14,9 +14,9 @@ import importlib
 import json
 
 import pytest
-from authcore.credentials import ACCESS_COOKIE, REFRESH_COOKIE
 from support import LambdaContext, load_event
 
+from authcore.edge.credentials import ACCESS_COOKIE, REFRESH_COOKIE
 from functions.login import app as login
 from functions.logout import app as logout
 from functions.me import app as me

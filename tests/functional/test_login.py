@@ -15,8 +15,6 @@ from contextlib import contextmanager
 
 import jwt
 import pytest
-from authcore import aws, observability, runtime
-from authcore.credentials import ACCESS_COOKIE, REFRESH_COOKIE
 from leakwatch import LeakWatch
 from moto import mock_aws
 from support import (
@@ -29,6 +27,10 @@ from support import (
     with_body,
 )
 
+from authcore import aws
+from authcore.edge import observability
+from authcore.edge.credentials import ACCESS_COOKIE, REFRESH_COOKIE
+from authcore.runtime import signing
 from functions.login import app as login
 
 ACCESS_CLAIMS = {"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "sid", "scope", "username"}
@@ -64,9 +66,9 @@ def bare_aws(monkeypatch):
         monkeypatch.setenv("SESSIONS_TABLE", "sessions")
         monkeypatch.setenv("KEYS_TABLE", "keys")
         monkeypatch.setenv("ALLOWED_ORIGINS", ALLOWED_ORIGIN)
-        runtime.reset()
+        signing.reset()
         yield
-    runtime.reset()
+    signing.reset()
 
 
 @pytest.fixture
@@ -74,7 +76,7 @@ def dynamodb_calls(request):
     """The DynamoDB operations the handler's client sends, in order."""
     _aws_first(request)
     if "stack" in request.fixturenames:
-        runtime.signer()  # a warm container reads the key ring once a minute, not per login
+        signing.signer()  # a warm container reads the key ring once a minute, not per login
     calls = []
     aws.dynamodb().meta.events.register(
         "before-call.dynamodb", lambda model, **_: calls.append(model.name)
@@ -495,7 +497,7 @@ EDGE_SECRET = "edge-" + "s" * 40
 def behind_edge(monkeypatch):
     """Login deployed behind the opt-in edge WAF (LoginRateLimitPerIp)."""
     monkeypatch.setenv("EDGE_ORIGIN_SECRET", EDGE_SECRET)
-    runtime.reset()
+    signing.reset()
 
 
 @pytest.mark.parametrize("presented", [None, "", EDGE_SECRET[:-1], EDGE_SECRET + "x", "é" * 45])

@@ -1,11 +1,11 @@
 """The authorizer in front of the protected routes, and the routes behind it."""
 
 import pytest
-from authcore.credentials import ACCESS_COOKIE
-from authcore.keys import LocalSigner
 from jwt_forge import claims, forge
 from support import ALLOWED_ORIGIN, invoke, load_event
 
+from authcore.edge.credentials import ACCESS_COOKIE
+from authcore.keys.signers import LocalSigner
 from functions.authorizer import app as authorizer
 from functions.me import app as me
 from functions.sessions import app as sessions

@@ -1,10 +1,10 @@
 import json
 
 import pytest
-from authcore import aws
-from authcore.credentials import ACCESS_COOKIE, REFRESH_COOKIE
 from support import ALLOWED_ORIGIN, Faults, invoke, load_event, with_body
 
+from authcore import aws
+from authcore.edge.credentials import ACCESS_COOKIE, REFRESH_COOKIE
 from functions.logout import app as logout
 from functions.refresh import app as refresh
 

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import pytest
 import session_checks as checks
+from session_checks import SessionTable, token_digest
+
 from authcore.clock import FrozenClock
 from authcore.config import Settings
 from authcore.errors import InvalidGrant, TemporarilyUnavailable
-from authcore.issuance import TokenIssuer
-from authcore.keys import LocalSigner
-from authcore.refresh_tokens import RefreshToken
-from authcore.session_service import SessionService
-from authcore.sessions import DynamoSessionStore, RotationRefused, Session
-from authcore.tokens import Principal
-from session_checks import SessionTable, token_digest
+from authcore.keys.signers import LocalSigner
+from authcore.sessions.dynamo import DynamoSessionStore
+from authcore.sessions.model import RotationRefused, Session
+from authcore.sessions.service import SessionService
+from authcore.tokens.issue import Principal, TokenIssuer
+from authcore.tokens.refresh import RefreshToken
 
 T0 = 1_800_000_000.0
 TTL, IDLE, GRACE = 1000, 300, 10

@@ -5,10 +5,10 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from authcore import runtime
-from authcore.keystore import KeyTable
 from support import LambdaContext, invoke, load_event
 
+from authcore.keys.table import KeyTable
+from authcore.runtime import signing
 from functions.rotation import app as rotation
 from functions.wellknown import app as wellknown
 
@@ -20,7 +20,7 @@ def empty_ring(stack):
     from infra import template
 
     stack.dynamodb.create_table(**template.table_definition("KeysTable", "keys"))
-    runtime.reset()
+    signing.reset()
     return KeyTable(stack.dynamodb, "keys")
 
 
@@ -81,8 +81,9 @@ def test_stack_deletion_keeps_the_keys(stack, cloudformation):
 
 
 def test_a_failed_bootstrap_reports_failure_to_cloudformation(empty_ring, cloudformation, stack):
-    from authcore import aws
     from support import Faults
+
+    from authcore import aws
 
     Faults(aws.kms()).fail("CreateKey", "KMSInternalException")
     with pytest.raises(Exception):  # noqa: B017, PT011 - the invocation fails as it should

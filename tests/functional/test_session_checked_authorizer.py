@@ -24,15 +24,15 @@ from itertools import count
 from types import ModuleType
 
 import pytest
-from authcore import runtime
-from authcore.clock import FrozenClock
-from authcore.keys import LocalSigner, public_jwk
-from authcore.sessions import DynamoSessionStore
 from botocore.retries.standard import ExponentialBackoff
 from jwt_forge import claims, forge
 from session_checks import FAULT_KINDS, RequestCounter, TransportFaults, open_session
 from support import ROOT, JwksHandler, invoke, load_event, with_body
 
+from authcore.clock import FrozenClock
+from authcore.keys.signers import LocalSigner, public_jwk
+from authcore.runtime import signing
+from authcore.sessions.dynamo import DynamoSessionStore
 from functions.logout import app as logout
 from functions.refresh import app as refresh
 from functions.sessions import app as sessions
@@ -106,9 +106,9 @@ def _no_backoff(monkeypatch):
 def clock(stack, monkeypatch):
     # No grace window: a reused refresh token is theft at once.
     monkeypatch.setenv("REFRESH_REUSE_GRACE_SECONDS", "0")
-    runtime.reset()
+    signing.reset()
     clock = FrozenClock(T0)
-    runtime.use_clock(clock)
+    signing.use_clock(clock)
     return clock
 
 

@@ -21,9 +21,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from authcore import aws, runtime
-from authcore.observability import logger
-from authcore.sessions import DynamoSessionStore
 from botocore.retries.standard import ExponentialBackoff
 from leakwatch import LeakWatch
 from session_checks import (
@@ -36,6 +33,10 @@ from session_checks import (
 )
 from support import invoke, with_body
 
+from authcore import aws
+from authcore.edge.observability import logger
+from authcore.runtime import signing
+from authcore.sessions.dynamo import DynamoSessionStore
 from functions.logout import app as logout
 from functions.refresh import app as refresh
 
@@ -94,7 +95,7 @@ def new_session(stack, demo_user):
 def dynamodb_faults(stack):
     # A warm container: the signing key ring is read at most once a minute, not
     # per request, so the requests counted here are the flows' own.
-    runtime.signer()
+    signing.signer()
     return TransportFaults(aws.dynamodb())
 
 

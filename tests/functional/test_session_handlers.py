@@ -10,15 +10,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from authcore import aws, runtime
-from authcore.clock import FrozenClock
-from authcore.credentials import ACCESS_COOKIE, REFRESH_COOKIE
-from authcore.observability import logger
-from authcore.refresh_tokens import RefreshToken
 from leakwatch import LeakWatch
 from session_checks import RequestCounter, SessionTable
 from support import DEMO_PASSWORD, LambdaContext, invoke, load_event, with_body
 
+from authcore import aws
+from authcore.clock import FrozenClock
+from authcore.edge.credentials import ACCESS_COOKIE, REFRESH_COOKIE
+from authcore.edge.observability import logger
+from authcore.runtime import signing
+from authcore.tokens.refresh import RefreshToken
 from functions.login import app as login
 from functions.logout import app as logout
 from functions.refresh import app as refresh
@@ -34,9 +35,9 @@ def clock(stack, monkeypatch):
     monkeypatch.setenv("SESSION_TTL_SECONDS", str(TTL))
     monkeypatch.setenv("SESSION_IDLE_TTL_SECONDS", str(IDLE))
     monkeypatch.setenv("REFRESH_REUSE_GRACE_SECONDS", str(GRACE))
-    runtime.reset()
+    signing.reset()
     clock = FrozenClock(T0)
-    runtime.use_clock(clock)
+    signing.use_clock(clock)
     return clock
 
 

@@ -8,11 +8,11 @@ behind enough login+logout cycles.
 from __future__ import annotations
 
 import pytest
-from authcore import runtime
-from authcore.clock import FrozenClock
 from session_checks import open_session
 from support import invoke, load_event
 
+from authcore.clock import FrozenClock
+from authcore.runtime import signing
 from functions.sessions import app as sessions
 
 T0 = 1_800_000_000.0
@@ -22,7 +22,7 @@ ENDED = 130  # more than one page of 100, the old cap
 @pytest.fixture
 def clock(stack):
     clock = FrozenClock(T0)
-    runtime.use_clock(clock)
+    signing.use_clock(clock)
     return clock
 
 
@@ -39,7 +39,7 @@ def sid_of(token):
 
 
 def test_a_live_session_older_than_a_hundred_ended_ones_is_listed(demo_user, clock):
-    store = runtime.sessions()
+    store = signing.sessions()
     user = demo_user.user_id
     intruder = sid_of(open_session(store, T0, user))
     for i in range(ENDED):  # the intruder's login+logout cycles, all newer
@@ -58,7 +58,7 @@ def test_a_live_session_older_than_a_hundred_ended_ones_is_listed(demo_user, clo
 
 
 def test_every_live_session_is_listed_newest_first_across_pages(demo_user, clock):
-    store = runtime.sessions()
+    store = signing.sessions()
     user = demo_user.user_id
     live = []
     for i in range(ENDED + 5):

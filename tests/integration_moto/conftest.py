@@ -12,14 +12,15 @@ from typing import Any
 
 import boto3
 import pytest
-from authcore import runtime
-from authcore.key_material import KmsMaterial
-from authcore.keystore import CurrentSigner, KeyTable
 from botocore.config import Config
 from moto.dynamodb.responses import DynamoHandler
 from moto.server import ThreadedMotoServer
 from support import ALLOWED_ORIGIN, bootstrap_keys
 
+from authcore.keys.lifecycle import CurrentSigner
+from authcore.keys.material import KmsMaterial
+from authcore.keys.table import KeyTable
+from authcore.runtime import signing
 from infra import template
 from infra.admin import Admin
 
@@ -86,7 +87,7 @@ class MotoServer:
             dynamodb.create_table(**template.table_definition(logical_id, name))
         self.key_id = bootstrap_keys(dynamodb, kms)
         self.admin = Admin.connect("users", "sessions", dynamodb)
-        runtime.reset()
+        signing.reset()
         return self
 
     def signer(self) -> Any:
@@ -115,4 +116,4 @@ def moto_server(monkeypatch):
     server = MotoServer(monkeypatch, port, url=f"http://127.0.0.1:{port}")
     yield server
     server.stop()
-    runtime.reset()
+    signing.reset()

@@ -19,16 +19,18 @@ import threading
 import time
 
 import pytest
-from authcore import aws, runtime
-from authcore.clock import FrozenClock
-from authcore.config import Settings
-from authcore.errors import AuthError, InvalidGrant
-from authcore.issuance import TokenIssuer
-from authcore.session_service import SessionService
-from authcore.sessions import DynamoSessionStore, RotationRefused
 from session_checks import SessionTable
 from support import DEMO_PASSWORD, LambdaContext, invoke, with_body
 
+from authcore import aws
+from authcore.clock import FrozenClock
+from authcore.config import Settings
+from authcore.errors import AuthError, InvalidGrant
+from authcore.runtime import signing
+from authcore.sessions.dynamo import DynamoSessionStore
+from authcore.sessions.model import RotationRefused
+from authcore.sessions.service import SessionService
+from authcore.tokens.issue import TokenIssuer
 from functions.login import app as login
 from functions.refresh import app as refresh
 
@@ -182,8 +184,8 @@ def _container(tokens, barrier, results):
     """One Lambda container: its own runtime and clients, the whole handler."""
     try:
         token = tokens.get(timeout=120)
-        runtime.reset()
-        runtime.session_service(signing=True)  # warm: clients built before the race
+        signing.reset()
+        signing.session_service(signing=True)  # warm: clients built before the race
         aws.dynamodb()
         aws.kms()
         event = with_body("refresh.json", {"refresh_token": token})
@@ -233,7 +235,7 @@ def test_fifty_lambda_containers_racing_through_the_handler(moto_server, monkeyp
     table.check()
     assert table.is_current(successor)
 
-    runtime.use_clock(FrozenClock(time.time() + 61))  # after the window
+    signing.use_clock(FrozenClock(time.time() + 61))  # after the window
     late = invoke(refresh, with_body("refresh.json", {"refresh_token": token}))
     assert (late.status, late.body["error"]) == (401, "invalid_grant")
     assert table.is_revoked(token.split(".")[0])

@@ -12,16 +12,17 @@ from __future__ import annotations
 import threading
 
 import pytest
+from support import DEMO_PASSWORD
+
+from authcore.accounts.dynamo import DynamoUserStore
+from authcore.accounts.lockout import LockoutPolicy
+from authcore.accounts.login import LoginService
+from authcore.accounts.passwords import Passwords
 from authcore.clock import FrozenClock
 from authcore.config import Settings
 from authcore.errors import AccountLocked, InvalidGrant
-from authcore.issuance import TokenIssuer
-from authcore.lockout import LockoutPolicy
-from authcore.login import LoginService
-from authcore.passwords import Passwords
-from authcore.sessions import DynamoSessionStore
-from authcore.users import DynamoUserStore
-from support import DEMO_PASSWORD
+from authcore.sessions.dynamo import DynamoSessionStore
+from authcore.tokens.issue import TokenIssuer
 
 GUESSERS = 8
 ISSUER = "https://issuer.example"

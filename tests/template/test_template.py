@@ -851,7 +851,7 @@ ACCESS_LOG_FIELDS = {
 FORBIDDEN_IN_ACCESS_LOG = ("header", "cookie", "querystring", "$context.path", "requestoverride")
 # Application metrics the alarms watch, and the function code that emits each.
 ALARMED_METRICS = {
-    "RefreshTokenReuseAlarm": ("RefreshTokenReuseDetected", "layers/common/authcore/runtime.py"),
+    "RefreshTokenReuseAlarm": ("RefreshTokenReuseDetected", "layers/common/authcore/runtime/signing.py"),
     "LoginFailureSpikeAlarm": ("LoginFailed", "functions/login/app.py"),
 }
 
@@ -935,7 +935,7 @@ STACK = "the-stack-name"
 
 def _emitted_dimensions(namespace: str, service: str, metric: str) -> dict[str, str]:
     """What Powertools itself publishes for one metric, with the stack dimension that
-    authcore.observability adds: its namespace and dimension names/values."""
+    authcore.edge.observability adds: its namespace and dimension names/values."""
     from aws_lambda_powertools import Metrics
 
     # Metrics instances share one metric set: start and leave it empty.

@@ -1,4 +1,5 @@
 import pytest
+
 from authcore.config import ConfigError, Settings
 
 
@@ -62,8 +63,9 @@ def test_edge_origin_secret_is_long_and_never_printed():
 
 
 def test_the_key_caches_default_to_the_revocation_arithmetic_and_only_shorten():
-    from authcore.keyring import MAX_RING_AGE_SECONDS
-    from authcore.keystore import JWKS_CACHE_SECONDS, SIGNER_CACHE_SECONDS
+    from authcore.keys.lifecycle import SIGNER_CACHE_SECONDS
+    from authcore.keys.publish import JWKS_CACHE_SECONDS
+    from authcore.keys.ring import MAX_RING_AGE_SECONDS
 
     defaults = Settings.from_env({})
     assert defaults.signer_cache_seconds == SIGNER_CACHE_SECONDS == 10

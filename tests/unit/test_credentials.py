@@ -1,5 +1,6 @@
 import pytest
-from authcore.credentials import (
+
+from authcore.edge.credentials import (
     ACCESS_COOKIE,
     bearer_token,
     check_same_site,

@@ -1,9 +1,10 @@
 """Device cookies (issue 14, item 5): signed, bound to one account, expiring."""
 
 import pytest
+
 from authcore import b64
+from authcore.accounts.devices import DEVICE_COOKIE_TTL_SECONDS, DeviceCookies
 from authcore.config import ConfigError, Settings
-from authcore.devices import DEVICE_COOKIE_TTL_SECONDS, DeviceCookies
 
 NOW = 1_800_000_000.0
 KEY = b"k" * 32

@@ -11,11 +11,12 @@ import threading
 import time
 
 import pytest
-from authcore.keyring import MAX_JWKS_BYTES, fetch_jwks
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from authcore.keys.ring import MAX_JWKS_BYTES, fetch_jwks
 
 JWKS = {"keys": [{"kty": "EC", "kid": "k1"}]}
 BODY = json.dumps(JWKS).encode()

@@ -1,7 +1,8 @@
 import pytest
+
+from authcore.accounts.lockout import Failures, LockoutPolicy, unknown_account_key
+from authcore.accounts.users import canonical_username
 from authcore.config import ConfigError, Settings
-from authcore.lockout import Failures, LockoutPolicy, unknown_account_key
-from authcore.users import canonical_username
 
 POLICY = LockoutPolicy()
 NOW = 1_800_000_000.0

@@ -1,7 +1,8 @@
 import pytest
+
+from authcore.accounts.passwords import Passwords
+from authcore.accounts.users import canonical_username
 from authcore.errors import InvalidRequest
-from authcore.passwords import Passwords
-from authcore.users import canonical_username
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 import pytest
+
 from authcore.errors import InvalidGrant
-from authcore.refresh_tokens import RefreshToken
+from authcore.tokens.refresh import RefreshToken
 
 
 def test_tokens_carry_256_random_bits_and_round_trip():

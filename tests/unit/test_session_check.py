@@ -5,10 +5,11 @@ functional tests in test_session_checked_authorizer.py.)"""
 from __future__ import annotations
 
 import pytest
+
 from authcore.clock import FrozenClock
 from authcore.config import ConfigError, Settings
 from authcore.errors import InvalidToken
-from authcore.session_check import (
+from authcore.sessions.check import (
     SessionCache,
     SessionChecker,
     SessionCheckUnavailable,

@@ -1,4 +1,5 @@
 import pytest
+
 from authcore import b64
 from authcore.strictjson import StrictJSONError, loads_object
 

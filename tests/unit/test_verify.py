@@ -11,23 +11,24 @@ import hmac
 import json
 
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from jwt_forge import AUDIENCE, ISSUER, NOW, claims, forge, segment
+
 from authcore import b64
 from authcore.clock import FrozenClock
 from authcore.errors import InvalidToken
-from authcore.keyring import (
+from authcore.keys.ring import (
     MAX_RING_AGE_SECONDS,
     RELOAD_INTERVAL_SECONDS,
     KeyRing,
     KeysUnconfirmed,
     parse_jwks,
 )
-from authcore.keys import LocalSigner, public_jwk
-from authcore.tokens import ACCESS_TOKEN_TYPE, Principal, issue_access_token
-from authcore.verify import MAX_TOKEN_LENGTH, AccessTokenVerifier
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from jwt_forge import AUDIENCE, ISSUER, NOW, claims, forge, segment
+from authcore.keys.signers import LocalSigner, public_jwk
+from authcore.tokens.issue import ACCESS_TOKEN_TYPE, Principal, issue_access_token
+from authcore.tokens.verify import MAX_TOKEN_LENGTH, AccessTokenVerifier
 
 P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
@@ -109,7 +110,7 @@ def test_issued_tokens_verify(signer, verifier):
 
 
 def test_the_verifier_and_the_issuer_agree_on_the_type():
-    from authcore import verify
+    from authcore.tokens import verify
 
     assert verify.ACCESS_TOKEN_TYPE == ACCESS_TOKEN_TYPE == "at+jwt"
 
@@ -812,7 +813,7 @@ def test_a_failed_reload_keeps_the_last_good_ring_until_twice_the_max_age(clock,
     assert len(fetches) == 2
     clock.advance(29.999)
     assert verifier.verify(forge(signer, at(clock, jti="late"))) is not None
-    with caplog.at_level("ERROR", logger="authcore.keyring"):
+    with caplog.at_level("ERROR", logger="authcore.keys.ring"):
         clock.advance(0.001)  # 60 s since the last confirmation: fail closed
         assert reason(verifier, token) == "keys_unconfirmed"
         assert reason(verifier, forge(signer, at(clock, jti="fresh"))) == "keys_unconfirmed"

@@ -2,7 +2,7 @@
 
 - ECDSA P-256 (IEEE P1363 signatures, our JWS format) and RSASSA-PKCS1-v1_5
   2048/SHA-256: each vector's key goes through our JWK parser and each signature
-  through ``authcore.verify.verify_signature``, the function the verifier calls.
+  through ``authcore.tokens.verify.verify_signature``, the function the verifier calls.
 - JSON Web Signature: every vector goes through ``open_jws`` (our JWS layer:
   compact form, header allow-list, kid lookup in a ring built by our JWKS
   parser, pinned algorithm, signature) and through the full
@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from authcore import b64
 from authcore.clock import FrozenClock
 from authcore.errors import InvalidToken
-from authcore.keyring import KeyRing, parse_jwks, public_key_from_jwk
-from authcore.verify import AccessTokenVerifier, open_jws, verify_signature
+from authcore.keys.ring import KeyRing, parse_jwks, public_key_from_jwk
+from authcore.tokens.verify import AccessTokenVerifier, open_jws, verify_signature
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "vectors" / "wycheproof"
@@ -87,7 +88,7 @@ def _ec_jwk(group: dict[str, Any]) -> dict[str, Any]:
 # Every vector agrees but one class, named by rule rather than by number: the
 # malleable high-S signatures. ECDSA and RFC 7518 allow them and Wycheproof calls
 # them valid; we accept only low-S (s <= n/2), so a signed token has exactly one
-# spelling (authcore.verify). Each such vector must be refused *and* its low-S twin
+# spelling (authcore.tokens.verify). Each such vector must be refused *and* its low-S twin
 # (r, n - s) accepted: the refusal is the low-S rule and nothing else.
 P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 ECDSA_DISAGREEMENTS: dict[int, str] = {}

@@ -47,9 +47,9 @@ class Settings:
     argon2_time_cost: int = 2
     argon2_memory_kib: int = 19_456
     argon2_parallelism: int = 1
-    # Keys the digests that count failed logins for unknown usernames (authcore.lockout).
+    # Keys the digests that count failed logins for unknown usernames (authcore.accounts.lockout).
     lockout_key: str | None = field(default=None, repr=False)
-    # Signs device cookies (authcore.devices); without it none are issued or honoured.
+    # Signs device cookies (authcore.accounts.devices); without it none are issued or honoured.
     device_cookie_key: str | None = field(default=None, repr=False)
     # Set when login sits behind the opt-in edge WAF: the header value CloudFront adds,
     # without which a request went around the WAF.

@@ -1,7 +1,7 @@
 """One exception tree for every refusal the service can give.
 
 Each error carries the OAuth-style ``error`` code of the contract; the web layer
-maps classes to HTTP statuses in one table (``authcore.web``).
+maps classes to HTTP statuses in one table (``authcore.edge.http``).
 """
 
 from __future__ import annotations

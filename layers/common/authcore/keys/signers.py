@@ -1,6 +1,6 @@
 """Signing keys: who signs (KMS or local key material) and how to publish them.
 
-The signing side needs boto3 (KMS); the verifying side (``authcore.keyring``) must
+The signing side needs boto3 (KMS); the verifying side (``authcore.keys.ring``) must
 not, so the two live in separate modules.
 """
 
@@ -46,7 +46,7 @@ def der_to_raw_p256(der: bytes) -> bytes:
     """KMS returns ECDSA signatures DER-encoded; JWS wants fixed-width r||s.
 
     Normalised to low-S: (r, n - s) is the same signature's other spelling, and
-    our verifier accepts only the low one (authcore.verify), so neither KMS nor
+    our verifier accepts only the low one (authcore.tokens.verify), so neither KMS nor
     OpenSSL, which pick either at random, may hand out the high one.
     """
     r, s = decode_dss_signature(der)

@@ -19,8 +19,15 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from authcore.aws import unavailable_on_error
 from authcore.clock import Clock, system_clock
 from authcore.errors import TemporarilyUnavailable
-from authcore.keys import KmsSigner, LocalSigner, PrivateKey, PublicKey, public_jwk, thumbprint
-from authcore.keystore import KeyRecord
+from authcore.keys.signers import (
+    KmsSigner,
+    LocalSigner,
+    PrivateKey,
+    PublicKey,
+    public_jwk,
+    thumbprint,
+)
+from authcore.keys.table import KeyRecord
 
 if TYPE_CHECKING:
     from types_boto3_kms import KMSClient

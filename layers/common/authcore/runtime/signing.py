@@ -10,28 +10,23 @@ from functools import cache, lru_cache
 from typing import Any
 
 from authcore import aws
+from authcore.accounts.devices import DeviceCookies
+from authcore.accounts.dynamo import DynamoUserStore
+from authcore.accounts.login import LoginService
+from authcore.accounts.passwords import Passwords
 from authcore.clock import Clock, system_clock
 from authcore.config import Settings
-from authcore.devices import DeviceCookies
-from authcore.issuance import TokenIssuer
-from authcore.key_material import KmsMaterial, SecretsMaterial
-from authcore.keyring import KeyRing
-from authcore.keys import Signer
-from authcore.keystore import (
-    CurrentSigner,
-    KeyLifecycle,
-    KeyMaterial,
-    KeyTable,
-    RotationPolicy,
-    published_jwks,
-)
-from authcore.login import LoginService
-from authcore.observability import logger, metrics
-from authcore.passwords import Passwords
-from authcore.session_service import SessionService
-from authcore.sessions import DynamoSessionStore
-from authcore.users import DynamoUserStore
-from authcore.verify import AccessTokenVerifier
+from authcore.edge.observability import logger, metrics
+from authcore.keys.lifecycle import CurrentSigner, KeyLifecycle, KeyMaterial, RotationPolicy
+from authcore.keys.material import KmsMaterial, SecretsMaterial
+from authcore.keys.publish import published_jwks
+from authcore.keys.ring import KeyRing
+from authcore.keys.signers import Signer
+from authcore.keys.table import KeyTable
+from authcore.sessions.dynamo import DynamoSessionStore
+from authcore.sessions.service import SessionService
+from authcore.tokens.issue import TokenIssuer
+from authcore.tokens.verify import AccessTokenVerifier
 
 
 @cache

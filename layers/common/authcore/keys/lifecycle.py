@@ -1,11 +1,10 @@
 """The signing-key lifecycle: pending -> current -> previous -> retired.
 
-The state of every key lives in one small DynamoDB table (partition ``ring``,
-one item per ``kid``), whatever holds the private half (KMS or Secrets
-Manager, see ``key_material``). Only the current key signs; pending, current
-and previous keys are published in the JWKS.
+Only the current key signs; pending, current and previous keys are published
+(``keys.publish``); the state of every key lives in the keys table
+(``keys.table``), whatever holds the private half (``keys.material``).
 
-Timings (README, "Key rotation arithmetic"):
+Timings (docs/keys.md, "Key rotation arithmetic"):
 
 * a key is published as *pending* for at least ``publish_lead`` before it
   signs, longer than any cache that may hold the old JWKS (API Gateway's HTTP
@@ -18,47 +17,22 @@ Timings (README, "Key rotation arithmetic"):
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Protocol
 
-from authcore.aws import unavailable_on_error
 from authcore.clock import Clock, system_clock
 from authcore.errors import TemporarilyUnavailable
-from authcore.keys import Signer
+from authcore.keys.publish import (
+    API_GATEWAY_JWKS_CACHE_SECONDS,
+    AUTHORIZER_RELOAD_SECONDS,
+    JWKS_MAX_AGE_SECONDS,
+)
+from authcore.keys.signers import Signer
+from authcore.keys.table import KeyRecord, KeyState, KeyTable
 
-if TYPE_CHECKING:
-    from types_boto3_dynamodb import DynamoDBClient
-
-KeyState = Literal["pending", "current", "previous", "retired"]
-PUBLISHED: tuple[KeyState, ...] = ("pending", "current", "previous")
-_PARTITION = "ring"
-
-API_GATEWAY_JWKS_CACHE_SECONDS = 2 * 3600
-# What the JWKS's Cache-Control allows other verifiers: a revoked key leaves a
-# verifier that honours it within this plus the JWKS function's own cache.
-JWKS_MAX_AGE_SECONDS = 60
-# The JWKS function re-reads the keys table at most this often (target: the JWKS
-# drops a revoked key within 10 s).
-JWKS_CACHE_SECONDS = 5
-# Our authorizers re-confirm their ring at least this often (authcore.keyring).
-AUTHORIZER_RELOAD_SECONDS = 30
 # Login and refresh re-read which key is current at most this often (target: no
 # token signed by a revoked key 15 s after the revocation).
 SIGNER_CACHE_SECONDS = 10
-
-
-@dataclass(frozen=True)
-class KeyRecord:
-    kid: str
-    alg: str
-    state: KeyState
-    state_since: float
-    created_at: float
-    public_jwk: dict[str, Any]
-    backend: str
-    ref: str
-    revoked: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,103 +63,6 @@ class KeyMaterial(Protocol):
     def signer(self, record: KeyRecord) -> Signer: ...
 
     def destroy(self, record: KeyRecord) -> None: ...
-
-
-class KeyTable:
-    def __init__(self, client: DynamoDBClient, table: str) -> None:
-        self._db = client
-        self._table = table
-
-    def load(self) -> list[KeyRecord]:
-        records: list[KeyRecord] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :ring",
-            "ExpressionAttributeValues": {":ring": {"S": _PARTITION}},
-            "ConsistentRead": True,
-        }
-        while True:
-            with unavailable_on_error():
-                page = self._db.query(**kwargs)
-            records.extend(_from_item(item) for item in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return records
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-    def put_new(self, record: KeyRecord) -> None:
-        with unavailable_on_error():
-            self._db.put_item(
-                TableName=self._table,
-                Item=_to_item(record),
-                ConditionExpression="attribute_not_exists(kid)",
-            )
-
-    def transition(self, changes: list[tuple[KeyRecord, KeyRecord]]) -> None:
-        """Apply (old, new) state changes atomically, each conditioned on the key
-        still being in its old state: a scheduled rotation racing an emergency
-        revocation cannot promote a key twice or resurrect a revoked one."""
-        items: list[Any] = [
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": {"pk": {"S": _PARTITION}, "kid": {"S": new.kid}},
-                    "UpdateExpression": (
-                        "SET #state = :new, state_since = :since, revoked = :revoked"
-                    ),
-                    "ConditionExpression": "#state = :old",
-                    "ExpressionAttributeNames": {"#state": "state"},
-                    "ExpressionAttributeValues": {
-                        ":new": {"S": new.state},
-                        ":old": {"S": old.state},
-                        ":since": {"N": f"{new.state_since:.3f}"},
-                        ":revoked": {"BOOL": new.revoked},
-                    },
-                }
-            }
-            for old, new in changes
-        ]
-        if items:
-            with unavailable_on_error():
-                self._db.transact_write_items(TransactItems=items)
-
-
-def _to_item(r: KeyRecord) -> dict[str, Any]:
-    return {
-        "pk": {"S": _PARTITION},
-        "kid": {"S": r.kid},
-        "alg": {"S": r.alg},
-        "state": {"S": r.state},
-        "state_since": {"N": f"{r.state_since:.3f}"},
-        "created_at": {"N": f"{r.created_at:.3f}"},
-        "public_jwk": {"S": json.dumps(r.public_jwk, sort_keys=True)},
-        "backend": {"S": r.backend},
-        "ref": {"S": r.ref},
-        "revoked": {"BOOL": r.revoked},
-    }
-
-
-def _from_item(item: dict[str, Any]) -> KeyRecord:
-    state = item["state"]["S"]
-    if state not in ("pending", "current", "previous", "retired"):
-        raise ValueError("unknown key state")
-    return KeyRecord(
-        kid=item["kid"]["S"],
-        alg=item["alg"]["S"],
-        state=state,
-        state_since=float(item["state_since"]["N"]),
-        created_at=float(item["created_at"]["N"]),
-        public_jwk=json.loads(item["public_jwk"]["S"]),
-        backend=item["backend"]["S"],
-        ref=item["ref"]["S"],
-        revoked=item.get("revoked", {}).get("BOOL", False),
-    )
-
-
-def published_jwks(records: list[KeyRecord]) -> dict[str, Any]:
-    """The public JWKS: pending, current and previous keys, public members only."""
-    order = {state: i for i, state in enumerate(("current", "pending", "previous"))}
-    keys = sorted((r for r in records if r.state in PUBLISHED), key=lambda r: order[r.state])
-    return {"keys": [r.public_jwk for r in keys]}
 
 
 @dataclass(frozen=True)

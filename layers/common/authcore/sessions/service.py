@@ -13,14 +13,9 @@ from typing import Any, Literal
 from authcore.clock import Clock, system_clock
 from authcore.config import ConfigError, Settings
 from authcore.errors import InvalidGrant, TemporarilyUnavailable
-from authcore.issuance import IssuedTokens, SecurityEvent, TokenIssuer, ignore_event
-from authcore.refresh_tokens import RefreshToken
-from authcore.sessions import (
-    RotationRefused,
-    Session,
-    SessionStore,
-    revoke_owned,
-)
+from authcore.sessions.model import RotationRefused, Session, SessionStore, revoke_owned
+from authcore.tokens.issue import IssuedTokens, SecurityEvent, TokenIssuer, ignore_event
+from authcore.tokens.refresh import RefreshToken
 
 REFUSED = "The refresh token is invalid, expired or revoked."
 # Candidates beyond this are ignored: one BatchGetItem reads them all, and API

@@ -14,17 +14,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import NoReturn
 
+from authcore.accounts.devices import DeviceCookies, binding
+from authcore.accounts.lockout import LockoutPolicy, unknown_account_key
+from authcore.accounts.passwords import Passwords, normalize_password
+from authcore.accounts.users import Counter, CounterLocked, User, UserStore, canonical_username
 from authcore.clock import Clock, system_clock
 from authcore.config import Settings
-from authcore.devices import DeviceCookies, binding
 from authcore.errors import AccountLocked, InvalidGrant
-from authcore.issuance import IssuedTokens, SecurityEvent, TokenIssuer, ignore_event
-from authcore.lockout import LockoutPolicy, unknown_account_key
-from authcore.passwords import Passwords, normalize_password
-from authcore.refresh_tokens import RefreshToken
-from authcore.sessions import Session, SessionStore
-from authcore.tokens import Principal
-from authcore.users import Counter, CounterLocked, User, UserStore, canonical_username
+from authcore.sessions.model import Session, SessionStore
+from authcore.tokens.issue import IssuedTokens, Principal, SecurityEvent, TokenIssuer, ignore_event
+from authcore.tokens.refresh import RefreshToken
 
 
 @dataclass(frozen=True, repr=False)

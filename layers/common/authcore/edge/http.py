@@ -13,9 +13,10 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from authcore import credentials
+from authcore.accounts.devices import DEVICE_COOKIE, DEVICE_COOKIE_TTL_SECONDS
 from authcore.config import Settings
-from authcore.devices import DEVICE_COOKIE, DEVICE_COOKIE_TTL_SECONDS
+from authcore.edge import credentials
+from authcore.edge.observability import logger
 from authcore.errors import (
     AccountLocked,
     AuthError,
@@ -29,10 +30,9 @@ from authcore.errors import (
     TemporarilyUnavailable,
     UnsupportedMediaType,
 )
-from authcore.issuance import IssuedTokens
-from authcore.observability import logger
-from authcore.refresh_tokens import MAX_REFRESH_TOKEN_LENGTH
 from authcore.strictjson import StrictJSONError, loads_object
+from authcore.tokens.issue import IssuedTokens
+from authcore.tokens.refresh import MAX_REFRESH_TOKEN_LENGTH
 
 MAX_BODY_BYTES = 8 * 1024
 MAX_FIELD_LENGTH = 1024
@@ -270,7 +270,7 @@ def cleared_cookies() -> list[Cookie]:
 
 
 def _device_cookie(value: str) -> Cookie:
-    """The device cookie (authcore.devices): ``__Host-`` (this host only, Path=/, no
+    """The device cookie (authcore.accounts.devices): ``__Host-`` (this host only, Path=/, no
     Domain, so a sibling subdomain cannot plant one), Secure, HttpOnly (a script
     cannot read it), SameSite=Strict (only login reads it, and login is same-site)."""
     return _cookie(DEVICE_COOKIE, value, "/", SameSite.STRICT_MODE, DEVICE_COOKIE_TTL_SECONDS)

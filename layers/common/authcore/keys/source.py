@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from authcore.keyring import connect, read_bounded
+from authcore.keys.ring import connect, read_bounded
 
 # The states the JWKS publishes (authcore.keystore.PUBLISHED; a test keeps them equal).
 PUBLISHED_STATES = frozenset({"pending", "current", "previous"})

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from authcore import b64
 from authcore.clock import Clock, system_clock
 from authcore.errors import InvalidToken
-from authcore.keyring import KeyRing, VerificationKey
+from authcore.keys.ring import KeyRing, VerificationKey
 
 # RFC 9068 §2.1 (the issuer writes the same value: authcore.tokens.ACCESS_TOKEN_TYPE).
 ACCESS_TOKEN_TYPE = "at+jwt"
@@ -43,7 +43,7 @@ _OPTIONAL_STRINGS = ("scope", "username", "client_id")
 _P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 # Low-S only (as BIP 62/146 require of Bitcoin): (r, n - s) verifies whenever (r, s)
 # does, so without this every token has a second spelling nobody signed. Our signers
-# normalise (authcore.keys.der_to_raw_p256); a high-S token was altered in transit.
+# normalise (authcore.keys.signers.der_to_raw_p256); a high-S token was altered in transit.
 _P256_HALF_N = _P256_N // 2
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 _SHA256 = hashes.SHA256()
