@@ -41,16 +41,19 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from authcore.clock import Clock, system_clock
-from authcore.config import ConfigError, Settings
+from authcore.config import Settings
 from authcore.edge import credentials
 from authcore.errors import (
     AuthError,
+    ConfigError,
     Forbidden,
     InvalidRequest,
     InvalidToken,
+    IssuerNotConfigured,
+    KeysUnconfirmed,
     TemporarilyUnavailable,
 )
-from authcore.keys.ring import RELOAD_INTERVAL_SECONDS, KeyRing, KeysUnconfirmed, fetch_jwks
+from authcore.keys.ring import RELOAD_INTERVAL_SECONDS, KeyRing, fetch_jwks
 from authcore.tokens.verify import AccessTokenVerifier
 
 if TYPE_CHECKING:
@@ -67,10 +70,6 @@ _METHOD_ARN = re.compile(
     r"(arn:aws[a-z-]*:execute-api:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9]+/[A-Za-z0-9_$-]+)/[A-Z*]+/.*",
     re.DOTALL,
 )
-
-
-class IssuerNotConfigured(AuthError):
-    """REST APIs must name the issuer: their domain is not the token issuer's."""
 
 
 _clock: Clock = system_clock

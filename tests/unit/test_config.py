@@ -1,6 +1,7 @@
 import pytest
 
-from authcore.config import ConfigError, Settings
+from authcore.config import Settings
+from authcore.errors import ConfigError
 
 
 def test_defaults_follow_the_contract():

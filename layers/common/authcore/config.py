@@ -11,10 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-
-class ConfigError(RuntimeError):
-    pass
-
+from authcore.errors import ConfigError
 
 # RFC 9068 §2.2 allows verifiers some skew; the contract caps it at 60 s.
 MAX_LEEWAY_SECONDS = 60

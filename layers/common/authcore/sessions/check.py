@@ -17,7 +17,6 @@ one, never pays for it.
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from authcore.clock import Clock, system_clock
-from authcore.errors import InvalidToken, TemporarilyUnavailable
+from authcore.errors import InvalidToken, SessionCheckUnavailable
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
@@ -33,16 +32,6 @@ if TYPE_CHECKING:
 DEFAULT_CACHE_SIZE = 10_000
 # Only what the decision needs: never the token digests or the sealed successor.
 PROJECTION = "user_id, revoked_at, idle_expires_at, absolute_expires_at"
-_SAFE_CAUSE = re.compile(r"[A-Za-z0-9_.]{1,64}")
-
-
-class SessionCheckUnavailable(TemporarilyUnavailable):
-    """The session could not be read: the request is refused, never let through
-    unchecked. ``cause`` is an AWS error code or an exception class name, safe to log."""
-
-    def __init__(self, cause: str) -> None:
-        super().__init__()
-        self.cause = cause if _SAFE_CAUSE.fullmatch(cause) else "error"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from authcore.clock import Clock, system_clock
-from authcore.config import ConfigError, Settings
-from authcore.errors import InvalidGrant, TemporarilyUnavailable
-from authcore.sessions.model import RotationRefused, Session, SessionStore, revoke_owned
+from authcore.config import Settings
+from authcore.errors import ConfigError, InvalidGrant, RotationRefused, TemporarilyUnavailable
+from authcore.sessions.model import Session, SessionStore, revoke_owned
 from authcore.tokens.issue import IssuedTokens, SecurityEvent, TokenIssuer, ignore_event
 from authcore.tokens.refresh import RefreshToken
 
