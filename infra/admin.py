@@ -161,8 +161,8 @@ def main(
         users_table, sessions_table = stack_tables(args.stack)
     else:
         users_table, sessions_table = (
-            settings.require("users_table"),
-            settings.require("sessions_table"),
+            settings.users_table_name,
+            settings.sessions_table_name,
         )
     admin = Admin.connect(users_table, sessions_table)
     try:

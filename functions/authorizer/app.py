@@ -54,6 +54,7 @@ from authcore.errors import (
     TemporarilyUnavailable,
 )
 from authcore.keys.ring import RELOAD_INTERVAL_SECONDS, KeyRing, fetch_jwks
+from authcore.tokens.claims import AccessClaims
 from authcore.tokens.verify import AccessTokenVerifier
 
 if TYPE_CHECKING:
@@ -134,7 +135,7 @@ def session_checker() -> SessionChecker | None:
         return None
     from authcore.sessions import check as session_check
 
-    reader = session_check.dynamo_reader(config.require("sessions_table"))
+    reader = session_check.dynamo_reader(config.sessions_table_name)
     return session_check.SessionChecker(
         reader, max_lag=config.revocation_max_lag, leeway=config.leeway, clock=_clock
     )
@@ -154,7 +155,7 @@ def reset(clock: Clock = system_clock) -> None:
         loaded.dynamodb_client.cache_clear()
 
 
-def authorize_claims(token: str, issuer: str) -> dict[str, Any]:
+def authorize_claims(token: str, issuer: str) -> AccessClaims:
     """The claims of a token this authorizer accepts: verified, and in session
     mode, of a live session."""
     claims = verifier_for(issuer).verify(token)
@@ -164,7 +165,7 @@ def authorize_claims(token: str, issuer: str) -> dict[str, Any]:
     return claims
 
 
-def _context(claims: dict[str, Any]) -> Context:
+def _context(claims: AccessClaims) -> Context:
     # API Gateway accepts only strings, numbers and booleans as context values.
     return {
         "sub": claims["sub"],

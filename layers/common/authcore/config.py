@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal, TypeVar, get_args
 
 from authcore.errors import ConfigError
 
@@ -17,7 +18,13 @@ from authcore.errors import ConfigError
 MAX_LEEWAY_SECONDS = 60
 # The authorizer's two modes (README, "Stateless or session-checked"): signature and
 # claims only, or additionally a live session in the sessions table.
-AUTHORIZER_MODES = ("stateless", "session")
+AuthorizerMode = Literal["stateless", "session"]
+AUTHORIZER_MODES: tuple[AuthorizerMode, ...] = get_args(AuthorizerMode)
+SigningBackend = Literal["kms", "secretsmanager"]
+SIGNING_BACKENDS: tuple[SigningBackend, ...] = get_args(SigningBackend)
+SigningAlg = Literal["ES256", "RS256"]
+SIGNING_ALGS: tuple[SigningAlg, ...] = get_args(SigningAlg)
+_Choice = TypeVar("_Choice", bound=str)
 
 
 @dataclass(frozen=True)
@@ -34,8 +41,8 @@ class Settings:
     users_table: str | None = None
     sessions_table: str | None = None
     keys_table: str | None = None
-    signing_backend: str = "kms"
-    signing_alg: str = "ES256"
+    signing_backend: SigningBackend = "kms"
+    signing_alg: SigningAlg = "ES256"
     signing_keys_secret: str | None = None
     # The value of the tag that scopes the functions' KMS permissions to this stack's keys.
     stack_name: str = "local"
@@ -51,7 +58,7 @@ class Settings:
     # Set when login sits behind the opt-in edge WAF: the header value CloudFront adds,
     # without which a request went around the WAF.
     edge_origin_secret: str | None = field(default=None, repr=False)
-    authorizer_mode: str = "stateless"
+    authorizer_mode: AuthorizerMode = "stateless"
     # How long a session-checked authorizer may trust a "session live" answer.
     revocation_max_lag: int = 5
     # The key caches (README, "Revoked keys stop fast"). Only ever shortened (the
@@ -61,11 +68,22 @@ class Settings:
     jwks_cache_seconds: int = 5
     key_ring_max_age: int = 30
 
-    def require(self, name: str) -> str:
-        value = getattr(self, name)
-        if not value:
-            raise ConfigError(f"{name.upper()} is not set")
-        return str(value)
+    # The names a function needs only when it uses them: ConfigError names the variable.
+    @property
+    def users_table_name(self) -> str:
+        return _required(self.users_table, "USERS_TABLE")
+
+    @property
+    def sessions_table_name(self) -> str:
+        return _required(self.sessions_table, "SESSIONS_TABLE")
+
+    @property
+    def keys_table_name(self) -> str:
+        return _required(self.keys_table, "KEYS_TABLE")
+
+    @property
+    def signing_keys_secret_name(self) -> str:
+        return _required(self.signing_keys_secret, "SIGNING_KEYS_SECRET")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -87,6 +105,16 @@ class Settings:
 
         def optional(var: str) -> str | None:
             return env.get(var, "").strip() or None
+
+        invalid: dict[str, str] = {}
+
+        def choice(var: str, options: tuple[_Choice, ...]) -> _Choice:
+            raw = env.get(var, "").strip() or options[0]
+            for option in options:
+                if raw == option:
+                    return option
+            invalid[var] = raw  # reported below, in the order of the checks
+            return options[0]
 
         issuer = optional("ISSUER")
         if issuer is not None:
@@ -110,8 +138,8 @@ class Settings:
             users_table=optional("USERS_TABLE"),
             sessions_table=optional("SESSIONS_TABLE"),
             keys_table=optional("KEYS_TABLE"),
-            signing_backend=env.get("SIGNING_BACKEND", "").strip() or "kms",
-            signing_alg=env.get("SIGNING_ALG", "").strip() or "ES256",
+            signing_backend=choice("SIGNING_BACKEND", SIGNING_BACKENDS),
+            signing_alg=choice("SIGNING_ALG", SIGNING_ALGS),
             signing_keys_secret=optional("SIGNING_KEYS_SECRET"),
             stack_name=env.get("STACK_NAME", "").strip() or "local",
             key_rotation_interval_days=integer("KEY_ROTATION_INTERVAL_DAYS", 30, 1, 365),
@@ -123,27 +151,27 @@ class Settings:
             lockout_key=optional("LOCKOUT_KEY"),
             device_cookie_key=optional("DEVICE_COOKIE_KEY"),
             edge_origin_secret=optional("EDGE_ORIGIN_SECRET"),
-            authorizer_mode=env.get("AUTHORIZER_MODE", "").strip() or "stateless",
+            authorizer_mode=choice("AUTHORIZER_MODE", AUTHORIZER_MODES),
             revocation_max_lag=integer("REVOCATION_MAX_LAG_SECONDS", 5, 0, 3600),
             signer_cache_seconds=integer("SIGNER_CACHE_SECONDS", 10, 0, 10),
             jwks_cache_seconds=integer("JWKS_CACHE_SECONDS", 5, 0, 5),
             key_ring_max_age=integer("KEY_RING_MAX_AGE_SECONDS", 30, 1, 30),
         )
-        if settings.authorizer_mode not in AUTHORIZER_MODES:
+        if "AUTHORIZER_MODE" in invalid:
             errors.append(
                 f"AUTHORIZER_MODE must be one of {', '.join(AUTHORIZER_MODES)}, "
-                f"got {settings.authorizer_mode!r}"
+                f"got {invalid['AUTHORIZER_MODE']!r}"
             )
         elif settings.authorizer_mode == "session" and not settings.sessions_table:
             errors.append("AUTHORIZER_MODE=session needs SESSIONS_TABLE")
-        if settings.signing_backend not in ("kms", "secretsmanager"):
+        if "SIGNING_BACKEND" in invalid:
             errors.append(
-                f"SIGNING_BACKEND must be kms or secretsmanager, got {settings.signing_backend!r}"
+                f"SIGNING_BACKEND must be kms or secretsmanager, got {invalid['SIGNING_BACKEND']!r}"
             )
         elif settings.signing_backend == "secretsmanager" and not settings.signing_keys_secret:
             errors.append("SIGNING_BACKEND=secretsmanager needs SIGNING_KEYS_SECRET")
-        if settings.signing_alg not in ("ES256", "RS256"):
-            errors.append(f"SIGNING_ALG must be ES256 or RS256, got {settings.signing_alg!r}")
+        if "SIGNING_ALG" in invalid:
+            errors.append(f"SIGNING_ALG must be ES256 or RS256, got {invalid['SIGNING_ALG']!r}")
         if settings.lockout_key is not None and len(settings.lockout_key) < 16:
             errors.append("LOCKOUT_KEY must have at least 16 characters")
         if settings.device_cookie_key is not None and len(settings.device_cookie_key) < 32:
@@ -168,3 +196,9 @@ class Settings:
         if not domain_name:
             raise ConfigError("ISSUER is not set and the request has no domain name")
         return f"https://{domain_name}"
+
+
+def _required(value: str | None, variable: str) -> str:
+    if not value:
+        raise ConfigError(f"{variable} is not set")
+    return value

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from authcore.clock import Clock, system_clock
 from authcore.errors import InvalidToken, SessionCheckUnavailable
+from authcore.tokens.claims import AccessClaims
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
@@ -213,11 +214,11 @@ class SessionChecker:
         self._leeway = leeway
         self._clock = clock
 
-    def check(self, claims: Mapping[str, Any]) -> None:
+    def check(self, claims: AccessClaims) -> None:
         """Return if the session is live; raise ``InvalidToken`` (the session is
         not live) or ``SessionCheckUnavailable`` (cannot tell: refuse)."""
-        sid: str = claims["sid"]
-        sub: str = claims["sub"]
+        sid = claims["sid"]
+        sub = claims["sub"]
         now = self._clock()
         cached = self.cache.get(sid, now)
         if cached is not None and cached.user_id == sub:
