@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar, get_args
+from typing import Literal, TypeVar, get_args, overload
 
 from authcore.errors import ConfigError
 
@@ -25,6 +25,26 @@ SIGNING_BACKENDS: tuple[SigningBackend, ...] = get_args(SigningBackend)
 SigningAlg = Literal["ES256", "RS256"]
 SIGNING_ALGS: tuple[SigningAlg, ...] = get_args(SigningAlg)
 _Choice = TypeVar("_Choice", bound=str)
+
+
+class _Required:
+    """A setting that is optional until a function needs it, read as ``str``: unset,
+    it raises ``ConfigError`` naming its variable."""
+
+    def __init__(self, field: str) -> None:
+        self._field = field
+
+    @overload
+    def __get__(self, settings: None, owner: type[Settings]) -> _Required: ...
+    @overload
+    def __get__(self, settings: Settings, owner: type[Settings] | None = None) -> str: ...
+    def __get__(self, settings: Settings | None, owner: object = None) -> str | _Required:
+        if settings is None:
+            return self
+        value: str | None = getattr(settings, self._field)
+        if not value:
+            raise ConfigError(f"{self._field.upper()} is not set")
+        return value
 
 
 @dataclass(frozen=True)
@@ -69,21 +89,10 @@ class Settings:
     key_ring_max_age: int = 30
 
     # The names a function needs only when it uses them: ConfigError names the variable.
-    @property
-    def users_table_name(self) -> str:
-        return _required(self.users_table, "USERS_TABLE")
-
-    @property
-    def sessions_table_name(self) -> str:
-        return _required(self.sessions_table, "SESSIONS_TABLE")
-
-    @property
-    def keys_table_name(self) -> str:
-        return _required(self.keys_table, "KEYS_TABLE")
-
-    @property
-    def signing_keys_secret_name(self) -> str:
-        return _required(self.signing_keys_secret, "SIGNING_KEYS_SECRET")
+    users_table_name = _Required("users_table")
+    sessions_table_name = _Required("sessions_table")
+    keys_table_name = _Required("keys_table")
+    signing_keys_secret_name = _Required("signing_keys_secret")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -196,9 +205,3 @@ class Settings:
         if not domain_name:
             raise ConfigError("ISSUER is not set and the request has no domain name")
         return f"https://{domain_name}"
-
-
-def _required(value: str | None, variable: str) -> str:
-    if not value:
-        raise ConfigError(f"{variable} is not set")
-    return value

@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from authcore.clock import Clock, system_clock
@@ -119,9 +118,10 @@ class DynamoSessionReader:
         return status_from_item(item) if item else None
 
 
-@cache
 def dynamodb_client() -> DynamoDBClient:
-    """The authorizer's DynamoDB client, built on first use and kept per container.
+    """A DynamoDB client for the authorizer. Built once per container: the reader
+    that holds it belongs to the session checker its runtime keeps
+    (``authcore.runtime.verifying``), and goes with it on ``reset``.
 
     Tighter than the other functions' clients (authcore.aws): an authorizer that
     waits on a sick table holds every request of every session-checked route, and
