@@ -54,9 +54,10 @@ Context = dict[str, str | int | float | bool]
 Answer = dict[str, Any]
 
 # arn:<partition>:execute-api:<region>:<account>:<api id>/<stage>/<METHOD>/<resource path>
-_METHOD_ARN = re.compile(
-    r"(arn:aws[a-z-]*:execute-api:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9]+/[A-Za-z0-9_$-]+)/[A-Z*]+/.*",
-    re.DOTALL,
+# Compiled by ``re`` (and kept in its cache) on the first REST request only: an HTTP
+# API's cold start does not pay for it.
+_METHOD_ARN = (
+    r"(arn:aws[a-z-]*:execute-api:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9]+/[A-Za-z0-9_$-]+)/[A-Z*]+/.*"
 )
 
 
@@ -129,7 +130,7 @@ def whole_api(method_arn: object) -> str:
 
 @lru_cache(maxsize=256)
 def _whole_api(method_arn: str) -> str:
-    match = _METHOD_ARN.fullmatch(method_arn)
+    match = re.fullmatch(_METHOD_ARN, method_arn, re.DOTALL)
     if match is None:
         raise InvalidRequest("malformed methodArn")
     return f"{match.group(1)}/*/*"
