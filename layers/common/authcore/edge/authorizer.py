@@ -81,25 +81,39 @@ def unauthorized() -> NoReturn:
 class HttpApiRequest:
     """HTTP API, payload format 2.0, simple responses."""
 
-    __slots__ = ("cookies", "domain_name", "headers", "request_context")
+    __slots__ = ("event", "headers")
 
     def __init__(self, event: Mapping[str, Any]) -> None:
+        self.event = event
         headers = event.get("headers") or {}
         if "authorization" not in headers:
             # API Gateway lowercases 2.0 header names; an emulator may not. (The
             # Bearer case, with its lowercase name present, skips the copy.)
             headers = {name.lower(): value for name, value in headers.items()}
         self.headers: Mapping[str, str] = headers
-        self.request_context: Mapping[str, Any] = event.get("requestContext") or {}
-        self.domain_name: str | None = self.request_context.get("domainName")
-        self.cookies: list[str] | None = event.get("cookies")
+
+    # The rest is read when needed: this runs before every protected route.
+    @property
+    def request_context(self) -> Mapping[str, Any]:
+        context: Mapping[str, Any] = self.event.get("requestContext") or {}
+        return context
+
+    @property
+    def domain_name(self) -> str | None:
+        name: str | None = self.request_context.get("domainName")
+        return name
+
+    @property
+    def cookies(self) -> list[str] | None:
+        cookies: list[str] | None = self.event.get("cookies")
+        return cookies
 
     @property
     def method(self) -> str:
         return str((self.request_context.get("http") or {}).get("method", "")).upper()
 
     def token_and_issuer(self, settings: Settings) -> tuple[str, str]:
-        issuer = settings.issuer_for(self.domain_name)
+        issuer = settings.issuer or settings.issuer_for(self.domain_name)
         token = credentials.bearer_token(self.headers)
         if token is None:
             token = credentials.cookie_value(self.cookies, credentials.ACCESS_COOKIE)

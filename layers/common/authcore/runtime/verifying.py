@@ -15,7 +15,7 @@ without reaching into other modules.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from authcore.clock import Clock, system_clock
@@ -41,10 +41,11 @@ class VerifyingRuntime:
 
     def __init__(self, clock: Clock = system_clock) -> None:
         self._clock = clock
-        self.settings = lru_cache(maxsize=1)(self._load_settings)
-        self.key_ring = lru_cache(maxsize=1)(self._build_key_ring)
+        # Without arguments, one entry each: unbounded caches, the cheapest to hit.
+        self.settings = cache(self._load_settings)
+        self.key_ring = cache(self._build_key_ring)
         self.verifier_for = lru_cache(maxsize=VERIFIERS_PER_CONTAINER)(self._build_verifier)
-        self.session_checker = lru_cache(maxsize=1)(self._build_session_checker)
+        self.session_checker = cache(self._build_session_checker)
 
     def reset(self, clock: Clock = system_clock) -> None:
         """Forget configuration, keys and the session check (with its DynamoDB
