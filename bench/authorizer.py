@@ -193,7 +193,7 @@ def _warm_one(alg: str, signer: Any, rounds: int, per_round: int) -> dict[str, f
 
     def new_container() -> None:
         # A fresh container whose ring is loaded, by a token outside the batches.
-        app.reset()
+        app.runtime.reset()
         assert handler(http(spare[0]), None)["isAuthorized"] is True
 
     def through_handler(make: Callable[[str], dict[str, Any]]) -> Batch:
@@ -288,7 +288,7 @@ def warm(rounds: int, per_round: int) -> dict[str, dict[str, float]]:
         return {alg: _warm_one(alg, signer, rounds, per_round) for alg, signer in signers.items()}
     finally:
         server.shutdown()
-        app.reset()
+        app.runtime.reset()
 
 
 def cold(processes: int) -> dict[str, Any]:
@@ -480,8 +480,8 @@ def _container(env: dict[str, str]) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     with _environment(env):
-        module.reset()
-        module.settings()
+        module.runtime.reset()
+        module.runtime.settings()
     return module
 
 
@@ -524,9 +524,9 @@ def warm_session(rounds: int, per_round: int) -> dict[str, float]:
                 # A fresh container whose ring is loaded and, in session mode, whose
                 # session is cached "live", by a token outside the batches.
                 module = containers[name]
-                module.reset()
+                module.runtime.reset()
                 with _environment(envs[name]):
-                    module.settings()
+                    module.runtime.settings()
                 handler: Callable[[dict[str, Any], Any], dict[str, Any]] = module.lambda_handler
                 assert handler(http(spare), None)["isAuthorized"] is True
                 return lambda event: handler(event, None)
@@ -561,7 +561,7 @@ def warm_session(rounds: int, per_round: int) -> dict[str, float]:
                 return prepare
 
             def bare_get_item(r: int) -> Callable[[], int]:
-                client = containers["miss"].session_checker().reader.client
+                client = containers["miss"].runtime.session_checker().reader.client
 
                 def run() -> int:
                     for _ in range(misses):

@@ -23,9 +23,9 @@ import boto3
 from authcore.accounts.dynamo import DynamoUserStore
 from authcore.accounts.lockout import LockoutPolicy
 from authcore.accounts.passwords import Passwords
-from authcore.accounts.users import User, UserExists, canonical_username
+from authcore.accounts.users import User, canonical_username
 from authcore.config import Settings
-from authcore.errors import AuthError
+from authcore.errors import AuthError, UnknownUser, UserExists
 from authcore.sessions.dynamo import DynamoSessionStore
 from authcore.sessions.service import SessionService
 
@@ -67,7 +67,7 @@ class Admin:
     def _existing(self, username: str) -> User:
         user = self.users.get(canonical_username(username))
         if user is None:
-            raise LookupError(f"no such user: {username}")
+            raise UnknownUser(f"no such user: {username}")
         return user
 
     def create_user(self, username: str, password: str, scope: str = "") -> User:
@@ -161,8 +161,8 @@ def main(
         users_table, sessions_table = stack_tables(args.stack)
     else:
         users_table, sessions_table = (
-            settings.require("users_table"),
-            settings.require("sessions_table"),
+            settings.users_table_name,
+            settings.sessions_table_name,
         )
     admin = Admin.connect(users_table, sessions_table)
     try:

@@ -53,8 +53,8 @@ def from_stack(name: str) -> Target:
 
 def from_environment(settings: Settings) -> Target:
     return Target(
-        keys_table=settings.require("keys_table"),
-        sessions_table=settings.require("sessions_table"),
+        keys_table=settings.keys_table_name,
+        sessions_table=settings.sessions_table_name,
         backend=settings.signing_backend,
         alg=settings.signing_alg,
         secret=settings.signing_keys_secret,

@@ -369,9 +369,7 @@ class LocalStack:
     # ------------------------------------------------------------ users
     def seed_users(self) -> list[str]:
         # Imported here: authcore needs layers/common on sys.path (see __main__).
-        from authcore.accounts.users import UserExists
-        from authcore.config import ConfigError
-        from authcore.errors import AuthError
+        from authcore.errors import AuthError, ConfigError, UserExists
         from infra.admin import Admin
 
         try:

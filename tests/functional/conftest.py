@@ -49,7 +49,7 @@ def jwks_server(stack, monkeypatch):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     monkeypatch.setenv("JWKS_URL", f"http://127.0.0.1:{server.server_address[1]}/jwks.json")
-    authorizer_app.reset()
+    authorizer_app.runtime.reset()
     yield server
     server.shutdown()
-    authorizer_app.reset()
+    authorizer_app.runtime.reset()

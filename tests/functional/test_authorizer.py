@@ -67,10 +67,10 @@ def jwks(stack, monkeypatch, clock):
     server = serve_jwks(stack.jwks())
     monkeypatch.setenv("JWKS_URL", f"http://127.0.0.1:{server.server_address[1]}/jwks.json")
     monkeypatch.setenv("ISSUER", ISSUER)
-    authorizer.reset(clock=clock)
+    authorizer.runtime.reset(clock=clock)
     yield server
     server.shutdown()
-    authorizer.reset()
+    authorizer.runtime.reset()
 
 
 @pytest.fixture
@@ -207,7 +207,7 @@ def test_an_expired_token_is_unauthorized(token, clock):
 
 def test_rest_requires_a_configured_issuer(token, monkeypatch, caplog, jwks):
     monkeypatch.delenv("ISSUER")
-    authorizer.reset()
+    authorizer.runtime.reset()
     hits = jwks.hits
     with caplog.at_level(logging.INFO, logger="authorizer"):
         assert unauthorized(rest_token_event(f"Bearer {token}"))
@@ -221,7 +221,7 @@ def test_rest_requires_a_configured_issuer(token, monkeypatch, caplog, jwks):
 
 def test_a_token_for_another_issuer_is_unauthorized(token, monkeypatch):
     monkeypatch.setenv("ISSUER", "https://auth.example.com")
-    authorizer.reset()
+    authorizer.runtime.reset()
     assert unauthorized(rest_token_event(f"Bearer {token}"))
 
 
@@ -480,7 +480,7 @@ def test_new_hosts_share_one_ring_and_a_bounded_set_of_verifiers(
     """IssuerUrl empty behind a wildcard domain: every Host is another issuer. A
     spray of new hosts must cost neither a key read each nor unbounded memory."""
     monkeypatch.delenv("ISSUER")
-    authorizer.reset(clock=clock)
+    authorizer.runtime.reset(clock=clock)
     own_token = login_as().body["access_token"]  # iss: the login event's own host
     hosts = [f"h{i}.example.com" for i in range(40)]
     for host in hosts:
@@ -493,7 +493,7 @@ def test_new_hosts_share_one_ring_and_a_bounded_set_of_verifiers(
         event["headers"]["authorization"] = f"Bearer {token}"
         assert authorizer.lambda_handler(event, None) == {"isAuthorized": False}
     assert jwks.hits == 1
-    assert authorizer.verifier_for.cache_info().currsize <= 8
+    assert authorizer.runtime.verifier_for.cache_info().currsize <= 8
     # Tokens of a host still verify there, through the shared ring.
     event = load_event("authorizer.json")
     event["requestContext"]["domainName"] = "abc123.execute-api.us-east-1.amazonaws.com"

@@ -48,7 +48,7 @@ def test_revoke_retires_the_key_promotes_the_pending_one_and_reports_sessions(
     assert states[result["promoted"]] == "current"
     # The authorizer refuses the revoked key's tokens from its next ring reload.
     jwks_server.jwks = json.dumps(environment.jwks()).encode()
-    authorizer.reset()
+    authorizer.runtime.reset()
     event = load_event("authorizer.json")
     event["headers"]["authorization"] = f"Bearer {first}"
     assert authorizer.lambda_handler(event, None) == {"isAuthorized": False}

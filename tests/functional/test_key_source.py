@@ -20,12 +20,12 @@ from jwt_forge import claims, forge
 from moto.server import ThreadedMotoServer
 
 from authcore.clock import FrozenClock
+from authcore.errors import KeySourceError
 from authcore.keys.lifecycle import KeyLifecycle
 from authcore.keys.ring import KeyRing, parse_jwks
 from authcore.keys.signers import LocalSigner
 from authcore.keys.source import (
     PUBLISHED_STATES,
-    KeySourceError,
     KeysTableSource,
     dynamodb_endpoint,
     sigv4_headers,

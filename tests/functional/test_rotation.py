@@ -13,10 +13,10 @@ from session_checks import SessionTable, token_digest
 
 from authcore.clock import FrozenClock
 from authcore.config import Settings
-from authcore.errors import InvalidGrant, TemporarilyUnavailable
+from authcore.errors import InvalidGrant, RotationRefused, TemporarilyUnavailable
 from authcore.keys.signers import LocalSigner
 from authcore.sessions.dynamo import DynamoSessionStore
-from authcore.sessions.model import RotationRefused, Session
+from authcore.sessions.model import Session
 from authcore.sessions.service import SessionService
 from authcore.tokens.issue import Principal, TokenIssuer
 from authcore.tokens.refresh import RefreshToken

@@ -66,13 +66,13 @@ class Container:
             patch.setenv("ISSUER", ISSUER)  # REST needs it; HTTP API derives the same value
             for name, value in env.items():
                 patch.setenv(name, value)
-            self.app.reset(clock=clock)
-            self.app.settings()  # configuration is parsed once, at the cold start
+            self.app.runtime.reset(clock=clock)
+            self.app.runtime.settings()  # configuration is parsed once, at the cold start
         self.mode = mode
 
     @property
     def checker(self):
-        return self.app.session_checker()
+        return self.app.runtime.session_checker()
 
     def http(self, token: str) -> dict:
         event = load_event("authorizer.json")

@@ -25,10 +25,9 @@ from support import DEMO_PASSWORD, LambdaContext, invoke, with_body
 from authcore import aws
 from authcore.clock import FrozenClock
 from authcore.config import Settings
-from authcore.errors import AuthError, InvalidGrant
+from authcore.errors import AuthError, InvalidGrant, RotationRefused
 from authcore.runtime import signing
 from authcore.sessions.dynamo import DynamoSessionStore
-from authcore.sessions.model import RotationRefused
 from authcore.sessions.service import SessionService
 from authcore.tokens.issue import TokenIssuer
 from functions.login import app as login

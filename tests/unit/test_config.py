@@ -1,6 +1,7 @@
 import pytest
 
-from authcore.config import ConfigError, Settings
+from authcore.config import Settings
+from authcore.errors import ConfigError
 
 
 def test_defaults_follow_the_contract():
@@ -87,3 +88,31 @@ def test_the_key_caches_default_to_the_revocation_arithmetic_and_only_shorten():
     ):
         with pytest.raises(ConfigError, match=variable):
             Settings.from_env({variable: value})
+
+
+@pytest.mark.parametrize(
+    ("accessor", "variable", "field"),
+    [
+        ("users_table_name", "USERS_TABLE", "users_table"),
+        ("sessions_table_name", "SESSIONS_TABLE", "sessions_table"),
+        ("keys_table_name", "KEYS_TABLE", "keys_table"),
+        ("signing_keys_secret_name", "SIGNING_KEYS_SECRET", "signing_keys_secret"),
+    ],
+)
+def test_a_name_a_function_needs_is_read_through_a_typed_accessor(accessor, variable, field):
+    with pytest.raises(ConfigError, match=f"^{variable} is not set$"):
+        getattr(Settings.from_env({}), accessor)
+    assert getattr(Settings.from_env({variable: " t1 "}), accessor) == "t1"
+    assert getattr(Settings(**{field: "t2"}), accessor) == "t2"
+
+
+def test_the_choices_are_literals_and_an_invalid_one_is_named():
+    settings = Settings.from_env({"AUTHORIZER_MODE": "session", "SESSIONS_TABLE": "s"})
+    assert settings.authorizer_mode == "session"
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"AUTHORIZER_MODE": "x", "SIGNING_BACKEND": "y", "SIGNING_ALG": "HS256"})
+    assert str(caught.value) == (
+        "invalid configuration: AUTHORIZER_MODE must be one of stateless, session, got 'x'; "
+        "SIGNING_BACKEND must be kms or secretsmanager, got 'y'; "
+        "SIGNING_ALG must be ES256 or RS256, got 'HS256'"
+    )

@@ -4,7 +4,8 @@ import pytest
 
 from authcore import b64
 from authcore.accounts.devices import DEVICE_COOKIE_TTL_SECONDS, DeviceCookies
-from authcore.config import ConfigError, Settings
+from authcore.config import Settings
+from authcore.errors import ConfigError
 
 NOW = 1_800_000_000.0
 KEY = b"k" * 32

@@ -2,7 +2,8 @@ import pytest
 
 from authcore.accounts.lockout import Failures, LockoutPolicy, unknown_account_key
 from authcore.accounts.users import canonical_username
-from authcore.config import ConfigError, Settings
+from authcore.config import Settings
+from authcore.errors import ConfigError
 
 POLICY = LockoutPolicy()
 NOW = 1_800_000_000.0

@@ -7,12 +7,11 @@ from __future__ import annotations
 import pytest
 
 from authcore.clock import FrozenClock
-from authcore.config import ConfigError, Settings
-from authcore.errors import InvalidToken
+from authcore.config import Settings
+from authcore.errors import ConfigError, InvalidToken, SessionCheckUnavailable
 from authcore.sessions.check import (
     SessionCache,
     SessionChecker,
-    SessionCheckUnavailable,
     SessionStatus,
     status_from_item,
 )

@@ -1,7 +1,8 @@
 import pytest
 
 from authcore import b64
-from authcore.strictjson import StrictJSONError, loads_object
+from authcore.errors import StrictJSONError
+from authcore.strictjson import loads_object
 
 
 @pytest.mark.parametrize(

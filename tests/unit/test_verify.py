@@ -18,12 +18,11 @@ from jwt_forge import AUDIENCE, ISSUER, NOW, claims, forge, segment
 
 from authcore import b64
 from authcore.clock import FrozenClock
-from authcore.errors import InvalidToken
+from authcore.errors import InvalidToken, KeysUnconfirmed
 from authcore.keys.ring import (
     MAX_RING_AGE_SECONDS,
     RELOAD_INTERVAL_SECONDS,
     KeyRing,
-    KeysUnconfirmed,
     parse_jwks,
 )
 from authcore.keys.signers import LocalSigner, public_jwk

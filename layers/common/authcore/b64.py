@@ -5,23 +5,25 @@ from __future__ import annotations
 import base64
 import binascii
 
+from authcore.errors import Malformed
+
 
 def encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def decode(text: str) -> bytes:
-    """Decode canonical unpadded base64url; raise ValueError on anything else.
+    """Decode canonical unpadded base64url; raise ``Malformed`` (a ValueError) on anything else.
 
     Non-canonical encodings (stray bits in the last character) would make two
     different strings decode to the same bytes: token malleability, so refuse.
     """
     if len(text) % 4 == 1:
-        raise ValueError("impossible base64 length")
+        raise Malformed("impossible base64 length")
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError) as exc:
-        raise ValueError("invalid base64url") from exc
+        raise Malformed("invalid base64url") from exc
     if encode(raw) != text:
-        raise ValueError("non-canonical base64url")
+        raise Malformed("non-canonical base64url")
     return raw

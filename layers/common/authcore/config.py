@@ -10,17 +10,41 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal, TypeVar, get_args, overload
 
-
-class ConfigError(RuntimeError):
-    pass
-
+from authcore.errors import ConfigError
 
 # RFC 9068 §2.2 allows verifiers some skew; the contract caps it at 60 s.
 MAX_LEEWAY_SECONDS = 60
 # The authorizer's two modes (README, "Stateless or session-checked"): signature and
 # claims only, or additionally a live session in the sessions table.
-AUTHORIZER_MODES = ("stateless", "session")
+AuthorizerMode = Literal["stateless", "session"]
+AUTHORIZER_MODES: tuple[AuthorizerMode, ...] = get_args(AuthorizerMode)
+SigningBackend = Literal["kms", "secretsmanager"]
+SIGNING_BACKENDS: tuple[SigningBackend, ...] = get_args(SigningBackend)
+SigningAlg = Literal["ES256", "RS256"]
+SIGNING_ALGS: tuple[SigningAlg, ...] = get_args(SigningAlg)
+_Choice = TypeVar("_Choice", bound=str)
+
+
+class _Required:
+    """A setting that is optional until a function needs it, read as ``str``: unset,
+    it raises ``ConfigError`` naming its variable."""
+
+    def __init__(self, field: str) -> None:
+        self._field = field
+
+    @overload
+    def __get__(self, settings: None, owner: type[Settings]) -> _Required: ...
+    @overload
+    def __get__(self, settings: Settings, owner: type[Settings] | None = None) -> str: ...
+    def __get__(self, settings: Settings | None, owner: object = None) -> str | _Required:
+        if settings is None:
+            return self
+        value: str | None = getattr(settings, self._field)
+        if not value:
+            raise ConfigError(f"{self._field.upper()} is not set")
+        return value
 
 
 @dataclass(frozen=True)
@@ -37,8 +61,8 @@ class Settings:
     users_table: str | None = None
     sessions_table: str | None = None
     keys_table: str | None = None
-    signing_backend: str = "kms"
-    signing_alg: str = "ES256"
+    signing_backend: SigningBackend = "kms"
+    signing_alg: SigningAlg = "ES256"
     signing_keys_secret: str | None = None
     # The value of the tag that scopes the functions' KMS permissions to this stack's keys.
     stack_name: str = "local"
@@ -54,7 +78,7 @@ class Settings:
     # Set when login sits behind the opt-in edge WAF: the header value CloudFront adds,
     # without which a request went around the WAF.
     edge_origin_secret: str | None = field(default=None, repr=False)
-    authorizer_mode: str = "stateless"
+    authorizer_mode: AuthorizerMode = "stateless"
     # How long a session-checked authorizer may trust a "session live" answer.
     revocation_max_lag: int = 5
     # The key caches (README, "Revoked keys stop fast"). Only ever shortened (the
@@ -64,11 +88,11 @@ class Settings:
     jwks_cache_seconds: int = 5
     key_ring_max_age: int = 30
 
-    def require(self, name: str) -> str:
-        value = getattr(self, name)
-        if not value:
-            raise ConfigError(f"{name.upper()} is not set")
-        return str(value)
+    # The names a function needs only when it uses them: ConfigError names the variable.
+    users_table_name = _Required("users_table")
+    sessions_table_name = _Required("sessions_table")
+    keys_table_name = _Required("keys_table")
+    signing_keys_secret_name = _Required("signing_keys_secret")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -90,6 +114,16 @@ class Settings:
 
         def optional(var: str) -> str | None:
             return env.get(var, "").strip() or None
+
+        invalid: dict[str, str] = {}
+
+        def choice(var: str, options: tuple[_Choice, ...]) -> _Choice:
+            raw = env.get(var, "").strip() or options[0]
+            for option in options:
+                if raw == option:
+                    return option
+            invalid[var] = raw  # reported below, in the order of the checks
+            return options[0]
 
         issuer = optional("ISSUER")
         if issuer is not None:
@@ -113,8 +147,8 @@ class Settings:
             users_table=optional("USERS_TABLE"),
             sessions_table=optional("SESSIONS_TABLE"),
             keys_table=optional("KEYS_TABLE"),
-            signing_backend=env.get("SIGNING_BACKEND", "").strip() or "kms",
-            signing_alg=env.get("SIGNING_ALG", "").strip() or "ES256",
+            signing_backend=choice("SIGNING_BACKEND", SIGNING_BACKENDS),
+            signing_alg=choice("SIGNING_ALG", SIGNING_ALGS),
             signing_keys_secret=optional("SIGNING_KEYS_SECRET"),
             stack_name=env.get("STACK_NAME", "").strip() or "local",
             key_rotation_interval_days=integer("KEY_ROTATION_INTERVAL_DAYS", 30, 1, 365),
@@ -126,27 +160,27 @@ class Settings:
             lockout_key=optional("LOCKOUT_KEY"),
             device_cookie_key=optional("DEVICE_COOKIE_KEY"),
             edge_origin_secret=optional("EDGE_ORIGIN_SECRET"),
-            authorizer_mode=env.get("AUTHORIZER_MODE", "").strip() or "stateless",
+            authorizer_mode=choice("AUTHORIZER_MODE", AUTHORIZER_MODES),
             revocation_max_lag=integer("REVOCATION_MAX_LAG_SECONDS", 5, 0, 3600),
             signer_cache_seconds=integer("SIGNER_CACHE_SECONDS", 10, 0, 10),
             jwks_cache_seconds=integer("JWKS_CACHE_SECONDS", 5, 0, 5),
             key_ring_max_age=integer("KEY_RING_MAX_AGE_SECONDS", 30, 1, 30),
         )
-        if settings.authorizer_mode not in AUTHORIZER_MODES:
+        if "AUTHORIZER_MODE" in invalid:
             errors.append(
                 f"AUTHORIZER_MODE must be one of {', '.join(AUTHORIZER_MODES)}, "
-                f"got {settings.authorizer_mode!r}"
+                f"got {invalid['AUTHORIZER_MODE']!r}"
             )
         elif settings.authorizer_mode == "session" and not settings.sessions_table:
             errors.append("AUTHORIZER_MODE=session needs SESSIONS_TABLE")
-        if settings.signing_backend not in ("kms", "secretsmanager"):
+        if "SIGNING_BACKEND" in invalid:
             errors.append(
-                f"SIGNING_BACKEND must be kms or secretsmanager, got {settings.signing_backend!r}"
+                f"SIGNING_BACKEND must be kms or secretsmanager, got {invalid['SIGNING_BACKEND']!r}"
             )
         elif settings.signing_backend == "secretsmanager" and not settings.signing_keys_secret:
             errors.append("SIGNING_BACKEND=secretsmanager needs SIGNING_KEYS_SECRET")
-        if settings.signing_alg not in ("ES256", "RS256"):
-            errors.append(f"SIGNING_ALG must be ES256 or RS256, got {settings.signing_alg!r}")
+        if "SIGNING_ALG" in invalid:
+            errors.append(f"SIGNING_ALG must be ES256 or RS256, got {invalid['SIGNING_ALG']!r}")
         if settings.lockout_key is not None and len(settings.lockout_key) < 16:
             errors.append("LOCKOUT_KEY must have at least 16 characters")
         if settings.device_cookie_key is not None and len(settings.device_cookie_key) < 32:

@@ -1,13 +1,37 @@
-"""One exception tree for every refusal the service can give.
+"""One exception tree for everything the core raises, rooted at ``AuthcoreError``
+(as PyJWT roots its own at ``PyJWTError``): a caller can catch the core's
+failures apart from a bug's ``TypeError`` or a library's own exception.
 
-Each error carries the OAuth-style ``error`` code of the contract; the web layer
-maps classes to HTTP statuses in one table (``authcore.edge.http``).
+- ``AuthError``: a refusal the client may see. Each carries the OAuth-style
+  ``error`` code of the contract; the web layer maps classes to HTTP statuses in
+  one table (``authcore.edge.http``).
+- ``ConfigError``: the deployment is wrong (a variable missing or invalid).
+- ``Malformed``: data the core cannot parse (JSON, base64url, a JWK, a stored item).
+- ``WriteConflict``: a conditional write found another state than it expected
+  (the signals of the stores: a user exists, a counter is locked, a rotation lost).
+- ``Unknown``: no such user or key (an administrator's typo, not a client's refusal).
+- ``KeySourceError``: the authorizer's key source could not be read.
+
+Where callers catch a built-in class, the core's class keeps it as a second base
+(``ConfigError`` is a ``RuntimeError``, ``Malformed`` a ``ValueError``, ``Unknown``
+a ``LookupError``). Standard library only: the authorizer imports this module.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-class AuthError(Exception):
+if TYPE_CHECKING:
+    from authcore.accounts.lockout import Failures
+    from authcore.sessions.model import Session
+
+
+class AuthcoreError(Exception):
+    """Root of everything the core raises on purpose."""
+
+
+# ---------------------------------------------------------------- refusals
+class AuthError(AuthcoreError):
     """Root of every expected refusal; the message is safe to show a client."""
 
     code = "invalid_request"
@@ -35,6 +59,10 @@ class MethodNotAllowed(InvalidRequest):
         self.allow = allow
 
 
+class IssuerNotConfigured(AuthError):
+    """REST APIs must name the issuer: their domain is not the token issuer's."""
+
+
 class InvalidGrant(AuthError):
     """Wrong credentials or an unusable refresh token: one answer for all of them,
     so a client learns nothing about which part was wrong."""
@@ -50,6 +78,15 @@ class InvalidToken(AuthError):
     def __init__(self, reason: str) -> None:
         super().__init__("The access token is invalid.")
         self.reason = reason
+
+
+class KeysUnconfirmed(InvalidToken):
+    """The ring could not be re-confirmed for twice its reload interval: it may
+    still hold a revoked key, so nothing it holds is trusted (fail closed). Stops
+    a thief who keeps a stolen key alive by making the key source fail."""
+
+    def __init__(self) -> None:
+        super().__init__("keys_unconfirmed")
 
 
 class Forbidden(AuthError):
@@ -76,3 +113,92 @@ class TemporarilyUnavailable(AuthError):
     def __init__(self, description: str = "The service is temporarily unavailable.") -> None:
         super().__init__(description)
         self.retry_after = 1
+
+
+# What a logged cause may contain (an AWS error code, a class name): checked without
+# a regular expression, which the stateless authorizer would compile for nothing.
+_SAFE_CAUSE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.")
+
+
+class SessionCheckUnavailable(TemporarilyUnavailable):
+    """The session could not be read: the request is refused, never let through
+    unchecked. ``cause`` is an AWS error code or an exception class name, safe to log."""
+
+    def __init__(self, cause: str) -> None:
+        super().__init__()
+        self.cause = cause if 0 < len(cause) <= 64 and _SAFE_CAUSE.issuperset(cause) else "error"
+
+
+# ---------------------------------------------------------------- deployment
+class ConfigError(AuthcoreError, RuntimeError):
+    """The configuration is missing or invalid; the message names variables, never
+    a secret's value."""
+
+
+# ---------------------------------------------------------------- data
+class Malformed(AuthcoreError, ValueError):
+    """Data the core cannot parse."""
+
+
+class StrictJSONError(Malformed):
+    """Not a JSON object, or one that lenient parsers would read differently."""
+
+
+class InvalidKey(Malformed):
+    """A JWK (or a key item) the core will not use."""
+
+
+class InvalidKeySet(InvalidKey, TypeError):
+    """A JWKS without a ``keys`` array."""
+
+
+class UnusableKey(AuthcoreError, TypeError):
+    """Key material of an unexpected type (KMS or a stored private JWK)."""
+
+
+# ---------------------------------------------------------------- the stores' signals
+class WriteConflict(AuthcoreError):
+    """A conditional write found another state than it expected."""
+
+
+class UserExists(WriteConflict):
+    pass
+
+
+class CounterLocked(WriteConflict):
+    """The counter was locked when the attempt was to be counted: refuse it
+    without looking at the password. ``failures`` is the stored state."""
+
+    def __init__(self, failures: Failures) -> None:
+        super().__init__("locked")
+        self.failures = failures
+
+
+class RotationRefused(WriteConflict):
+    """The conditional write failed; ``session`` is the stored state (or None)."""
+
+    def __init__(self, session: Session | None) -> None:
+        super().__init__("rotation refused")
+        self.session = session
+
+
+class Unknown(AuthcoreError, LookupError):
+    """No such record (an administrator's request, not a client's)."""
+
+
+class UnknownUser(Unknown):
+    pass
+
+
+class UnknownKey(Unknown):
+    pass
+
+
+# ---------------------------------------------------------------- key sources
+class KeySourceError(AuthcoreError):
+    """The keys could not be read (the class name is all that is logged)."""
+
+
+class KeySourceRefused(KeySourceError, ValueError):
+    """A key source the authorizer must not read from, or an answer it must not
+    take: not https, compressed, too large."""

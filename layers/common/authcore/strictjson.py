@@ -11,11 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from authcore.errors import StrictJSONError
+
 MAX_DEPTH = 16
-
-
-class StrictJSONError(ValueError):
-    pass
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

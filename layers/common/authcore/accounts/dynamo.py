@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from authcore.accounts.lockout import Failures, LockoutPolicy
-from authcore.accounts.users import Counter, CounterLocked, LoginRecord, User, UserExists
+from authcore.accounts.users import Counter, LoginRecord, User
 from authcore.aws import conditional_failed, is_conditional_failure, unavailable_on_error
-from authcore.errors import TemporarilyUnavailable
+from authcore.errors import CounterLocked, TemporarilyUnavailable, UnknownUser, UserExists
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
@@ -114,7 +114,7 @@ class DynamoUserStore:
             )
 
     def _update(self, username: str, expression: str, values: dict[str, Any]) -> None:
-        with unavailable_on_error(), conditional_failed(LookupError):
+        with unavailable_on_error(), conditional_failed(UnknownUser):
             self._db.update_item(
                 TableName=self._table,
                 Key={"username": {"S": username}},
@@ -288,8 +288,8 @@ class DynamoUserStore:
                 raise
 
     def clear_failures(self, username: str) -> None:
-        """Lift a lock (admin ``unlock``); LookupError if there is no such user."""
-        with unavailable_on_error(), conditional_failed(LookupError):
+        """Lift a lock (admin ``unlock``); ``UnknownUser`` if there is no such user."""
+        with unavailable_on_error(), conditional_failed(UnknownUser):
             self._db.update_item(
                 TableName=self._table,
                 Key={"username": {"S": username}},

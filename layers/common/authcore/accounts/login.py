@@ -17,10 +17,10 @@ from typing import NoReturn
 from authcore.accounts.devices import DeviceCookies, binding
 from authcore.accounts.lockout import LockoutPolicy, unknown_account_key
 from authcore.accounts.passwords import Passwords, normalize_password
-from authcore.accounts.users import Counter, CounterLocked, User, UserStore, canonical_username
+from authcore.accounts.users import Counter, User, UserStore, canonical_username
 from authcore.clock import Clock, system_clock
 from authcore.config import Settings
-from authcore.errors import AccountLocked, InvalidGrant
+from authcore.errors import AccountLocked, CounterLocked, InvalidGrant
 from authcore.sessions.model import Session, SessionStore
 from authcore.tokens.issue import IssuedTokens, Principal, SecurityEvent, TokenIssuer, ignore_event
 from authcore.tokens.refresh import RefreshToken

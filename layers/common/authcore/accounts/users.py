@@ -42,10 +42,6 @@ class User:
         return cls(canonical_username(username), str(uuid.uuid4()), password_hash, scope)
 
 
-class UserExists(Exception):
-    pass
-
-
 @dataclass(frozen=True)
 class Counter:
     """One failure counter: where it lives and what was read of it.
@@ -81,15 +77,6 @@ class LoginRecord:
         if trusted_device and self.device_key is not None:
             return Counter(self.device_key, self.device_failures, account=False)
         return Counter(self.counter_key, self.failures, account=self.user is not None)
-
-
-class CounterLocked(Exception):
-    """The counter was locked when the attempt was to be counted: refuse it
-    without looking at the password. ``failures`` is the stored state."""
-
-    def __init__(self, failures: Failures) -> None:
-        super().__init__("locked")
-        self.failures = failures
 
 
 class UserStore(Protocol):

@@ -27,10 +27,11 @@ from authcore.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    StrictJSONError,
     TemporarilyUnavailable,
     UnsupportedMediaType,
 )
-from authcore.strictjson import StrictJSONError, loads_object
+from authcore.strictjson import loads_object
 from authcore.tokens.issue import IssuedTokens
 from authcore.tokens.refresh import MAX_REFRESH_TOKEN_LENGTH
 

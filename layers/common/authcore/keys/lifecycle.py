@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from authcore.clock import Clock, system_clock
-from authcore.errors import TemporarilyUnavailable
+from authcore.errors import ConfigError, TemporarilyUnavailable, UnknownKey
 from authcore.keys.publish import (
     API_GATEWAY_JWKS_CACHE_SECONDS,
     AUTHORIZER_RELOAD_SECONDS,
@@ -47,7 +47,10 @@ class RotationPolicy:
     def for_tokens(cls, *, access_ttl: int, leeway: int, interval: float) -> RotationPolicy:
         policy = cls(interval=interval, retention=SIGNER_CACHE_SECONDS + access_ttl + leeway)
         if interval < policy.publish_lead:
-            raise ValueError("the rotation interval must exceed the publication lead time")
+            raise ConfigError(
+                "KEY_ROTATION_INTERVAL_DAYS: the rotation interval must exceed the publication "
+                "lead time"
+            )
         return policy
 
 
@@ -151,7 +154,7 @@ class KeyLifecycle:
         records = self._table.load()
         target = next((r for r in records if r.kid == kid), None)
         if target is None:
-            raise LookupError(f"no key {kid}")
+            raise UnknownKey(f"no key {kid}")
         if target.state == "retired":
             return RotationReport(created=[], promoted=None, retired=[])
         created: list[str] = []

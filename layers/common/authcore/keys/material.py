@@ -18,7 +18,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from authcore.aws import unavailable_on_error
 from authcore.clock import Clock, system_clock
-from authcore.errors import TemporarilyUnavailable
+from authcore.errors import TemporarilyUnavailable, UnusableKey
 from authcore.keys.signers import (
     KmsSigner,
     LocalSigner,
@@ -58,7 +58,7 @@ class KmsMaterial:
             der = self._kms.get_public_key(KeyId=key_id)["PublicKey"]
         public_key = serialization.load_der_public_key(der)
         if not isinstance(public_key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
-            raise TypeError("unexpected KMS key type")
+            raise UnusableKey("unexpected KMS key type")
         kid = thumbprint(public_key)
         return kid, key_id, public_jwk(public_key, kid, alg)
 
@@ -88,7 +88,7 @@ def _private_jwk(key: PrivateKey, kid: str, alg: str) -> dict[str, Any]:
 def _load_private(jwk: dict[str, Any]) -> PrivateKey:
     key: Any = (ECAlgorithm if jwk["kty"] == "EC" else RSAAlgorithm).from_jwk(jwk)
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
-        raise TypeError("not a private key")
+        raise UnusableKey("not a private key")
     return key
 
 

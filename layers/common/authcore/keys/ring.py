@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from authcore import b64
 from authcore.clock import Clock, system_clock
-from authcore.errors import InvalidToken
+from authcore.errors import InvalidKey, InvalidKeySet, KeySourceRefused, KeysUnconfirmed
 
 if TYPE_CHECKING:
     import http.client
@@ -43,15 +43,6 @@ MIN_RSA_BITS = 2048
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 
 
-class KeysUnconfirmed(InvalidToken):
-    """The ring could not be re-confirmed for twice its reload interval: it may
-    still hold a revoked key, so nothing it holds is trusted (fail closed). Stops
-    a thief who keeps a stolen key alive by making the key source fail."""
-
-    def __init__(self) -> None:
-        super().__init__("keys_unconfirmed")
-
-
 @dataclass(frozen=True)
 class VerificationKey:
     kid: str
@@ -62,18 +53,18 @@ class VerificationKey:
 def _uint(value: object) -> int:
     """A base64urlUInt member (RFC 7518 §2), strictly encoded."""
     if not isinstance(value, str) or not value:
-        raise ValueError("not a base64url string")
+        raise InvalidKey("not a base64url string")
     return int.from_bytes(b64.decode(value), "big")
 
 
 def _ec_p256(jwk: Mapping[str, Any]) -> ec.EllipticCurvePublicKey:
     x, y = jwk.get("x"), jwk.get("y")
     if not isinstance(x, str) or not isinstance(y, str):
-        raise ValueError("missing coordinate")  # noqa: TRY004 - a bad JWK, not a bad call
+        raise InvalidKey("missing coordinate")
     raw_x, raw_y = b64.decode(x), b64.decode(y)
     # RFC 7518 §6.2.1.2: coordinates are the full size of the field (32 bytes).
     if len(raw_x) != 32 or len(raw_y) != 32:
-        raise ValueError("coordinate length")
+        raise InvalidKey("coordinate length")
     # The constructor checks that the point lies on the curve (invalid-curve attacks).
     numbers = ec.EllipticCurvePublicNumbers(
         int.from_bytes(raw_x, "big"), int.from_bytes(raw_y, "big"), ec.SECP256R1()
@@ -84,12 +75,12 @@ def _ec_p256(jwk: Mapping[str, Any]) -> ec.EllipticCurvePublicKey:
 def _rsa(jwk: Mapping[str, Any]) -> rsa.RSAPublicKey:
     key = rsa.RSAPublicNumbers(_uint(jwk.get("e")), _uint(jwk.get("n"))).public_key()
     if key.key_size < MIN_RSA_BITS:
-        raise ValueError("RSA key too small")
+        raise InvalidKey("RSA key too small")
     return key
 
 
 def public_key_from_jwk(jwk: Mapping[str, Any]) -> VerificationKey:
-    """One JWK as a pinned verification key, or ValueError.
+    """One JWK as a pinned verification key, or ``InvalidKey`` (a ValueError).
 
     Only what we can pin: an explicit ``alg`` we support that matches the key
     type (ES256 on P-256, RS256 on RSA >= 2048 bits), signature use, and no
@@ -98,21 +89,21 @@ def public_key_from_jwk(jwk: Mapping[str, Any]) -> VerificationKey:
     """
     kid, alg = jwk.get("kid"), jwk.get("alg")
     if not isinstance(kid, str) or not kid:
-        raise ValueError("missing kid")
+        raise InvalidKey("missing kid")
     if jwk.get("use", "sig") != "sig":
-        raise ValueError("not a signature key")
+        raise InvalidKey("not a signature key")
     ops = jwk.get("key_ops")
     if ops is not None and (not isinstance(ops, list) or "verify" not in ops):
-        raise ValueError("not a verification key")
+        raise InvalidKey("not a verification key")
     if any(member in jwk for member in _PRIVATE_MEMBERS):
-        raise ValueError("private or symmetric key material")
+        raise InvalidKey("private or symmetric key material")
     key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey
     if alg == "ES256" and jwk.get("kty") == "EC" and jwk.get("crv") == "P-256":
         key = _ec_p256(jwk)
     elif alg == "RS256" and jwk.get("kty") == "RSA":
         key = _rsa(jwk)
     else:
-        raise ValueError("unsupported alg or key type")
+        raise InvalidKey("unsupported alg or key type")
     return VerificationKey(kid=kid, alg=alg, key=key)
 
 
@@ -120,7 +111,7 @@ def parse_jwks(jwks: Any) -> dict[str, VerificationKey]:
     """The keys of a JWKS we can pin; anything else is skipped (and logged)."""
     keys = jwks.get("keys") if isinstance(jwks, dict) else None
     if not isinstance(keys, list):
-        raise TypeError("JWKS has no keys array")
+        raise InvalidKeySet("JWKS has no keys array")
     ring: dict[str, VerificationKey] = {}
     seen: set[str] = set()
     for jwk in keys:
@@ -169,7 +160,7 @@ def read_bounded(response: http.client.HTTPResponse, limit: int, deadline: float
     while chunk := response.read1(65536):
         body += chunk
         if len(body) > limit:
-            raise ValueError("response too large")
+            raise KeySourceRefused("response too large")
         if time.monotonic() > deadline:
             raise TimeoutError("response too slow")
     return bytes(body)
@@ -183,7 +174,7 @@ def fetch_jwks(url: str, timeout: float = 2.0) -> Any:
     """
     opened = connect(url, timeout)
     if opened is None:
-        raise ValueError("JWKS must be fetched over https")
+        raise KeySourceRefused("JWKS must be fetched over https")
     connection, parts = opened
     deadline = time.monotonic() + timeout
     try:
@@ -197,7 +188,7 @@ def fetch_jwks(url: str, timeout: float = 2.0) -> Any:
         if response.status != 200:
             raise OSError(f"JWKS answered {response.status}")
         if response.getheader("Content-Encoding", "identity").lower() != "identity":
-            raise ValueError("encoded JWKS response")
+            raise KeySourceRefused("encoded JWKS response")
         body = read_bounded(response, MAX_JWKS_BYTES, deadline)
     finally:
         connection.close()

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from authcore.errors import KeySourceError
 from authcore.keys.ring import connect, read_bounded
 
 # The states the JWKS publishes (authcore.keystore.PUBLISHED; a test keeps them equal).
@@ -32,10 +33,6 @@ PUBLISHED_STATES = frozenset({"pending", "current", "previous"})
 _PARTITION = "ring"
 MAX_RESPONSE_BYTES = 1024 * 1024
 MAX_PAGES = 8
-
-
-class KeySourceError(Exception):
-    """The keys table could not be read (the class name is all that is logged)."""
 
 
 def _hmac(key: bytes, text: str) -> bytes:

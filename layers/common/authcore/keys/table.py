@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from authcore.aws import unavailable_on_error
+from authcore.errors import Malformed
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
@@ -108,7 +109,7 @@ def _to_item(r: KeyRecord) -> dict[str, Any]:
 def _from_item(item: dict[str, Any]) -> KeyRecord:
     state = item["state"]["S"]
     if state not in ("pending", "current", "previous", "retired"):
-        raise ValueError("unknown key state")
+        raise Malformed("unknown key state")
     return KeyRecord(
         kid=item["kid"]["S"],
         alg=item["alg"]["S"],

@@ -71,24 +71,24 @@ def passwords() -> Passwords:
 
 @cache
 def users() -> DynamoUserStore:
-    return DynamoUserStore(aws.dynamodb(), settings().require("users_table"))
+    return DynamoUserStore(aws.dynamodb(), settings().users_table_name)
 
 
 @cache
 def sessions() -> DynamoSessionStore:
-    return DynamoSessionStore(aws.dynamodb(), settings().require("sessions_table"))
+    return DynamoSessionStore(aws.dynamodb(), settings().sessions_table_name)
 
 
 @cache
 def key_table() -> KeyTable:
-    return KeyTable(aws.dynamodb(), settings().require("keys_table"))
+    return KeyTable(aws.dynamodb(), settings().keys_table_name)
 
 
 @cache
 def key_material() -> KeyMaterial:
     s = settings()
     if s.signing_backend == "secretsmanager":
-        return SecretsMaterial(aws.secretsmanager(), s.require("signing_keys_secret"))
+        return SecretsMaterial(aws.secretsmanager(), s.signing_keys_secret_name)
     return KmsMaterial(aws.kms(), stack=s.stack_name)
 
 

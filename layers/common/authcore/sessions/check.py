@@ -17,15 +17,14 @@ one, never pays for it.
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from authcore.clock import Clock, system_clock
-from authcore.errors import InvalidToken, TemporarilyUnavailable
+from authcore.errors import InvalidToken, SessionCheckUnavailable
+from authcore.tokens.claims import AccessClaims
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
@@ -33,16 +32,6 @@ if TYPE_CHECKING:
 DEFAULT_CACHE_SIZE = 10_000
 # Only what the decision needs: never the token digests or the sealed successor.
 PROJECTION = "user_id, revoked_at, idle_expires_at, absolute_expires_at"
-_SAFE_CAUSE = re.compile(r"[A-Za-z0-9_.]{1,64}")
-
-
-class SessionCheckUnavailable(TemporarilyUnavailable):
-    """The session could not be read: the request is refused, never let through
-    unchecked. ``cause`` is an AWS error code or an exception class name, safe to log."""
-
-    def __init__(self, cause: str) -> None:
-        super().__init__()
-        self.cause = cause if _SAFE_CAUSE.fullmatch(cause) else "error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +118,10 @@ class DynamoSessionReader:
         return status_from_item(item) if item else None
 
 
-@cache
 def dynamodb_client() -> DynamoDBClient:
-    """The authorizer's DynamoDB client, built on first use and kept per container.
+    """A DynamoDB client for the authorizer. Built once per container: the reader
+    that holds it belongs to the session checker its runtime keeps
+    (``authcore.runtime.verifying``), and goes with it on ``reset``.
 
     Tighter than the other functions' clients (authcore.aws): an authorizer that
     waits on a sick table holds every request of every session-checked route, and
@@ -224,11 +214,11 @@ class SessionChecker:
         self._leeway = leeway
         self._clock = clock
 
-    def check(self, claims: Mapping[str, Any]) -> None:
+    def check(self, claims: AccessClaims) -> None:
         """Return if the session is live; raise ``InvalidToken`` (the session is
         not live) or ``SessionCheckUnavailable`` (cannot tell: refuse)."""
-        sid: str = claims["sid"]
-        sub: str = claims["sub"]
+        sid = claims["sid"]
+        sub = claims["sub"]
         now = self._clock()
         cached = self.cache.get(sid, now)
         if cached is not None and cached.user_id == sub:

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from authcore.aws import is_conditional_failure, unavailable_on_error
-from authcore.errors import InvalidGrant, TemporarilyUnavailable
-from authcore.sessions.model import MAX_USER_AGENT_LENGTH, RotationRefused, Session
+from authcore.errors import InvalidGrant, RotationRefused, TemporarilyUnavailable
+from authcore.sessions.model import MAX_USER_AGENT_LENGTH, Session
 from authcore.tokens.issue import Principal
 from authcore.tokens.refresh import RefreshToken
 

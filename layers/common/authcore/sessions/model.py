@@ -50,14 +50,6 @@ class Session:
         )
 
 
-class RotationRefused(Exception):
-    """The conditional write failed; ``session`` is the stored state (or None)."""
-
-    def __init__(self, session: Session | None) -> None:
-        super().__init__("rotation refused")
-        self.session = session
-
-
 class SessionStore(Protocol):
     def create(self, session: Session, *, condition: dict[str, Any] | None = None) -> None: ...
     def get(self, sid: str) -> Session | None: ...

@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from authcore.clock import Clock, system_clock
-from authcore.config import ConfigError, Settings
-from authcore.errors import InvalidGrant, TemporarilyUnavailable
-from authcore.sessions.model import RotationRefused, Session, SessionStore, revoke_owned
+from authcore.config import Settings
+from authcore.errors import ConfigError, InvalidGrant, RotationRefused, TemporarilyUnavailable
+from authcore.sessions.model import Session, SessionStore, revoke_owned
+from authcore.tokens.claims import AccessClaims
 from authcore.tokens.issue import IssuedTokens, SecurityEvent, TokenIssuer, ignore_event
 from authcore.tokens.refresh import RefreshToken
 
@@ -294,9 +295,7 @@ class SessionService:
             return
         self._logout_all_if_allowed(token, session, standing)
 
-    def logout_with_access_claims(
-        self, claims: dict[str, Any], *, everywhere: bool = False
-    ) -> None:
+    def logout_with_access_claims(self, claims: AccessClaims, *, everywhere: bool = False) -> None:
         if everywhere:
             # A verified signature says the token was issued, not that its session
             # still stands: the access token of a session ended by logout or by

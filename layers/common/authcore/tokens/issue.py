@@ -13,9 +13,8 @@ from typing import Any
 from authcore import b64
 from authcore.config import Settings
 from authcore.keys.signers import Signer
+from authcore.tokens.claims import ACCESS_TOKEN_TYPE, AccessClaims
 from authcore.tokens.refresh import RefreshToken
-
-ACCESS_TOKEN_TYPE = "at+jwt"
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,7 @@ def issue_access_token(
 ) -> str:
     issued_at = int(now)
     header = {"alg": signer.alg, "kid": signer.kid, "typ": ACCESS_TOKEN_TYPE}
-    claims = {
+    claims: AccessClaims = {
         "iss": issuer,
         "sub": principal.user_id,
         "aud": audience,

@@ -16,7 +16,7 @@ import json
 import re
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -27,9 +27,8 @@ from authcore import b64
 from authcore.clock import Clock, system_clock
 from authcore.errors import InvalidToken
 from authcore.keys.ring import KeyRing, VerificationKey
+from authcore.tokens.claims import ACCESS_TOKEN_TYPE, AccessClaims
 
-# RFC 9068 §2.1 (the issuer writes the same value: authcore.tokens.ACCESS_TOKEN_TYPE).
-ACCESS_TOKEN_TYPE = "at+jwt"
 MAX_TOKEN_LENGTH = 4096
 MAX_KID_LENGTH = 128
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
@@ -37,6 +36,7 @@ _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 # the key from the attacker (CVE-2018-0114); crit/b64 change the JWS semantics
 # (RFC 7515 §4.1.11, RFC 7797). None of them is ever read: their presence refuses.
 _ALLOWED_HEADER = frozenset({"alg", "kid", "typ"})
+# The members of AccessClaims (authcore.tokens.claims), by type.
 _REQUIRED_STRINGS = ("iss", "aud", "sub", "jti", "sid")
 _OPTIONAL_STRINGS = ("scope", "username", "client_id")
 # Order of the P-256 group: r and s must lie in [1, n-1] (CVE-2022-21449 accepted 0).
@@ -174,10 +174,10 @@ class AccessTokenVerifier:
         self._leeway = max(0, min(leeway, 60))
         self._clock = clock
         # token -> (usable until, claims, the key that verified it)
-        self._cache: OrderedDict[str, tuple[float, dict[str, Any], VerificationKey]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[float, AccessClaims, VerificationKey]] = OrderedDict()
         self._cache_size = cache_size
 
-    def verify(self, token: object) -> dict[str, Any]:
+    def verify(self, token: object) -> AccessClaims:
         """The claims of a valid access token (a shared dict: do not mutate)."""
         if not isinstance(token, str):
             raise InvalidToken("malformed")
@@ -194,14 +194,14 @@ class AccessTokenVerifier:
             self._cache.popitem(last=False)
         return claims
 
-    def _verify(self, token: str, now: float) -> tuple[dict[str, Any], VerificationKey]:
+    def _verify(self, token: str, now: float) -> tuple[AccessClaims, VerificationKey]:
         header, payload_segment, key = open_jws(token, self._keys)
         # RFC 9068 §4: refresh and ID tokens must never pass as access tokens.
         if header.get("typ") != ACCESS_TOKEN_TYPE:
             raise InvalidToken("wrong_type")
         claims = _json_object(payload_segment)
         self._check_claims(claims, now)
-        return claims, key
+        return cast(AccessClaims, claims), key
 
     def _check_claims(self, claims: dict[str, Any], now: float) -> None:
         exp: Any = claims.get("exp")

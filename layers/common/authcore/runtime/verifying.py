@@ -1,0 +1,118 @@
+"""The wiring of the authorizer, built once per container: settings, the one key
+ring, a few verifiers over it, and in session mode the session check.
+
+Light on purpose (the authorizer imports it before every protected route): the
+standard library, ``cryptography`` and the light modules of ``authcore`` only.
+The keys table source and the session check are imported when first needed, and
+boto3 only when the session check builds its DynamoDB client, so the stateless
+mode never loads it.
+
+Everything hangs off one ``VerifyingRuntime`` object, not module globals: two
+copies of a handler module (tests and benchmarks run two authorizer "functions"
+in one process) hold a container each, and ``reset`` starts a new container
+without reaching into other modules.
+"""
+
+from __future__ import annotations
+
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any
+
+from authcore.clock import Clock, system_clock
+from authcore.config import Settings
+from authcore.errors import ConfigError
+from authcore.keys.ring import RELOAD_INTERVAL_SECONDS, KeyRing, fetch_jwks
+from authcore.tokens.claims import AccessClaims
+from authcore.tokens.verify import AccessTokenVerifier
+
+if TYPE_CHECKING:
+    from authcore.sessions.check import SessionChecker
+
+# Issuers differ only by the request's host (IssuerUrl empty): each verifier holds
+# just its issuer and a cache of verified tokens, over the one shared ring, so a
+# spray of new hosts costs a few microseconds each and never a key read.
+VERIFIERS_PER_CONTAINER = 8
+
+
+class VerifyingRuntime:
+    """One authorizer container. ``settings``, ``key_ring``, ``verifier_for`` and
+    ``session_checker`` are built on first use and kept (``functools`` caches, so
+    ``cache_info()`` tells what a container holds)."""
+
+    def __init__(self, clock: Clock = system_clock) -> None:
+        self._clock = clock
+        # Without arguments, one entry each: unbounded caches, the cheapest to hit.
+        self.settings = cache(self._load_settings)
+        self.key_ring = cache(self._build_key_ring)
+        self.verifier_for = lru_cache(maxsize=VERIFIERS_PER_CONTAINER)(self._build_verifier)
+        self.session_checker = cache(self._build_session_checker)
+
+    def reset(self, clock: Clock = system_clock) -> None:
+        """Forget configuration, keys and the session check (with its DynamoDB
+        client): a new container (tests, benchmarks), running on ``clock``."""
+        self._clock = clock
+        for cached in (self.settings, self.key_ring, self.verifier_for, self.session_checker):
+            cached.cache_clear()
+
+    def authorize(self, token: str, issuer: str) -> AccessClaims:
+        """The claims of a token this authorizer accepts: verified, and in session
+        mode, of a live session."""
+        claims = self.verifier_for(issuer).verify(token)
+        checker = self.session_checker()
+        if checker is not None:
+            checker.check(claims)
+        return claims
+
+    def _load_settings(self) -> Settings:
+        return Settings.from_env()
+
+    def _build_key_ring(self) -> KeyRing:
+        """One ring per container, whatever the request's host: with ``IssuerUrl``
+        empty behind a wildcard domain every new ``Host`` is a new issuer, and a ring
+        per issuer would let anyone turn each request into a key read."""
+        config = self.settings()
+        source: Any
+        if config.jwks_url:
+            jwks_url = config.jwks_url
+            source = lambda: fetch_jwks(jwks_url)  # noqa: E731
+        elif config.keys_table:
+            from authcore.keys.source import KeysTableSource
+
+            source = KeysTableSource(config.keys_table)
+        elif config.issuer:
+            jwks_url = f"{config.issuer}/.well-known/jwks.json"
+            source = lambda: fetch_jwks(jwks_url)  # noqa: E731
+        else:
+            raise ConfigError("set KEYS_TABLE (or JWKS_URL, or ISSUER) to tell where the keys are")
+        ring = KeyRing(
+            source,
+            clock=self._clock,
+            max_age=config.key_ring_max_age,
+            reload_interval=min(RELOAD_INTERVAL_SECONDS, config.key_ring_max_age),
+        )
+        ring.load()
+        return ring
+
+    def _build_verifier(self, issuer: str) -> AccessTokenVerifier:
+        config = self.settings()
+        return AccessTokenVerifier(
+            self.key_ring(),
+            issuer=issuer,
+            audience=config.audience,
+            max_lifetime=config.access_ttl,
+            leeway=config.leeway,
+            clock=self._clock,
+        )
+
+    def _build_session_checker(self) -> SessionChecker | None:
+        """The session check in session mode, else None. Imported and built on first
+        use, so the stateless mode never loads it (nor boto3 behind it)."""
+        config = self.settings()
+        if config.authorizer_mode != "session":
+            return None
+        from authcore.sessions import check as session_check
+
+        reader = session_check.dynamo_reader(config.sessions_table_name)
+        return session_check.SessionChecker(
+            reader, max_lag=config.revocation_max_lag, leeway=config.leeway, clock=self._clock
+        )
