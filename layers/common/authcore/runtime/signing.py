@@ -156,7 +156,12 @@ def session_service(*, signing: bool = False) -> SessionService:
         issuer=token_issuer() if signing else None,
         clock=_clock[0],
         on_security_event=_security_event,
+        verify_access=_verify_access,
     )
+
+
+def _verify_access(token: str, issuer: str) -> dict[str, Any]:
+    return access_verifier(issuer).verify(token)
 
 
 @lru_cache(maxsize=8)
