@@ -184,6 +184,29 @@ def test_cross_site_logout_with_cookies_is_403_and_the_session_survives(demo_use
     assert refresh_with_cookie(token).status == 200
 
 
+def test_cross_site_logout_with_the_access_cookie_is_403_and_the_session_survives(
+    demo_user, login_as
+):
+    tokens = login_as().body
+    event = load_event("logout.json", cookies=[f"{ACCESS_COOKIE}={tokens['access_token']}"])
+    del event["body"]
+    event["headers"]["origin"] = "https://evil.example"
+    assert invoke(logout, event).status == 403
+    assert refresh_with_body(tokens["refresh_token"]).status == 200
+
+
+def test_a_bearer_logout_needs_no_same_site_check(demo_user, login_as, stack):
+    # A browser never attaches an Authorization header by itself: only a cookie
+    # credential can be ridden cross-site (contract §4), as at the authorizer.
+    tokens = login_as().body
+    event = load_event("logout.json")
+    del event["body"]
+    event["headers"]["authorization"] = f"Bearer {tokens['access_token']}"
+    event["headers"]["sec-fetch-site"] = "cross-site"
+    assert invoke(logout, event).status == 204
+    assert refresh_with_body(tokens["refresh_token"]).status == 401
+
+
 def test_logout_with_bad_all_flag_is_400(demo_user):
     assert (
         invoke(logout, with_body("logout.json", {"refresh_token": "x", "all": "yes"})).status == 400

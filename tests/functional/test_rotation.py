@@ -158,7 +158,7 @@ def test_idle_expiry_is_capped_by_the_absolute_one(service, store, clock, table)
     issued = service.refresh(token, issuer="https://issuer.example")
     assert issued.refresh_expires_in == TTL - 870  # what the cookie's Max-Age says
     (listed,) = service.list_sessions("user-1", current_sid=token.split(".")[0])
-    assert listed["expires_at"] == int(T0 + TTL)
+    assert listed.expires_at == int(T0 + TTL)
     clock.now = T0 + TTL
     refused(service, str(issued.refresh_token))
     table.check()

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from authcore.errors import Forbidden, InvalidRequest
+from authcore.tokens.credential import Credential
 
 ACCESS_COOKIE = "__Host-access_token"
 REFRESH_COOKIE = "__Secure-refresh_token"
@@ -72,6 +73,61 @@ def check_same_site(
     origin = headers.get("origin")
     if origin is not None and origin not in allowed_origins and origin != own_origin:
         raise Forbidden("Cross-site request refused.")
+
+
+def present(
+    headers: Mapping[str, str],
+    cookies: Iterable[str] | None,
+    *,
+    method: str,
+    allowed_origins: frozenset[str],
+    own_origin: str | None,
+    body_refresh_token: str | None = None,
+    refresh_cookie: bool = False,
+    access_token: bool = False,
+) -> tuple[Credential, ...]:
+    """The credential a request presents, and the cross-site rule, applied once.
+
+    Looked for in this order, each place only when asked for: a refresh token from
+    the body (already parsed by the caller), the refresh cookie, ``Authorization:
+    Bearer``, the access cookie. The first place holding one wins. The answer is
+    empty (nothing presented), one credential, or, for the refresh cookie only,
+    every distinct candidate (a planted twin beside ours: the session service
+    decides what several may do).
+
+    The rule: a state-changing request must pass ``check_same_site`` unless its
+    credential is one a browser never attaches by itself (Bearer, body). A request
+    presenting nothing is checked too: login has no credential yet, and a forged
+    login is the login CSRF this check exists for.
+    """
+    found = _find(headers, cookies, body_refresh_token, refresh_cookie, access_token)
+    ambient = not found or found[0].via == "cookie"
+    if ambient and method.upper() not in SAFE_METHODS:
+        check_same_site(headers, allowed_origins, own_origin)
+    return found
+
+
+def _find(
+    headers: Mapping[str, str],
+    cookies: Iterable[str] | None,
+    body_refresh_token: str | None,
+    refresh_cookie: bool,
+    access_token: bool,
+) -> tuple[Credential, ...]:
+    if body_refresh_token is not None:
+        return (Credential(body_refresh_token, "body", "refresh"),)
+    if refresh_cookie:
+        candidates = cookie_values(cookies, REFRESH_COOKIE)
+        if candidates:
+            return tuple(Credential(value, "cookie", "refresh") for value in candidates)
+    if access_token:
+        bearer = bearer_token(headers)
+        if bearer is not None:
+            return (Credential(bearer, "bearer"),)
+        cookie = cookie_value(cookies, ACCESS_COOKIE)
+        if cookie is not None:
+            return (Credential(cookie, "cookie"),)
+    return ()
 
 
 def origin_of(url: str) -> str:

@@ -22,3 +22,18 @@ def published_jwks(records: list[KeyRecord]) -> dict[str, Any]:
     order = {state: i for i, state in enumerate(("current", "pending", "previous"))}
     keys = sorted((r for r in records if r.state in PUBLISHED), key=lambda r: order[r.state])
     return {"keys": [r.public_jwk for r in keys]}
+
+
+def discovery_document(issuer: str, signing_alg: str) -> dict[str, Any]:
+    """OpenID Provider Metadata: enough for another service (or API Gateway's
+    native JWT authorizer) to find and verify our tokens."""
+    return {
+        "issuer": issuer,
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "token_endpoint": f"{issuer}/auth/login",
+        "revocation_endpoint": f"{issuer}/auth/logout",
+        "response_types_supported": ["token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [signing_alg],
+        "token_endpoint_auth_methods_supported": ["none"],
+    }

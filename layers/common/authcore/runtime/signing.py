@@ -25,6 +25,7 @@ from authcore.keys.signers import Signer
 from authcore.keys.table import KeyTable
 from authcore.sessions.dynamo import DynamoSessionStore
 from authcore.sessions.service import SessionService
+from authcore.tokens.claims import AccessClaims
 from authcore.tokens.issue import TokenIssuer
 from authcore.tokens.verify import AccessTokenVerifier
 
@@ -156,7 +157,12 @@ def session_service(*, signing: bool = False) -> SessionService:
         issuer=token_issuer() if signing else None,
         clock=_clock[0],
         on_security_event=_security_event,
+        verify_access=_verify_access,
     )
+
+
+def _verify_access(token: str, issuer: str) -> AccessClaims:
+    return access_verifier(issuer).verify(token)
 
 
 @lru_cache(maxsize=8)

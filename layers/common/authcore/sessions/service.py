@@ -7,14 +7,22 @@ plain values or an ``AuthError``. Every dependency is a constructor argument.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 from authcore.clock import Clock, system_clock
 from authcore.config import Settings
-from authcore.errors import ConfigError, InvalidGrant, RotationRefused, TemporarilyUnavailable
+from authcore.errors import (
+    ConfigError,
+    InvalidGrant,
+    InvalidToken,
+    RotationRefused,
+    TemporarilyUnavailable,
+)
 from authcore.sessions.model import Session, SessionStore, revoke_owned
 from authcore.tokens.claims import AccessClaims
+from authcore.tokens.credential import Credential
 from authcore.tokens.issue import IssuedTokens, SecurityEvent, TokenIssuer, ignore_event
 from authcore.tokens.refresh import RefreshToken
 
@@ -27,6 +35,20 @@ MAX_REFRESH_CANDIDATES = 100
 # "current" and "grace" may act for the session; "stale" is a superseded token of a
 # live session (replay); "dead" is garbage, another family, or an ended session.
 Standing = Literal["current", "grace", "stale", "dead"]
+# (access token, issuer) -> its verified claims, or InvalidToken.
+AccessCheck = Callable[[str, str], AccessClaims]
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """One live session as its owner may see it (times in whole seconds)."""
+
+    sid: str
+    created_at: int
+    last_used_at: int
+    expires_at: int
+    user_agent: str
+    current: bool
 
 
 class SessionService:
@@ -38,10 +60,12 @@ class SessionService:
         issuer: TokenIssuer | None = None,
         clock: Clock = system_clock,
         on_security_event: SecurityEvent = ignore_event,
+        verify_access: AccessCheck | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
         self._issuer = issuer
+        self._verify_access = verify_access
         self._clock = clock
         self._security_event = on_security_event
 
@@ -273,6 +297,22 @@ class SessionService:
             )
 
     # ----------------------------------------------------------------- logout
+    def logout(self, presented: Sequence[Credential], *, issuer: str, everywhere: bool) -> None:
+        """Log out with whatever the request presented: refresh-token candidates,
+        else an access token, else nothing. RFC 7009: an unusable token is no error."""
+        if not presented:
+            return
+        if presented[0].kind == "refresh":
+            self.logout_any([credential.value for credential in presented], everywhere=everywhere)
+            return
+        if self._verify_access is None:
+            raise ConfigError("this function cannot verify access tokens")
+        try:
+            claims = self._verify_access(presented[0].value, issuer)
+        except InvalidToken:
+            return
+        self.logout_with_access_claims(claims, everywhere=everywhere)
+
     def logout_with_refresh_token(self, raw_token: str, *, everywhere: bool = False) -> None:
         """RFC 7009: unknown, malformed or already revoked tokens succeed silently."""
         try:
@@ -333,7 +373,7 @@ class SessionService:
         return sids
 
     # --------------------------------------------------------------- sessions
-    def list_sessions(self, user_id: str, current_sid: str) -> list[dict[str, Any]]:
+    def list_sessions(self, user_id: str, current_sid: str) -> list[SessionView]:
         now = self._now()
         # Every page of the index, not the newest 100: ended sessions stay in it
         # until DynamoDB TTL removes them, so a cap lets an intruder hide a live
@@ -348,14 +388,14 @@ class SessionService:
         ]
         live.sort(key=lambda s: s.created_at, reverse=True)
         return [
-            {
-                "sid": s.sid,
-                "created_at": int(s.created_at),
-                "last_used_at": int(s.last_used_at),
-                "expires_at": int(s.expires_at),
-                "user_agent": s.user_agent,
-                "current": s.sid == current_sid,
-            }
+            SessionView(
+                sid=s.sid,
+                created_at=int(s.created_at),
+                last_used_at=int(s.last_used_at),
+                expires_at=int(s.expires_at),
+                user_agent=s.user_agent,
+                current=s.sid == current_sid,
+            )
             for s in live
         ]
 

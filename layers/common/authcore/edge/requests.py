@@ -1,0 +1,283 @@
+"""API Gateway v2 events in, typed requests out: one call per route.
+
+Each builder checks what today's handler checked, in the same order (so the
+same error wins when several apply), and answers a frozen dataclass the handler
+hands to one service call. Tokens and passwords never show in a repr.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
+from authcore.accounts.devices import DEVICE_COOKIE
+from authcore.config import Settings
+from authcore.edge import credentials
+from authcore.errors import (
+    Forbidden,
+    InvalidGrant,
+    InvalidRequest,
+    InvalidToken,
+    NotFound,
+    PayloadTooLarge,
+    StrictJSONError,
+    UnsupportedMediaType,
+)
+from authcore.strictjson import loads_object
+from authcore.tokens.credential import Credential
+from authcore.tokens.refresh import MAX_REFRESH_TOKEN_LENGTH, is_sid
+
+MAX_BODY_BYTES = 8 * 1024
+MAX_FIELD_LENGTH = 1024
+EDGE_HEADER = "x-origin-verify"
+Delivery = Literal["cookie", "body"]
+Event = APIGatewayProxyEventV2
+
+
+# ------------------------------------------------------------------ requests
+@dataclass(frozen=True, repr=False)
+class LoginRequest:
+    username: str
+    password: str
+    delivery: Delivery
+    issuer: str
+    user_agent: str
+    device_cookie: str | None
+
+
+@dataclass(frozen=True, repr=False)
+class RefreshRequest:
+    """Never empty; several only when the refresh cookie came more than once."""
+
+    presented: tuple[Credential, ...]
+    issuer: str
+
+    @property
+    def tokens(self) -> list[str]:
+        return [credential.value for credential in self.presented]
+
+    @property
+    def delivery(self) -> Delivery:
+        """The answer goes back the way the token came (contract §2)."""
+        return "body" if self.presented[0].via == "body" else "cookie"
+
+    @property
+    def tossed(self) -> bool:
+        """Several refresh cookies: one was planted (cookie tossing)."""
+        return len(self.presented) > 1
+
+
+@dataclass(frozen=True, repr=False)
+class LogoutRequest:
+    """``presented`` may be empty: logout answers 204 whatever came (RFC 7009)."""
+
+    presented: tuple[Credential, ...]
+    everywhere: bool
+    issuer: str
+
+    @property
+    def tossed(self) -> bool:
+        return len(self.presented) > 1
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who the authorizer's context says the caller is; nothing else is trusted."""
+
+    sub: str
+    sid: str
+    username: str = ""
+    scope: str = ""
+
+
+@dataclass(frozen=True)
+class RevokeRequest:
+    caller: Caller
+    sid: str
+
+
+def login(event: Event, settings: Settings) -> LoginRequest:
+    require_edge(event, settings)
+    # Login CSRF: a hostile page must not log the victim into the attacker's account.
+    _, issuer = _present(event, settings)
+    body = json_body(event, required=True)
+    return LoginRequest(
+        username=string_field(body, "username", max_length=256) or "",
+        password=string_field(body, "password", max_length=1024) or "",
+        delivery=delivery(body),
+        issuer=issuer,
+        user_agent=event.headers.get("user-agent", ""),
+        # Browsers and API clients alike send it in the Cookie header.
+        device_cookie=credentials.cookie_value(event.cookies, DEVICE_COOKIE),
+    )
+
+
+def refresh(event: Event, settings: Settings) -> RefreshRequest:
+    body = json_body(event, required=False)
+    # Checked before anything is consumed: a refused request leaves the token valid.
+    presented, issuer = _present(event, settings, body=body, refresh_cookie=True)
+    if not presented:
+        raise InvalidGrant("No refresh token was presented.")
+    return RefreshRequest(presented, issuer)
+
+
+def logout(event: Event, settings: Settings) -> LogoutRequest:
+    body = json_body(event, required=False)
+    everywhere = bool_field(body, "all")
+    # A refresh token (body, else cookie); without one, the access token (header,
+    # else cookie) names the session.
+    presented, issuer = _present(event, settings, body=body, refresh_cookie=True, access_token=True)
+    return LogoutRequest(presented, everywhere, issuer)
+
+
+def caller(event: Event) -> Caller:
+    """The caller of a session route: the authorizer's context must name both the
+    user and the session."""
+    context = _authorizer_context(event)
+    sub, sid = context.get("sub"), context.get("sid")
+    if not isinstance(sub, str) or not isinstance(sid, str) or not sub:
+        raise InvalidToken("missing_context")
+    return Caller(sub, sid)
+
+
+def me(event: Event) -> Caller:
+    context = _authorizer_context(event)
+    if not context.get("sub"):
+        raise InvalidToken("missing_context")
+    return Caller(
+        sub=context["sub"],
+        sid=context.get("sid", ""),
+        username=context.get("username", ""),
+        scope=context.get("scope", ""),
+    )
+
+
+def revoke_session(event: Event, sid: str) -> RevokeRequest:
+    who = caller(event)
+    if not is_sid(sid):
+        raise NotFound("No such session.")
+    return RevokeRequest(who, sid)
+
+
+def issuer(event: Event, settings: Settings) -> str:
+    return settings.issuer_for(event.request_context.domain_name)
+
+
+def _authorizer_context(event: Event) -> dict[str, Any]:
+    return event.request_context.authorizer.get_lambda or {}
+
+
+def _present(
+    event: Event,
+    settings: Settings,
+    *,
+    body: dict[str, Any] | None = None,
+    refresh_cookie: bool = False,
+    access_token: bool = False,
+) -> tuple[tuple[Credential, ...], str]:
+    """What the request presents (``credentials.present``), and the issuer it is for."""
+    from_body = None
+    if body is not None:
+        from_body = string_field(
+            body, "refresh_token", max_length=MAX_REFRESH_TOKEN_LENGTH, required=False
+        )
+    issuer = settings.issuer_for(event.request_context.domain_name)
+    presented = credentials.present(
+        event.headers,
+        event.cookies,
+        method=event.request_context.http.method,
+        allowed_origins=settings.allowed_origins,
+        own_origin=credentials.origin_of(issuer),
+        body_refresh_token=from_body,
+        refresh_cookie=refresh_cookie,
+        access_token=access_token,
+    )
+    return presented, issuer
+
+
+# ------------------------------------------------------------------- pieces
+def require_edge(event: Event, settings: Settings) -> None:
+    """Behind the opt-in edge WAF, refuse requests that did not come through it:
+    API Gateway stays reachable directly, and the per-IP rate limit would be void."""
+    secret = settings.edge_origin_secret
+    if secret is None:
+        return
+    presented = event.headers.get(EDGE_HEADER, "")
+    # Constant time: a byte-by-byte timing leak would let the secret be guessed.
+    if not hmac.compare_digest(presented.encode(), secret.encode()):
+        raise Forbidden("Requests must come through the API's edge.")
+
+
+def raw_body(event: Event) -> bytes:
+    body = event.get("body") or ""
+    if not isinstance(body, str):
+        raise InvalidRequest("Malformed body.")
+    if event.get("isBase64Encoded"):
+        if len(body) > (MAX_BODY_BYTES * 4) // 3 + 4:
+            raise PayloadTooLarge("Request body too large.")
+        try:
+            data = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidRequest("Malformed base64 body.") from None
+    else:
+        data = body.encode("utf-8", "surrogatepass")
+    if len(data) > MAX_BODY_BYTES:
+        raise PayloadTooLarge("Request body too large.")
+    return data
+
+
+def _is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    media_type, *params = (part.strip().lower() for part in content_type.split(";"))
+    if media_type != "application/json":
+        return False
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip() == "charset" and value.strip().strip('"') != "utf-8":
+            return False
+    return True
+
+
+def json_body(event: Event, *, required: bool) -> dict[str, Any]:
+    data = raw_body(event)
+    if not data and not required:
+        return {}
+    if not _is_json(event.headers.get("content-type")):
+        raise UnsupportedMediaType("Content-Type must be application/json.")
+    try:
+        return loads_object(data)
+    except StrictJSONError as exc:
+        raise InvalidRequest(f"Malformed JSON body: {exc}.") from None
+
+
+def string_field(
+    body: dict[str, Any], name: str, *, max_length: int = MAX_FIELD_LENGTH, required: bool = True
+) -> str | None:
+    if name not in body and not required:
+        return None
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise InvalidRequest(f"'{name}' must be a non-empty string.")
+    if len(value) > max_length:
+        raise InvalidRequest(f"'{name}' is too long.")
+    return value
+
+
+def bool_field(body: dict[str, Any], name: str) -> bool:
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise InvalidRequest(f"'{name}' must be a boolean.")
+    return value
+
+
+def delivery(body: dict[str, Any]) -> Delivery:
+    value = body.get("delivery", "cookie")
+    if value not in ("cookie", "body"):
+        raise InvalidRequest('\'delivery\' must be "cookie" or "body".')
+    return "body" if value == "body" else "cookie"
