@@ -851,7 +851,10 @@ ACCESS_LOG_FIELDS = {
 FORBIDDEN_IN_ACCESS_LOG = ("header", "cookie", "querystring", "$context.path", "requestoverride")
 # Application metrics the alarms watch, and the function code that emits each.
 ALARMED_METRICS = {
-    "RefreshTokenReuseAlarm": ("RefreshTokenReuseDetected", "layers/common/authcore/runtime/signing.py"),
+    "RefreshTokenReuseAlarm": (
+        "RefreshTokenReuseDetected",
+        "layers/common/authcore/runtime/signing.py",
+    ),
     "LoginFailureSpikeAlarm": ("LoginFailed", "functions/login/app.py"),
 }
 
