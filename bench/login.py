@@ -29,7 +29,6 @@ import argparse
 import contextlib
 import gc
 import io
-import json
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -37,8 +36,7 @@ from typing import Any
 
 from infra.devkit import environment, moto
 from infra.devkit.context import LambdaContext
-
-ROOT = environment.ROOT
+from infra.devkit.events import with_body
 
 PASSWORD = "bench-password-long-enough"
 
@@ -54,9 +52,7 @@ COST_TARGET = 1.25
 
 
 def _event(username: str, password: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((ROOT / "events" / "login.json").read_text())
-    event["body"] = json.dumps({"username": username, "password": password, "delivery": "body"})
-    return event
+    return with_body("login.json", {"username": username, "password": password, "delivery": "body"})
 
 
 class Replay:

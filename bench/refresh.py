@@ -27,23 +27,16 @@ import secrets
 import statistics
 import time
 from collections.abc import Callable
-from typing import Any
 
 from infra.devkit import environment, moto
 from infra.devkit.context import LambdaContext
+from infra.devkit.events import with_body
 
-ROOT = environment.ROOT
 PASSWORD = "bench-password-long-enough"
 HANDLER = "handler: POST /auth/refresh"
 SERVICE = "service: rotate + sign (no HTTP edge)"
 FLOOR = "floor: 1 UpdateItem + 1 KMS Sign"
 ROUND_TRIPS = "DynamoDB requests per handler refresh"
-
-
-def _event(name: str, body: dict[str, Any]) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((ROOT / "events" / name).read_text())
-    event["body"] = json.dumps(body)
-    return event
 
 
 def _time(
@@ -88,7 +81,7 @@ def run(iterations: int, warmup: int) -> dict[str, list[float]]:
 
         def login() -> str:
             body = {"username": "bench", "password": PASSWORD, "delivery": "body"}
-            answer = login_app.lambda_handler(_event("login.json", body), context)
+            answer = login_app.lambda_handler(with_body("login.json", body), context)
             token: str = json.loads(answer["body"])["refresh_token"]
             return token
 
@@ -96,7 +89,7 @@ def run(iterations: int, warmup: int) -> dict[str, list[float]]:
         core_chain = [login()]  # the service's, a session of its own
 
         def handler() -> None:
-            event = _event("refresh.json", {"refresh_token": chain[0]})
+            event = with_body("refresh.json", {"refresh_token": chain[0]})
             answer = refresh_app.lambda_handler(event, context)
             assert answer["statusCode"] == 200, answer
             chain[0] = json.loads(answer["body"])["refresh_token"]

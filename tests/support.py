@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import threading
 from dataclasses import dataclass, field
@@ -17,18 +16,13 @@ from authcore.keys.table import KeyTable
 from authcore.runtime import signing
 from infra.admin import Admin
 from infra.devkit import moto
-from infra.devkit.context import LambdaContext
+from infra.devkit.context import LambdaContext as LambdaContext
+from infra.devkit.events import load_event as load_event
+from infra.devkit.events import with_body as with_body
 
 ROOT = Path(__file__).resolve().parent.parent
-EVENTS = ROOT / "events"
 DEMO_PASSWORD = "correct-horse-battery-staple"
 ALLOWED_ORIGIN = "https://app.example.com"
-
-
-def load_event(name: str, **overrides: Any) -> dict[str, Any]:
-    event = json.loads((EVENTS / name).read_text())
-    event.update(copy.deepcopy(overrides))
-    return event
 
 
 @dataclass
@@ -84,12 +78,6 @@ def invoke(module, event: dict[str, Any]) -> Answer:
     return Answer(
         response["statusCode"], response.get("headers", {}), body, response.get("cookies", [])
     )
-
-
-def with_body(name: str, body: Any, **overrides: Any) -> dict[str, Any]:
-    event = load_event(name, **overrides)
-    event["body"] = body if isinstance(body, str) else json.dumps(body)
-    return event
 
 
 class JwksHandler(BaseHTTPRequestHandler):
