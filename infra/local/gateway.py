@@ -487,6 +487,17 @@ class Gateway:
 
 
 # --------------------------------------------------------------------- HTTP
+def send(handler: BaseHTTPRequestHandler, response: Response) -> None:
+    """Write a response (no body to a HEAD), with the length of its body."""
+    handler.send_response(response.status)
+    for name, value in response.headers:
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(response.body)))
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(response.body)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     gateway: Gateway
@@ -547,13 +558,7 @@ class _Handler(BaseHTTPRequestHandler):
             except Exception:  # a bug of the local gateway itself: loud, never a hang
                 self.server.log(f"[gateway] {traceback.format_exc()}")
                 response = gateway_error(500, "Internal Server Error")
-        self.send_response(response.status)
-        for name, value in response.headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
+        send(self, response)
         elapsed = (time.monotonic() - started) * 1000
         line = f"{self.command} {raw_path} -> {response.status} ({elapsed:.0f} ms)"
         self.server.log(f"[http] {line}\n")

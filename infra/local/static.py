@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.local import ROOT
-from infra.local.gateway import Response, gateway_error
+from infra.local.gateway import Response, gateway_error, send
 
 DEMO_DIR = ROOT / "demo"
 _CONTENT_TYPES = {
@@ -106,13 +106,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.close_connection = True  # a body nobody reads: do not reuse the connection
-        self.send_response(response.status)
-        for name, value in response.headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
+        send(self, response)
         self.server.log(f"[other-origin] {self.command} {raw_path} -> {response.status}\n")
 
     do_GET = do_HEAD = do_POST = _serve
