@@ -1,11 +1,15 @@
 # The two commands of the README: `make run` and `make test`. Both install what they need.
+# `make unit`: the fast tier alone (unit, functional, moto server, template, handler imports;
+# no browser, no local stack over HTTP, no sam local), a few minutes.
+# What tests, benchmarks and the local stack share (environment isolation, LambdaContext,
+# moto, tables and keys from template.yaml) lives in infra/devkit/.
 PYTHON ?= python3
 VENV := .venv
 VENV_SAM := .venv-sam
 PY := $(VENV)/bin/python
 PORT ?= 3000
 
-.PHONY: prepare dev sam-cli run test lint typecheck validate e2e sam-local bench clean
+.PHONY: prepare dev sam-cli run test unit lint typecheck validate e2e sam-local bench clean
 
 $(VENV)/.installed: requirements/dev.txt layers/common/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +49,11 @@ validate: dev sam-cli
 # Every tier.
 test: prepare dev sam-cli lint typecheck
 	SAM_CLI=$(abspath $(VENV_SAM))/bin/sam $(VENV)/bin/pytest -n 2
+
+# The fast tier: everything but the browser, the local stack over HTTP and sam local.
+unit: dev
+	$(VENV)/bin/pytest -n 4 tests/unit tests/functional tests/integration_moto tests/template \
+		tests/packaging/test_handler_imports.py
 
 # The end-to-end tier alone: the local stack over HTTP, Chromium, the OpenAPI checks, the fuzzer.
 e2e: dev

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import logging
 import os
 import platform
 import re
@@ -412,34 +411,21 @@ def _session_item(client: Any, table: str, now: float) -> None:
 def _moto_server_with_a_session() -> tuple[Any, str, Any]:
     """A moto server on localhost (a child process cannot share in-process moto)
     holding the sessions table and the bench session; its DynamoDB client."""
-    import boto3
-    from moto.server import ThreadedMotoServer
+    from infra.devkit.moto import MotoServer, create_tables
 
-    from infra import template
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    db = boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    db.create_table(**template.table_definition("SessionsTable", SESSIONS_TABLE))
+    server = MotoServer().start()
+    db = server.client("dynamodb")
+    create_tables(db, {"SessionsTable": SESSIONS_TABLE})
     _session_item(db, SESSIONS_TABLE, time.time())
-    return server, endpoint, db
+    return server, server.url, db
 
 
 def _keys_table(db: Any, jwk: dict[str, Any]) -> None:
     """The keys table on the moto server, holding one current key: what the deployed
     authorizers read at cold start."""
-    from infra import template
+    from infra.devkit.moto import create_tables
 
-    db.create_table(**template.table_definition("KeysTable", KEYS_TABLE))
+    create_tables(db, {"KeysTable": KEYS_TABLE})
     db.put_item(
         TableName=KEYS_TABLE,
         Item={
@@ -492,7 +478,7 @@ def warm_session(rounds: int, per_round: int) -> dict[str, float]:
 
     from authcore.keys.signers import LocalSigner, public_jwk
     from authcore.sessions.check import PROJECTION
-    from infra import template
+    from infra.devkit.moto import create_tables
 
     signer = LocalSigner.generate("bench-session-es")
     server = _serve({"keys": [public_jwk(signer.public_key(), signer.kid, "ES256")]})
@@ -507,7 +493,7 @@ def warm_session(rounds: int, per_round: int) -> dict[str, float]:
     try:
         with _environment(FAKE_AWS), mock_aws():
             db = boto3.client("dynamodb", region_name="us-east-1")
-            db.create_table(**template.table_definition("SessionsTable", SESSIONS_TABLE))
+            create_tables(db, {"SessionsTable": SESSIONS_TABLE})
             _session_item(db, SESSIONS_TABLE, time.time())
             envs = {
                 "stateless": base,

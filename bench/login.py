@@ -29,15 +29,15 @@ import argparse
 import contextlib
 import gc
 import io
-import json
 import statistics
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from bench import moto_stack
+from infra.devkit import environment, moto
+from infra.devkit.context import LambdaContext
+from infra.devkit.events import with_body
 
-ROOT = moto_stack.ROOT
 PASSWORD = "bench-password-long-enough"
 
 UNKNOWN = "unknown username"
@@ -52,9 +52,7 @@ COST_TARGET = 1.25
 
 
 def _event(username: str, password: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((ROOT / "events" / "login.json").read_text())
-    event["body"] = json.dumps({"username": username, "password": password, "delivery": "body"})
-    return event
+    return with_body("login.json", {"username": username, "password": password, "delivery": "body"})
 
 
 class Replay:
@@ -102,20 +100,15 @@ class Replay:
 
 
 def run(tries: int, warmup: int) -> tuple[dict[str, list[float]], str]:
-    moto_stack.isolate_environment()
-    import boto3
-    from moto import mock_aws
-
+    environment.host_functions({**moto.table_variables(), "POWERTOOLS_METRICS_NAMESPACE": "Bench"})
     from authcore import aws
     from authcore.runtime import signing
     from functions.login import app as login_app
     from infra.admin import Admin
 
-    with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
-        db = boto3.client("dynamodb", region_name="us-east-1")
-        kms = boto3.client("kms", region_name="us-east-1")
-        moto_stack.create(db, kms)
-        admin = Admin.connect("users", "sessions", db)
+    context = LambdaContext("bench-login", 1024)
+    with moto.mocked() as mocked, contextlib.redirect_stdout(io.StringIO()):
+        admin = Admin.connect("users", "sessions", mocked.dynamodb)
         # One account per row: a success right after a failure on the same account
         # would also pay for resetting its counter.
         admin.create_user("bench", PASSWORD, "profile")
@@ -129,9 +122,7 @@ def run(tries: int, warmup: int) -> tuple[dict[str, list[float]], str]:
 
         def call(username: str, password: str, status: int) -> Callable[[], None]:
             def login() -> None:
-                answer = login_app.lambda_handler(
-                    _event(username, password), moto_stack.Context("bench-login", 1024)
-                )
+                answer = login_app.lambda_handler(_event(username, password), context)
                 assert answer["statusCode"] == status, answer
 
             return login
@@ -179,7 +170,6 @@ def run(tries: int, warmup: int) -> tuple[dict[str, list[float]], str]:
             admin.unlock("bench")
             admin.unlock("gone")
         parameters = alice.password_hash.split("$")[3]
-        signing.reset()
     return samples, parameters
 
 

@@ -16,29 +16,19 @@ for the ~2x CPU share over 128 MB on the calls' signing and parsing.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+from infra.devkit.local_stack import LocalStackProcess, StackFailed
+
 PASSWORD = "bench-memory-passphrase"
 READY_TIMEOUT_SECONDS = 60
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _status_kib(pid: int | str, field: str) -> int:
@@ -107,35 +97,17 @@ def workload(base: str, rounds: int) -> None:
 
 def run(rounds: int) -> dict[str, tuple[int, int]]:
     """Function -> (peak RSS KiB, MemorySize MB), the peak over its workers."""
-    port = _free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LOCAL_"))}
-        env.update(
-            PORT=str(port),
-            OTHER_ORIGIN_PORT="0",
-            DEMO_PASSWORD=PASSWORD,
-            LOCAL_ENV_FILE=str(Path(tmp) / "env"),
-        )
-        log_path = Path(tmp) / "stack.log"
-        with log_path.open("wb") as log:
-            stack = subprocess.Popen(
-                [sys.executable, "-m", "infra.local"], cwd=ROOT, env=env, stdout=log, stderr=log
-            )
-        base = f"http://localhost:{port}"
         try:
-            deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-            while True:
-                if stack.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(log_path.read_text(errors="replace"))
-                try:
-                    if requests.get(f"{base}/.well-known/openid-configuration", timeout=2).ok:
-                        break
-                except requests.RequestException:
-                    pass
-                time.sleep(0.2)
-            workload(base, rounds)
+            stack = LocalStackProcess.start(
+                Path(tmp), {"DEMO_PASSWORD": PASSWORD}, timeout=READY_TIMEOUT_SECONDS
+            )
+        except StackFailed as failure:
+            raise SystemExit(str(failure)) from None
+        try:
+            workload(stack.base_url, rounds)
             peaks: dict[str, tuple[int, int]] = {}
-            for pid in _descendants(stack.pid):
+            for pid in _descendants(stack.process.pid):
                 try:
                     worker_env = _environ(pid)
                     name = worker_env.get("AWS_LAMBDA_FUNCTION_NAME")
@@ -148,12 +120,7 @@ def run(rounds: int) -> dict[str, tuple[int, int]]:
                 peaks[name] = (max(peak, peaks.get(name, (0, 0))[0]), memory)
             return peaks
         finally:
-            stack.send_signal(signal.SIGTERM)
-            try:
-                stack.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                stack.kill()
-                stack.wait()
+            stack.stop(timeout=30)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,8 +6,9 @@ Times, in one run against the same in-process moto:
   cookies/body, Powertools decorators), each call presenting the token the
   previous one returned;
 - the session service alone (rotation + signing, no HTTP edge);
-- the floor: one bare conditional ``UpdateItem`` of the same shape as the
-  rotation, plus one KMS ``Sign`` of a message the size of an access token.
+- the floor: the session store's rotation alone (its one conditional
+  ``UpdateItem``, the store's own code), plus one KMS ``Sign`` of a message the
+  size of an access token.
 
 moto answers in-process, so the figures measure our code and botocore's
 request path, not the network: the ratio is the overhead a refresh adds on top
@@ -26,22 +27,16 @@ import secrets
 import statistics
 import time
 from collections.abc import Callable
-from typing import Any
 
-from bench import moto_stack
+from infra.devkit import environment, moto
+from infra.devkit.context import LambdaContext
+from infra.devkit.events import with_body
 
-ROOT = moto_stack.ROOT
 PASSWORD = "bench-password-long-enough"
 HANDLER = "handler: POST /auth/refresh"
 SERVICE = "service: rotate + sign (no HTTP edge)"
 FLOOR = "floor: 1 UpdateItem + 1 KMS Sign"
 ROUND_TRIPS = "DynamoDB requests per handler refresh"
-
-
-def _event(name: str, body: dict[str, Any]) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((ROOT / "events" / name).read_text())
-    event["body"] = json.dumps(body)
-    return event
 
 
 def _time(
@@ -70,28 +65,23 @@ def _row(name: str, samples: list[float]) -> str:
 
 
 def run(iterations: int, warmup: int) -> dict[str, list[float]]:
-    moto_stack.isolate_environment()
-    import boto3
-    from moto import mock_aws
-
+    environment.host_functions({**moto.table_variables(), "POWERTOOLS_METRICS_NAMESPACE": "Bench"})
     from authcore import aws
     from authcore.runtime import signing
+    from authcore.sessions.dynamo import DynamoSessionStore
     from authcore.tokens.refresh import RefreshToken
     from functions.login import app as login_app
     from functions.refresh import app as refresh_app
     from infra.admin import Admin
 
-    with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
-        db = boto3.client("dynamodb", region_name="us-east-1")
-        kms = boto3.client("kms", region_name="us-east-1")
-        key_id = moto_stack.create(db, kms)
+    context = LambdaContext("bench-refresh", 256)
+    with moto.mocked() as mocked, contextlib.redirect_stdout(io.StringIO()):
+        db, kms = mocked.dynamodb, mocked.kms
         Admin.connect("users", "sessions", db).create_user("bench", PASSWORD, "profile")
 
         def login() -> str:
             body = {"username": "bench", "password": PASSWORD, "delivery": "body"}
-            answer = login_app.lambda_handler(
-                _event("login.json", body), moto_stack.Context("bench-refresh", 256)
-            )
+            answer = login_app.lambda_handler(with_body("login.json", body), context)
             token: str = json.loads(answer["body"])["refresh_token"]
             return token
 
@@ -99,8 +89,8 @@ def run(iterations: int, warmup: int) -> dict[str, list[float]]:
         core_chain = [login()]  # the service's, a session of its own
 
         def handler() -> None:
-            event = _event("refresh.json", {"refresh_token": chain[0]})
-            answer = refresh_app.lambda_handler(event, moto_stack.Context("bench-refresh", 256))
+            event = with_body("refresh.json", {"refresh_token": chain[0]})
+            answer = refresh_app.lambda_handler(event, context)
             assert answer["statusCode"] == 200, answer
             chain[0] = json.loads(answer["body"])["refresh_token"]
 
@@ -110,40 +100,22 @@ def run(iterations: int, warmup: int) -> dict[str, list[float]]:
         def core() -> None:
             core_chain[0] = str(service.refresh(core_chain[0], issuer=issuer).refresh_token)
 
-        # The floor, on a session item of its own: the same conditional write
-        # (prepared outside the timing), then one signature of a token-sized input.
-        floor_token = RefreshToken.parse(login())
+        # The floor, on a session item of its own: the store's rotation (its one
+        # conditional write), then one signature of a token-sized input.
+        store = DynamoSessionStore(db, "sessions")
         message = secrets.token_urlsafe(400).encode()
-        state = [floor_token]
+        state = [RefreshToken.parse(login())]
 
         def floor() -> None:
             presented = state[0]
             successor = presented.successor()
-            db.update_item(
-                TableName="sessions",
-                Key={"sid": {"S": presented.sid}},
-                UpdateExpression=(
-                    "SET previous_digest = token_digest, token_digest = :new, "
-                    "successor_box = :box, rotated_at = :now, last_used_at = :now, "
-                    "idle_expires_at = :idle, expires_at = :ttl"
-                ),
-                ConditionExpression=(
-                    "token_digest = :presented AND attribute_not_exists(revoked_at) "
-                    "AND idle_expires_at > :now AND absolute_expires_at > :now"
-                ),
-                ExpressionAttributeValues={
-                    ":presented": {"B": presented.digest},
-                    ":new": {"B": successor.digest},
-                    ":box": {"B": b"\0" * 76},
-                    ":now": {"N": f"{time.time():.3f}"},
-                    ":idle": {"N": f"{time.time() + 600:.3f}"},
-                    ":ttl": {"N": str(int(time.time()) + 601)},
-                },
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
+            now = time.time()
+            store.rotate(presented, successor, now=now, idle_expires_at=now + 600)
             kms.sign(
-                KeyId=key_id, Message=message, MessageType="RAW", SigningAlgorithm="ECDSA_SHA_256"
+                KeyId=mocked.key.ref,
+                Message=message,
+                MessageType="RAW",
+                SigningAlgorithm="ECDSA_SHA_256",
             )
             state[0] = successor
 
@@ -164,7 +136,6 @@ def run(iterations: int, warmup: int) -> dict[str, list[float]]:
         for _ in range(10):
             handler()
         results[ROUND_TRIPS] = [len(sent) / 10]
-        signing.reset()
     return results
 
 

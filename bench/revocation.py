@@ -23,11 +23,6 @@ import argparse
 import base64
 import json
 import os
-import shlex
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -36,7 +31,9 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+from infra.devkit.environment import use_layer
+from infra.devkit.local_stack import LocalStackProcess, StackFailed, read_env_file
+
 PASSWORD = "correct-horse-battery-staple"
 POLL_SECONDS = 0.25
 # The deployed key caches (authcore.keystore, authcore.keys.ring) and the targets they meet.
@@ -54,57 +51,10 @@ class Observed:
     logins: int = 0
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _kid(token: str) -> str:
     header = token.split(".")[0]
     kid: str = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"]
     return kid
-
-
-def _read_env(path: Path) -> dict[str, str]:
-    env = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("export "):
-            name, _, value = line.removeprefix("export ").partition("=")
-            env[name] = shlex.split(value)[0] if value else ""
-    return env
-
-
-def _start(caches: dict[str, int], tmp: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
-    port = _free_port()
-    inherited = ("AWS_", "ACCESS_TOKEN_", "SESSION_", "REFRESH_", "REVOCATION_", "LOCAL_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(inherited)}
-    env.update(
-        {k: str(v) for k, v in caches.items()},
-        PORT=str(port),
-        OTHER_ORIGIN_PORT="0",
-        DEMO_PASSWORD=PASSWORD,
-        LOCAL_ENV_FILE=str(tmp / "env"),
-        PYTHONUNBUFFERED="1",
-    )
-    log = (tmp / "stack.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "infra.local"], cwd=ROOT, env=env, stdout=log, stderr=log
-    )
-    base = f"http://localhost:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit("the local stack exited:\n" + (tmp / "stack.log").read_text())
-        try:
-            if requests.get(f"{base}/.well-known/openid-configuration", timeout=2).ok:
-                return process, base, tmp / "env"
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    process.terminate()
-    raise SystemExit("the local stack was not ready within 90 s")
 
 
 def _login(base: str) -> str:
@@ -122,10 +72,8 @@ def _revoker(env_file: Path) -> Callable[[str], object]:
     """What ``python -m infra.keys revoke KID`` does, in this process, so that the clock
     starts the moment the revocation is committed (not after a child's interpreter,
     boto3 import and session scan)."""
-    os.environ.update(_read_env(env_file))
-    for entry in (str(ROOT), str(ROOT / "layers" / "common")):
-        if entry not in sys.path:
-            sys.path.insert(0, entry)
+    os.environ.update(read_env_file(env_file))
+    use_layer()
     from authcore.config import Settings
     from infra import keys
 
@@ -149,9 +97,14 @@ def measure(caches: dict[str, int]) -> tuple[Observed, dict[str, float]]:
     }
     routes = {"stateless": "/api/me", "session-checked": "/auth/sessions"}
     with tempfile.TemporaryDirectory(prefix="bench-revocation-") as name:
-        process, base, env_file = _start(caches, Path(name))
+        variables = {"DEMO_PASSWORD": PASSWORD, **{k: str(v) for k, v in caches.items()}}
         try:
-            revoke = _revoker(env_file)
+            stack = LocalStackProcess.start(Path(name), variables, timeout=90)
+        except StackFailed as failure:
+            raise SystemExit(str(failure)) from None
+        base = stack.base_url
+        try:
+            revoke = _revoker(stack.env_file)
             token = _login(base)
             revoked = _kid(token)
             # Every cache warm, just before: the worst case for the revocation.
@@ -186,12 +139,7 @@ def measure(caches: dict[str, int]) -> tuple[Observed, dict[str, float]]:
                     return seen, bounds
                 time.sleep(POLL_SECONDS)
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stack.stop(timeout=20)
 
 
 def report(seen: Observed, bounds: dict[str, float], caches: dict[str, int]) -> bool:

@@ -8,38 +8,26 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+from samtranslator.yaml_helper import yaml_parse  # type: ignore[import-untyped]
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 
 
-class _CfnLoader(yaml.SafeLoader):
-    pass
-
-
-def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if suffix == "GetAtt" and isinstance(value, str):
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type,unused-ignore]
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _tag)  # type: ignore[no-untyped-call]
+def parse(path: Path = TEMPLATE) -> dict[str, Any]:
+    """A template as data, read fresh, with the short-form tags in their long JSON form
+    (``!Ref X`` -> ``{"Ref": X}``, ``!Condition X`` -> ``{"Condition": X}``, ``!GetAtt A.B``
+    -> ``{"Fn::GetAtt": [A, B]}``, ``!Sub``/``!If``/... -> ``{"Fn::Sub": ...}``...), by
+    the AWS SAM translator's loader (the AWS CLI's, copied), not one of our own. That
+    loader registers the tags on ``yaml.SafeLoader`` itself, for the whole process."""
+    document: dict[str, Any] = yaml_parse(path.read_text(encoding="utf-8"))
+    return document
 
 
 @cache
 def load(path: Path = TEMPLATE) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as handle:
-        document: dict[str, Any] = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
-    return document
+    """``parse``, once per process: shared, never to be mutated (copy it first)."""
+    return parse(path)
 
 
 def resources(kind: str, path: Path = TEMPLATE) -> dict[str, dict[str, Any]]:

@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import pytest
-from moto import mock_aws
-from support import DEMO_PASSWORD, LambdaContext, create_stack
+from support import DEMO_PASSWORD, LambdaContext, stack_on
 
-from authcore.runtime import signing
+from infra.devkit import moto
+from infra.devkit.environment import isolated
 
 
 @pytest.fixture(autouse=True)
 def _aws_environment(monkeypatch):
     # Never reach a real account from a test, whatever the developer's shell has.
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    for name, value in isolated().items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ServerlessAuthTest")
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
 
 
 @pytest.fixture
@@ -29,10 +27,8 @@ def lambda_context() -> LambdaContext:
 
 @pytest.fixture
 def stack(monkeypatch):
-    with mock_aws():
-        yield create_stack(monkeypatch)
-        signing.reset()
-    signing.reset()
+    with moto.mocked() as aws:
+        yield stack_on(aws, monkeypatch)
 
 
 @pytest.fixture

@@ -3,44 +3,26 @@
 from __future__ import annotations
 
 import base64
-import copy
 import json
+import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-import boto3
-
-from authcore.keys.lifecycle import KeyLifecycle
-from authcore.keys.material import KmsMaterial
+from authcore.errors import AuthError
 from authcore.keys.publish import published_jwks
 from authcore.keys.table import KeyTable
 from authcore.runtime import signing
-from infra import template
 from infra.admin import Admin
+from infra.devkit import moto
+from infra.devkit.context import LambdaContext as LambdaContext
+from infra.devkit.events import load_event as load_event
+from infra.devkit.events import with_body as with_body
 
 ROOT = Path(__file__).resolve().parent.parent
-EVENTS = ROOT / "events"
 DEMO_PASSWORD = "correct-horse-battery-staple"
 ALLOWED_ORIGIN = "https://app.example.com"
-
-
-def load_event(name: str, **overrides: Any) -> dict[str, Any]:
-    event = json.loads((EVENTS / name).read_text())
-    event.update(copy.deepcopy(overrides))
-    return event
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "test-function"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
-    aws_request_id: str = "test-request-id"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
 
 
 @dataclass
@@ -57,29 +39,16 @@ class Stack:
         return published_jwks(KeyTable(self.dynamodb, "keys").load())
 
 
-def bootstrap_keys(dynamodb: Any, kms: Any, table: str = "keys") -> str:
-    """The signing-key ring as the deploy-time rotation leaves it; the current kid."""
-    keys = KeyTable(dynamodb, table)
-    KeyLifecycle(keys, KmsMaterial(kms, stack="local")).rotate()
-    return next(r.kid for r in keys.load() if r.state == "current")
-
-
-def create_stack(monkeypatch) -> Stack:
-    """Tables exactly as template.yaml defines them, and the bootstrapped key ring, in moto."""
-    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    kms = boto3.client("kms", region_name="us-east-1")
-    names = {"UsersTable": "users", "SessionsTable": "sessions", "KeysTable": "keys"}
-    for logical_id, name in names.items():
-        dynamodb.create_table(**template.table_definition(logical_id, name))
-    key_id = bootstrap_keys(dynamodb, kms)
-    monkeypatch.setenv("USERS_TABLE", "users")
-    monkeypatch.setenv("SESSIONS_TABLE", "sessions")
-    monkeypatch.setenv("KEYS_TABLE", "keys")
+def stack_on(aws: moto.Mocked, monkeypatch) -> Stack:
+    """The functions' environment for moto's tables (built from template.yaml, with the
+    bootstrapped key ring), and an admin for them."""
+    for name, value in moto.table_variables().items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("ALLOWED_ORIGINS", ALLOWED_ORIGIN)
     signing.reset()
-    admin = Admin.connect("users", "sessions", dynamodb)
+    admin = Admin.connect("users", "sessions", aws.dynamodb)
     admin.settle_seconds = 0  # moto's by_user index is consistent at once: nothing to wait for
-    return Stack(dynamodb, kms, key_id, "users", "sessions", admin)
+    return Stack(aws.dynamodb, aws.kms, aws.key.kid, "users", "sessions", admin)
 
 
 @dataclass
@@ -111,12 +80,6 @@ def invoke(module, event: dict[str, Any]) -> Answer:
     )
 
 
-def with_body(name: str, body: Any, **overrides: Any) -> dict[str, Any]:
-    event = load_event(name, **overrides)
-    event["body"] = body if isinstance(body, str) else json.dumps(body)
-    return event
-
-
 class JwksHandler(BaseHTTPRequestHandler):
     jwks: bytes = b"{}"
 
@@ -128,6 +91,32 @@ class JwksHandler(BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
+
+
+def race(prepare: Any, act: Any, racers: int) -> list[tuple[str, Any] | None]:
+    """Start ``racers`` threads together, each with what ``prepare`` built for it
+    beforehand (its own clients: a warm container races, not a cold one); each
+    result is ("ok", what ``act`` returned), ("refused", the AuthError's name) or
+    ("crash", the exception's repr); None if it never finished."""
+    barrier = threading.Barrier(racers)
+    results: list[tuple[str, Any] | None] = [None] * racers
+    prepared = [prepare() for _ in range(racers)]
+
+    def racer(i: int) -> None:
+        barrier.wait(timeout=60)
+        try:
+            results[i] = ("ok", act(prepared[i]))
+        except AuthError as error:
+            results[i] = ("refused", type(error).__name__)
+        except Exception as error:
+            results[i] = ("crash", repr(error))
+
+    threads = [threading.Thread(target=racer, args=(i,)) for i in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
 
 
 class Faults:

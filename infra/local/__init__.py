@@ -11,13 +11,6 @@ This module stays light: the worker processes import it too.
 
 from __future__ import annotations
 
-from pathlib import Path
+from infra.devkit.environment import ACCOUNT_ID, FAKE_CREDENTIALS, PYTHONPATH, REGION, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-# What Lambda puts on sys.path for our code: the function folders' parent (the
-# handlers are imported as ``functions.<name>.app``) and the layer's content.
-PYTHONPATH = (ROOT, ROOT / "layers" / "common")
-REGION = "us-east-1"
-ACCOUNT_ID = "123456789012"
-# Never real credentials: moto accepts anything, and a stray call can reach no account.
-FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+__all__ = ["ACCOUNT_ID", "FAKE_CREDENTIALS", "PYTHONPATH", "REGION", "ROOT"]

@@ -27,11 +27,11 @@ for _entry in reversed(PYTHONPATH):
         sys.path.insert(0, str(_entry))
 
 from infra import template  # noqa: E402
+from infra.devkit.environment import isolate  # noqa: E402
 from infra.local.gateway import Gateway, http_server  # noqa: E402
 from infra.local.stack import (  # noqa: E402
     LocalStack,
     SetupError,
-    isolate_aws_environment,
     walkthrough,
     write_env_file,
 )
@@ -60,7 +60,7 @@ def main() -> int:
     port = int(os.environ.get("PORT") or 3000)
     other_port, other_port_explicit = _other_origin_port(port)
     env_file = Path(os.environ.get("LOCAL_ENV_FILE") or ROOT / ".local" / "env")
-    isolate_aws_environment()
+    isolate()
     stack = LocalStack(port, log)
     server: ThreadingHTTPServer | None = None
     other: ThreadingHTTPServer | None = None

@@ -487,17 +487,47 @@ class Gateway:
 
 
 # --------------------------------------------------------------------- HTTP
-class _Server(ThreadingHTTPServer):
+def send(handler: BaseHTTPRequestHandler, response: Response) -> None:
+    """Write a response (no body to a HEAD), with the length of its body."""
+    handler.send_response(response.status)
+    for name, value in response.headers:
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(response.body)))
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(response.body)
+
+
+class LoggingServer(ThreadingHTTPServer):
+    """A threaded server on 127.0.0.1 that reports through the stack's log."""
+
     daemon_threads = True
-    gateway: Gateway
     log: Callable[[str], None]
 
 
-class _Handler(BaseHTTPRequestHandler):
+class LoggingHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1, no Python version in the Server header, one line per request written by
+    the subclass itself and errors to the stack's log under ``log_prefix``."""
+
     protocol_version = "HTTP/1.1"
+    server: LoggingServer
+    sys_version = ""
+    log_prefix = "[http]"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def log_error(self, format: str, *args: Any) -> None:
+        self.server.log(f"{self.log_prefix} {format % args}\n")
+
+
+class _Server(LoggingServer):
+    gateway: Gateway
+
+
+class _Handler(LoggingHandler):
     server: _Server
     server_version = "local-apigateway"
-    sys_version = ""
 
     def _read_body(self) -> bytes | None:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
@@ -547,13 +577,7 @@ class _Handler(BaseHTTPRequestHandler):
             except Exception:  # a bug of the local gateway itself: loud, never a hang
                 self.server.log(f"[gateway] {traceback.format_exc()}")
                 response = gateway_error(500, "Internal Server Error")
-        self.send_response(response.status)
-        for name, value in response.headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
+        send(self, response)
         elapsed = (time.monotonic() - started) * 1000
         line = f"{self.command} {raw_path} -> {response.status} ({elapsed:.0f} ms)"
         self.server.log(f"[http] {line}\n")
@@ -565,12 +589,6 @@ class _Handler(BaseHTTPRequestHandler):
         if name.startswith("do_"):
             return self._serve
         raise AttributeError(name)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # one line per request is written by _serve, errors by log_error
-
-    def log_error(self, format: str, *args: Any) -> None:
-        self.server.log(f"[http] {format % args}\n")
 
 
 def http_server(gateway: Gateway, port: int, log: Callable[[str], None]) -> ThreadingHTTPServer:

@@ -7,7 +7,6 @@ routes), so the local stack and a deployed one cannot drift apart.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import secrets
@@ -18,17 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import boto3
-from moto.server import ThreadedMotoServer
-
 from infra import template
+from infra.devkit.moto import MotoServer, create_tables
 from infra.local import ACCOUNT_ID, FAKE_CREDENTIALS, PYTHONPATH, REGION, ROOT
 from infra.local.gateway import Authorizer, Cors
 from infra.local.pool import FunctionPool, FunctionSpec, InvocationFailed
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
-    from types_boto3_kms import KMSClient
 
 DEFAULT_DEMO_PASSWORD = "correct-horse-battery-staple"
 # Contract §6: the tokens' iss is the local stack's own origin, and the cookie
@@ -46,26 +42,6 @@ KEY_CACHE_VARIABLES = ("SIGNER_CACHE_SECONDS", "JWKS_CACHE_SECONDS", "KEY_RING_M
 _SUB = re.compile(r"\$\{([^}!][^}]*)\}")
 
 Log = Callable[[str], None]
-
-
-def isolate_aws_environment(environ: dict[str, str] | os._Environ[str] = os.environ) -> None:
-    """Fake credentials and region, and nothing that could point boto3 at a real
-    account (profiles, session tokens, config files, per-service endpoints)."""
-    for name in list(environ):
-        if name.startswith("AWS_ENDPOINT_URL") or name in (
-            "AWS_PROFILE",
-            "AWS_DEFAULT_PROFILE",
-            "AWS_SESSION_TOKEN",
-            "AWS_SECURITY_TOKEN",
-        ):
-            del environ[name]
-    environ.update(FAKE_CREDENTIALS)
-    environ.update(
-        AWS_REGION=REGION,
-        AWS_DEFAULT_REGION=REGION,
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-    )
 
 
 class UnsupportedIntrinsic(ValueError):
@@ -213,7 +189,7 @@ class LocalStack:
         self.origin = f"http://localhost:{port}"
         self._log = log
         self._environ = environ
-        self._moto: ThreadedMotoServer | None = None
+        self._moto: MotoServer | None = None
         self.endpoint = ""
         self.tables: dict[str, str] = {}
         self.pools: dict[str, FunctionPool] = {}
@@ -221,31 +197,20 @@ class LocalStack:
 
     # ------------------------------------------------------------ AWS side
     def start_moto(self) -> None:
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per AWS call
-        _serialise_dynamodb()
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._moto.start()
-        host, port = self._moto.get_host_and_port()
-        self.endpoint = f"http://{host}:{port}"
+        self._moto = MotoServer().start()
+        self.endpoint = self._moto.url
 
     def dynamodb(self) -> DynamoDBClient:
-        return boto3.client("dynamodb", endpoint_url=self.endpoint, region_name=REGION)
-
-    def kms(self) -> KMSClient:
-        return boto3.client("kms", endpoint_url=self.endpoint, region_name=REGION)
+        assert self._moto is not None  # noqa: S101
+        client: DynamoDBClient = self._moto.client("dynamodb")
+        return client
 
     def create_resources(self) -> None:
-        dynamodb = self.dynamodb()
-        for logical_id in template.resources("AWS::DynamoDB::Table"):
-            name = f"local-{logical_id}"
-            dynamodb.create_table(**template.table_definition(logical_id, name))
-            attribute = template.ttl_attribute(logical_id)
-            if attribute:
-                dynamodb.update_time_to_live(
-                    TableName=name,
-                    TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute},
-                )
-            self.tables[logical_id] = name
+        names = {
+            logical_id: f"local-{logical_id}"
+            for logical_id in template.resources("AWS::DynamoDB::Table")
+        }
+        self.tables = create_tables(self.dynamodb(), names)
 
     # -------------------------------------------------------- functions
     def resolver(self) -> Resolver:
@@ -439,26 +404,6 @@ class LocalStack:
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
-
-
-def _serialise_dynamodb() -> None:
-    """DynamoDB applies each request to an item atomically; moto's threaded server
-    does not (two conditional updates of one item can both pass their check), so
-    concurrent refreshes against the local stack could fork a token family that
-    the real service never would. One DynamoDB request at a time restores it."""
-    from moto.dynamodb.responses import DynamoHandler
-
-    if getattr(DynamoHandler.call_action, "_serialised", False):
-        return
-    lock = threading.Lock()
-    original = DynamoHandler.call_action
-
-    def call_action(self: Any) -> Any:
-        with lock:
-            return original(self)
-
-    call_action._serialised = True  # type: ignore[attr-defined]
-    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
 
 
 def write_env_file(path: Path, variables: Mapping[str, str]) -> None:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 from infra.local import ROOT
-from infra.local.gateway import Response, gateway_error
+from infra.local.gateway import LoggingHandler, LoggingServer, Response, gateway_error, send
 
 DEMO_DIR = ROOT / "demo"
 _CONTENT_TYPES = {
@@ -88,17 +87,14 @@ def other_origin_site() -> StaticSite:
     )
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(LoggingServer):
     site: StaticSite
-    log: Callable[[str], None]
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(LoggingHandler):
     server: _Server
     server_version = "local-static"
-    sys_version = ""
+    log_prefix = "[other-origin]"
 
     def _serve(self) -> None:
         raw_path = self.path.partition("?")[0]
@@ -106,22 +102,10 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.close_connection = True  # a body nobody reads: do not reuse the connection
-        self.send_response(response.status)
-        for name, value in response.headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
+        send(self, response)
         self.server.log(f"[other-origin] {self.command} {raw_path} -> {response.status}\n")
 
     do_GET = do_HEAD = do_POST = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def log_error(self, format: str, *args: Any) -> None:
-        self.server.log(f"[other-origin] {format % args}\n")
 
 
 def static_server(site: StaticSite, port: int, log: Callable[[str], None]) -> ThreadingHTTPServer:

@@ -20,30 +20,11 @@ import logging
 import os
 import signal
 import sys
-import time
 import traceback
 from collections.abc import Callable
 from typing import Any, TextIO
 
-
-class LambdaContext:
-    """The attributes of the Python runtime's context object that handlers (and
-    Powertools' ``inject_lambda_context``) read."""
-
-    def __init__(self, fields: dict[str, Any]) -> None:
-        self.function_name: str = fields["function_name"]
-        self.function_version: str = fields.get("function_version", "$LATEST")
-        self.invoked_function_arn: str = fields["invoked_function_arn"]
-        self.memory_limit_in_mb: int = int(fields["memory_limit_in_mb"])
-        self.aws_request_id: str = fields["aws_request_id"]
-        self.log_group_name: str = fields.get("log_group_name", "")
-        self.log_stream_name: str = fields.get("log_stream_name", "")
-        self.identity: Any = None
-        self.client_context: Any = None
-        self._deadline_ms: int = int(fields["deadline_ms"])
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, self._deadline_ms - int(time.time() * 1000))
+from infra.devkit.context import LambdaContext
 
 
 def _send(channel: TextIO, message: dict[str, Any]) -> None:
@@ -57,7 +38,7 @@ def serve(handler: Callable[[Any, Any], Any], requests: TextIO, channel: TextIO)
             continue
         request = json.loads(line)
         try:
-            result = handler(request["event"], LambdaContext(request["context"]))
+            result = handler(request["event"], LambdaContext(**request["context"]))
             # Lambda serialises the result itself: an unserialisable one is an error.
             answer = json.dumps({"ok": True, "result": result}, separators=(",", ":"))
         except Exception as error:  # an unhandled error is the invocation's answer

@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import threading
 import time
 
 import pytest
 from session_checks import SessionTable
-from support import DEMO_PASSWORD, LambdaContext, invoke, with_body
+from support import DEMO_PASSWORD, LambdaContext, invoke, race, with_body
 
 from authcore import aws
 from authcore.clock import FrozenClock
 from authcore.config import Settings
-from authcore.errors import AuthError, InvalidGrant, RotationRefused
+from authcore.errors import InvalidGrant, RotationRefused
 from authcore.runtime import signing
 from authcore.sessions.dynamo import DynamoSessionStore
 from authcore.sessions.service import SessionService
@@ -88,31 +87,6 @@ class ReadThenWriteStore(CountingStore):
         return self.get(presented.sid)
 
 
-def race(prepare, act, racers=RACERS):
-    """Start ``racers`` threads together, each with what ``prepare`` built for it
-    (its own clients, built beforehand: a warm container races, not a cold one)."""
-    barrier = threading.Barrier(racers)
-    results = [None] * racers
-    prepared = [prepare() for _ in range(racers)]
-
-    def racer(i):
-        own = prepared[i]
-        barrier.wait(timeout=60)
-        try:
-            results[i] = ("ok", act(own))
-        except AuthError as error:
-            results[i] = ("refused", type(error).__name__)
-        except Exception as error:
-            results[i] = ("crash", repr(error))
-
-    threads = [threading.Thread(target=racer, args=(i,)) for i in range(racers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
-
-
 def service_factory(server, settings, clock, events, wins, store=CountingStore):
     def build():
         signer = server.signer()
@@ -140,7 +114,7 @@ def test_fifty_racers_get_one_successor_and_late_reuse_revokes(server):
     clock, events, wins = FrozenClock(round(time.time(), 3)), Events(), []
     build = service_factory(server, settings, clock, events, wins)
 
-    results = race(build, lambda service: service.refresh(token, issuer=ISSUER))
+    results = race(build, lambda service: service.refresh(token, issuer=ISSUER), RACERS)
 
     assert [r for r in results if r[0] != "ok"] == []
     successors = {str(r[1].refresh_token) for r in results}
@@ -172,7 +146,7 @@ def test_the_race_catches_a_store_that_reads_before_it_writes(server):
     build = service_factory(
         server, Settings(reuse_grace=GRACE), clock, Events(), wins, ReadThenWriteStore
     )
-    results = race(build, lambda service: service.refresh(token, issuer=ISSUER))
+    results = race(build, lambda service: service.refresh(token, issuer=ISSUER), RACERS)
     successors = {str(r[1].refresh_token) for r in results if r[0] == "ok"}
     assert len(wins) > 1
     assert len(successors) > 1

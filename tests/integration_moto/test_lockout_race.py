@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from support import DEMO_PASSWORD
+from support import DEMO_PASSWORD, race
 
 from authcore.accounts.dynamo import DynamoUserStore
 from authcore.accounts.lockout import LockoutPolicy
@@ -41,28 +41,6 @@ class CountingPasswords(Passwords):
         with self._lock:
             self.verifications += 1
         return super().verify(stored_hash, password)
-
-
-def race(prepare, act, racers):
-    """Start ``racers`` threads together, each with a service built beforehand (its
-    own clients: a warm container races, not a cold one)."""
-    barrier = threading.Barrier(racers)
-    results = [None] * racers
-    prepared = [prepare() for _ in range(racers)]
-
-    def racer(i):
-        barrier.wait(timeout=60)
-        try:
-            results[i] = ("ok", act(prepared[i]))
-        except Exception as error:
-            results[i] = ("crash", repr(error))
-
-    threads = [threading.Thread(target=racer, args=(i,)) for i in range(racers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
 
 
 @pytest.fixture

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
 from samtranslator.translator.transform import transform
+
+from infra import template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -40,30 +41,9 @@ MANAGED_POLICIES = {
 }
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """YAML loader that turns CloudFormation's short-form tags into their long JSON form."""
-
-
-def _construct_intrinsic(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _construct_intrinsic)
-
-
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as stream:
-        return yaml.load(stream, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+    """A fresh copy, read as infra.template reads it (the SAM translator's loader)."""
+    return template.parse(path)
 
 
 class _StaticManagedPolicyLoader(ManagedPolicyLoader):

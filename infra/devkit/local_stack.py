@@ -1,0 +1,118 @@
+"""``python -m infra.local`` as a child process, exactly as ``make run`` starts it, on a free
+port: for the end-to-end tests and the benchmarks that measure the stack over HTTP."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from infra.devkit.environment import ROOT
+
+# Nothing of the developer's shell that would change the stack's behaviour.
+SHELL_PREFIXES = (
+    "AWS_",
+    "ACCESS_TOKEN_",
+    "SESSION_",
+    "REFRESH_",
+    "REVOCATION_",
+    "ALLOWED_ORIGINS",
+    "LOCAL_",
+    "OTHER_ORIGIN_",
+)
+READY_PATH = "/.well-known/openid-configuration"
+
+
+class StackFailed(RuntimeError):
+    """The stack exited, or was not ready in time; the message ends with its log."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The variables of the admin environment the stack writes (``export NAME=value``)."""
+    env = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("export "):
+            name, _, value = line.removeprefix("export ").partition("=")
+            env[name] = shlex.split(value)[0] if value else ""
+    return env
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - http://localhost
+            return int(answer.status) == 200
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+@dataclass
+class LocalStackProcess:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    env_file: Path  # the sourceable admin environment (read_env_file reads it)
+    log_path: Path
+
+    @classmethod
+    def start(
+        cls, work: Path, variables: Mapping[str, str], timeout: float = 60
+    ) -> LocalStackProcess:
+        """Started in ``work`` (its log and env file go there) with ``variables`` over
+        the shell's environment (less ``SHELL_PREFIXES``; no other origin unless
+        OTHER_ORIGIN_PORT is given), once its discovery document answers 200."""
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(SHELL_PREFIXES)}
+        env.update(
+            OTHER_ORIGIN_PORT="0",
+            LOCAL_ENV_FILE=str(work / "env"),
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(variables, PORT=str(port))
+        log_path = work / "stack.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "infra.local"], cwd=ROOT, env=env, stdout=log, stderr=log
+            )
+        stack = cls(process, f"http://localhost:{port}", work / "env", log_path)
+        deadline = time.monotonic() + timeout
+        while not _ready(stack.base_url + READY_PATH):
+            if process.poll() is not None:
+                reason = f"the local stack exited with {process.returncode} before it was ready"
+            elif time.monotonic() > deadline:
+                reason = f"the local stack was not ready within {timeout:.0f} s"
+            else:
+                time.sleep(0.2)
+                continue
+            stack.stop()
+            raise StackFailed(f"{reason}:\n{stack.log()}")
+        return stack
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self, timeout: float = 15) -> bool:
+        """SIGTERM, as Ctrl-C would; True if it exited within ``timeout`` (else killed)."""
+        if self.process.poll() is not None:
+            return True
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            return False
+        return True
