@@ -611,8 +611,8 @@ def test_a_route_added_later_is_protected_by_default(sam_template, translate_sam
 
 @pytest.mark.parametrize("scheme", [SESSION_SCHEME, BEARER_SCHEME])
 def test_a_route_opts_into_another_authorizer(sam_template, translate_sam, scheme):
-    """What the README shows: `Auth: {Authorizer: SessionAuthorizer}` (or BearerAuthorizer) on
-    the route's event."""
+    """What docs/revocation.md and docs/protecting-routes.md show:
+    `Auth: {Authorizer: SessionAuthorizer}` (or BearerAuthorizer) on the route's event."""
     template = copy.deepcopy(sam_template)
     template["Resources"]["MeFunction"]["Properties"]["Events"]["OptedIn"] = {
         "Type": "HttpApi",
