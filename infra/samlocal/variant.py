@@ -3,9 +3,9 @@
 The same resources, handlers and environment as template.yaml, with three differences, each
 forced by running offline on one machine: the functions and the layer are built for the
 machine's architecture (the deployed stack is arm64, and the emulator runs natively); code
-paths are absolute (the variant lives under .aws-sam/); and ``AWS_ENDPOINT_URL`` is declared so
-that SAM passes it into the containers (it passes only declared variables): the local stack's
-moto server as seen from a container.
+paths and the nested applications' templates are absolute (the variant lives under .aws-sam/);
+and ``AWS_ENDPOINT_URL`` is declared so that SAM passes it into the containers (it passes only
+declared variables): the local stack's moto server as seen from a container.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ def write(path: Path) -> Path:
             properties["ContentUri"] = str(ROOT / properties["ContentUri"])
             properties["CompatibleArchitectures"] = [ARCH]
             resource.setdefault("Metadata", {})["BuildArchitecture"] = ARCH
+        elif resource["Type"] == "AWS::Serverless::Application":
+            properties["Location"] = str(ROOT / properties["Location"])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=1))
     return path

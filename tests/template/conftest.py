@@ -1,8 +1,12 @@
-"""Shared fixtures of the template checks: template.yaml as data, and its offline translation.
+"""Shared fixtures of the template checks: template.yaml and its nested applications' templates
+(infra/<name>/template.yaml) as data, and their offline translation.
 
 The translation is what CloudFormation's `AWS::Serverless-2016-10-31` transform produces, so the
 least-privilege tests read the roles, permissions and routes that would actually be deployed,
-not the SAM shorthand that generates them.
+not the SAM shorthand that generates them. A nested application becomes an
+`AWS::CloudFormation::Stack`; `as_passed` reads a nested template's values the way the parent
+stack fills them in, so a check of a moved resource still names the parent's parameters and
+resources.
 """
 
 import copy
@@ -46,6 +50,47 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     return template.parse(path)
 
 
+def nested_locations(sam_template: dict[str, Any]) -> dict[str, Path]:
+    """Each nested application of the template (logical id -> its template on disk)."""
+    return {
+        name: ROOT / resource["Properties"]["Location"]
+        for name, resource in sam_template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Application"
+    }
+
+
+# Every template of the stack, by the name the checks are reported under: the main one, then
+# each nested application's.
+TEMPLATES = {"template.yaml": TEMPLATE} | {
+    name: path for name, path in nested_locations(load_template()).items()
+}
+
+
+def as_passed(value: Any, stack: dict[str, Any]) -> Any:
+    """A nested template's value as the parent stack fills it in: each `Ref` to one of the
+    nested template's parameters becomes what the parent passes (`stack` is the parent's
+    translated `AWS::CloudFormation::Stack`); anything else is left as it is."""
+    passed = stack["Properties"]["Parameters"]
+    if isinstance(value, dict):
+        if list(value) == ["Ref"] and value["Ref"] in passed:
+            return passed[value["Ref"]]
+        return {key: as_passed(item, stack) for key, item in value.items()}
+    if isinstance(value, list):
+        return [as_passed(item, stack) for item in value]
+    return value
+
+
+def nested_output(
+    value: Any, parent: dict[str, Any], nested: dict[str, dict[str, Any]]
+) -> tuple[str, Any]:
+    """`!GetAtt App.Outputs.Name` of the parent -> (App, the nested output's Value)."""
+    application, attribute = value["Fn::GetAtt"]
+    assert parent["Resources"][application]["Type"] == "AWS::CloudFormation::Stack"
+    kind, _, name = attribute.partition(".")
+    assert kind == "Outputs", value
+    return application, nested[application]["Outputs"][name]["Value"]
+
+
 class _StaticManagedPolicyLoader(ManagedPolicyLoader):
     def __init__(self) -> None:
         super().__init__(iam_client=None)  # type: ignore[arg-type]
@@ -58,6 +103,7 @@ def translate(sam_template: dict[str, Any]) -> dict[str, Any]:
     """Translate a SAM template to plain CloudFormation, offline, as `sam package` + deploy would.
 
     Local CodeUri/ContentUri folders become the S3 locations `sam package` would upload them to.
+    Nested applications' local templates become the https URLs `sam package` uploads them to.
     """
     document = copy.deepcopy(sam_template)
     for resource in document.get("Resources", {}).values():
@@ -66,6 +112,9 @@ def translate(sam_template: dict[str, Any]) -> dict[str, Any]:
             uri = properties.get(key)
             if isinstance(uri, str) and not uri.startswith("s3://"):
                 properties[key] = f"s3://artifacts-bucket/{uri.strip('/')}.zip"
+        location = properties.get("Location")
+        if resource.get("Type") == "AWS::Serverless::Application" and isinstance(location, str):
+            properties["Location"] = f"https://artifacts-bucket.s3.amazonaws.com/{location}"
     # The translator asks boto3 for the region even when AWS::Region is given.
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AWS_DEFAULT_REGION", REGION)
@@ -82,6 +131,40 @@ def sam_template() -> dict[str, Any]:
 def cfn_template(sam_template: dict[str, Any]) -> dict[str, Any]:
     """template.yaml translated to plain CloudFormation (read-only: tests must not mutate it)."""
     return translate(sam_template)
+
+
+@pytest.fixture(scope="session")
+def nested_sam_templates(sam_template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each nested application's template as plain data, by the application's logical id."""
+    return {name: load_template(path) for name, path in nested_locations(sam_template).items()}
+
+
+@pytest.fixture(scope="session")
+def nested_cfn_templates(
+    nested_sam_templates: dict[str, dict[str, Any]],
+) -> dict[str, dict[str, Any]]:
+    """Each nested application's template translated as its own stack would be (read-only)."""
+    return {name: translate(template) for name, template in nested_sam_templates.items()}
+
+
+@pytest.fixture(scope="session")
+def edge_template(nested_cfn_templates: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """infra/edge/template.yaml, translated: CloudFront and the login web ACL (opt-in)."""
+    return nested_cfn_templates["Edge"]
+
+
+@pytest.fixture(scope="session")
+def alarms_template(nested_cfn_templates: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """infra/alarms/template.yaml, translated: the stack's CloudWatch alarms."""
+    return nested_cfn_templates["Alarms"]
+
+
+@pytest.fixture(scope="session")
+def every_cfn_template(
+    cfn_template: dict[str, Any], nested_cfn_templates: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Every template of the stack, translated, by the names of TEMPLATES."""
+    return {"template.yaml": cfn_template} | nested_cfn_templates
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""The README's configuration section names every knob the template has."""
+"""docs/configuration.md names every knob the template has: each parameter of template.yaml and
+each environment variable it sets on a function."""
 
 import re
 from pathlib import Path
@@ -7,12 +8,17 @@ import pytest
 
 pytestmark = pytest.mark.template
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-CONFIGURATION = README[README.index("## Configuration") : README.index("## Deploy, operate")]
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGURATION = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
 
 
 def _documented(name: str) -> bool:
     return re.search(rf"`{re.escape(name)}[`=]", CONFIGURATION) is not None
+
+
+def test_the_readme_links_the_configuration_page():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "(docs/configuration.md)" in readme
 
 
 def test_every_template_parameter_is_documented(sam_template):

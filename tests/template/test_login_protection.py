@@ -1,9 +1,12 @@
-"""Template facts of the login hardening: throttling, the lockout key, expiring counters."""
+"""Template facts of the login hardening: throttling, the lockout key, expiring counters, and
+the opt-in edge (CloudFront + AWS WAF, the nested application infra/edge/template.yaml)."""
 
 import json
 import re
 
 import pytest
+
+from tests.template.conftest import as_passed, nested_output
 
 pytestmark = pytest.mark.template
 
@@ -103,27 +106,45 @@ def test_unknown_username_counters_expire(cfn_template):
     assert users["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
 
-def test_no_waf_association_targets_the_http_api(cfn_template):
+def test_no_waf_association_targets_the_http_api(every_cfn_template):
     """AWS WAF cannot protect an HTTP API (only REST APIs, ALBs, CloudFront, ...): an
-    association with it would fail at deploy time, so there must be none."""
-    for resource in cfn_template["Resources"].values():
-        assert resource["Type"] != "AWS::WAFv2::WebACLAssociation"
+    association with it would fail at deploy time, so there must be none, in any template."""
+    for name, template in every_cfn_template.items():
+        for resource in template["Resources"].values():
+            assert resource["Type"] != "AWS::WAFv2::WebACLAssociation", name
 
 
 @pytest.mark.parametrize(
     ("value", "accepted"),
     [("0", True), ("10", True), ("2000", True), ("5", False), ("010", False), ("-1", False)],
 )
-def test_the_login_rate_limit_is_off_or_at_least_wafs_minimum(sam_template, value, accepted):
+def test_the_login_rate_limit_is_off_or_at_least_wafs_minimum(
+    sam_template, nested_sam_templates, value, accepted
+):
     parameter = sam_template["Parameters"]["LoginRateLimitPerIp"]
     assert parameter["Default"] == "0"
     assert bool(re.fullmatch(parameter["AllowedPattern"], value)) is accepted
+    # The edge exists only when the limit is on: it takes every value the parent does but 0.
+    nested = nested_sam_templates["Edge"]["Parameters"]["LoginRateLimitPerIp"]
+    assert bool(re.fullmatch(nested["AllowedPattern"], value)) is (accepted and value != "0")
 
 
-def test_the_opt_in_waf_rate_limits_login_per_client_ip(cfn_template):
-    acl = cfn_template["Resources"]["LoginWebAcl"]
+def test_the_edge_stack_exists_only_with_the_waf(cfn_template, edge_template):
+    """The whole edge is one conditional nested stack: its resources exist exactly when it
+    does, with no condition of their own."""
+    assert cfn_template["Resources"]["Edge"]["Condition"] == "HasLoginWaf"
+    assert cfn_template["Conditions"]["HasLoginWaf"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "LoginRateLimitPerIp"}, "0"]}]
+    }
+    assert set(edge_template["Resources"]) == {"LoginWebAcl", "EdgeDistribution"}
+    assert all("Condition" not in resource for resource in edge_template["Resources"].values())
+
+
+def test_the_opt_in_waf_rate_limits_login_per_client_ip(cfn_template, edge_template):
+    edge = cfn_template["Resources"]["Edge"]
+    acl = as_passed(edge_template["Resources"]["LoginWebAcl"], edge)
     assert acl["Type"] == "AWS::WAFv2::WebACL"
-    assert acl["Condition"] == "HasLoginWaf"
+    assert edge["Condition"] == "HasLoginWaf"
     assert cfn_template["Conditions"]["HasLoginWaf"] == {
         "Fn::Not": [{"Fn::Equals": [{"Ref": "LoginRateLimitPerIp"}, "0"]}]
     }
@@ -150,8 +171,8 @@ def test_the_opt_in_waf_rate_limits_login_per_client_ip(cfn_template):
     assert [t["Type"] for t in transformations] == ["URL_DECODE", "NORMALIZE_PATH", "LOWERCASE"]
 
 
-def test_the_waf_refuses_with_the_contracts_429(cfn_template):
-    properties = cfn_template["Resources"]["LoginWebAcl"]["Properties"]
+def test_the_waf_refuses_with_the_contracts_429(edge_template):
+    properties = edge_template["Resources"]["LoginWebAcl"]["Properties"]
     (rule,) = properties["Rules"]
     response = rule["Action"]["Block"]["CustomResponse"]
     assert response["ResponseCode"] == 429
@@ -165,9 +186,12 @@ def test_the_waf_refuses_with_the_contracts_429(cfn_template):
     assert document["error"] == "too_many_requests"
 
 
-def test_cloudfront_serves_the_custom_domain_with_the_web_acl_and_no_cache(cfn_template):
-    distribution = cfn_template["Resources"]["EdgeDistribution"]
-    assert distribution["Condition"] == "HasLoginWaf"
+def test_cloudfront_serves_the_custom_domain_with_the_web_acl_and_no_cache(
+    cfn_template, edge_template
+):
+    edge = cfn_template["Resources"]["Edge"]
+    distribution = as_passed(edge_template["Resources"]["EdgeDistribution"], edge)
+    assert edge["Condition"] == "HasLoginWaf"
     config = distribution["Properties"]["DistributionConfig"]
     assert config["WebACLId"] == {"Fn::GetAtt": ["LoginWebAcl", "Arn"]}
     assert config["Aliases"] == [{"Ref": "CustomDomainName"}]
@@ -193,10 +217,12 @@ def test_cloudfront_serves_the_custom_domain_with_the_web_acl_and_no_cache(cfn_t
     ]
     assert "OriginCustomHeaders" not in origins[config["DefaultCacheBehavior"]["TargetOriginId"]]
     target = cfn_template["Outputs"]["CustomDomainTarget"]["Value"]
-    assert target["Fn::If"][:2] == [
-        "HasLoginWaf",
+    condition, through_the_edge = target["Fn::If"][:2]
+    assert condition == "HasLoginWaf"
+    assert nested_output(through_the_edge, cfn_template, {"Edge": edge_template}) == (
+        "Edge",
         {"Fn::GetAtt": ["EdgeDistribution", "DomainName"]},
-    ]
+    )
 
 
 def test_login_alone_checks_the_edge_secret_and_only_with_the_waf(cfn_template, sam_template):

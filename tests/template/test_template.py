@@ -1,4 +1,5 @@
-"""Checks of template.yaml: it validates, its CloudFormation lints, and it grants least privilege.
+"""Checks of template.yaml and its nested applications' templates (infra/edge, infra/alarms):
+each validates, each one's CloudFormation lints, and the stack grants least privilege.
 
 The tables below are the security design written out as expectations. A change to a role, a
 route's authorization or a table setting has to show up here as a deliberate edit, so an auditor
@@ -18,6 +19,7 @@ from cfnlint.api import lint_file
 from cfnlint.config import ManualArgs
 
 from infra.toolchain import MISSING, find_runtime_python
+from tests.template.conftest import TEMPLATES, as_passed
 
 pytestmark = pytest.mark.template
 
@@ -302,9 +304,10 @@ def is_public(path: str) -> bool:
 # ---------------------------------------------------------------- validation and lint
 
 
-def test_sam_validate_lint_passes(sam_cli, sam_env):
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_sam_validate_lint_passes(sam_cli, sam_env, name):
     result = subprocess.run(
-        [sam_cli, "validate", "--lint", "--template", str(TEMPLATE), "--region", REGION],
+        [sam_cli, "validate", "--lint", "--template", str(TEMPLATES[name]), "--region", REGION],
         cwd=ROOT,
         env=sam_env,
         capture_output=True,
@@ -317,8 +320,10 @@ def test_sam_validate_lint_passes(sam_cli, sam_env):
     assert "is a valid SAM Template" in output
 
 
-def test_translated_template_passes_cfn_lint(cfn_template, tmp_path):
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_translated_template_passes_cfn_lint(every_cfn_template, name, tmp_path):
     """The SAM-level lint misses what only exists after the transform (runtimes, references)."""
+    cfn_template = every_cfn_template[name]
     leftovers = sorted(
         name
         for name, resource in cfn_template["Resources"].items()
@@ -334,6 +339,27 @@ def test_translated_template_passes_cfn_lint(cfn_template, tmp_path):
         if match.rule.id[:1] in ("E", "W")
     ]
     assert problems == []
+
+
+def test_nested_applications_get_every_parameter_from_the_parent(
+    cfn_template, nested_sam_templates
+):
+    """Nothing reaches a nested stack implicitly: the parent passes each of its parameters,
+    by name, and no other; the nested templates hold no function, role or policy, so the
+    least-privilege checks below, which read the parent, see every grant of the stack."""
+    assert set(nested_sam_templates) == {"Edge", "Alarms"}
+    for name, nested in nested_sam_templates.items():
+        stack = cfn_template["Resources"][name]
+        assert stack["Type"] == "AWS::CloudFormation::Stack", name
+        assert set(stack["Properties"]["Parameters"]) == set(nested["Parameters"]), name
+        kinds = {resource["Type"] for resource in nested["Resources"].values()}
+        assert not {kind for kind in kinds if kind.startswith(("AWS::Lambda::", "AWS::IAM::"))}
+        assert not {kind for kind in kinds if kind.startswith("AWS::Serverless::")}
+
+
+def test_the_edge_is_opt_in_and_the_alarms_always_exist(cfn_template):
+    assert cfn_template["Resources"]["Edge"]["Condition"] == "HasLoginWaf"
+    assert "Condition" not in cfn_template["Resources"]["Alarms"]
 
 
 # ---------------------------------------------------------------- least privilege
@@ -585,8 +611,8 @@ def test_a_route_added_later_is_protected_by_default(sam_template, translate_sam
 
 @pytest.mark.parametrize("scheme", [SESSION_SCHEME, BEARER_SCHEME])
 def test_a_route_opts_into_another_authorizer(sam_template, translate_sam, scheme):
-    """What the README shows: `Auth: {Authorizer: SessionAuthorizer}` (or BearerAuthorizer) on
-    the route's event."""
+    """What docs/revocation.md and docs/protecting-routes.md show:
+    `Auth: {Authorizer: SessionAuthorizer}` (or BearerAuthorizer) on the route's event."""
     template = copy.deepcopy(sam_template)
     template["Resources"]["MeFunction"]["Properties"]["Events"]["OptedIn"] = {
         "Type": "HttpApi",
@@ -921,14 +947,24 @@ def _alarm_actions_follow_the_topic_parameter(alarm: dict[str, Any]) -> None:
     assert alarm["OKActions"] == topic
 
 
-def test_alarm_topic_is_optional(sam_template):
+def test_alarm_topic_is_optional(sam_template, nested_sam_templates, cfn_template):
     parameter = sam_template["Parameters"]["AlarmTopicArn"]
     assert parameter["Default"] == ""
     pattern = re.compile(parameter["AllowedPattern"])
     assert pattern.fullmatch("")
     assert pattern.fullmatch("arn:aws:sns:eu-west-1:123456789012:auth-alarms")
     assert not pattern.fullmatch("arn:aws:sqs:eu-west-1:123456789012:auth-alarms")
-    for alarm in resources(sam_template, "AWS::CloudWatch::Alarm").values():
+    # The alarms live in infra/alarms/template.yaml, which gets the parent's parameter as is.
+    alarms = nested_sam_templates["Alarms"]
+    assert alarms["Parameters"]["AlarmTopicArn"] == parameter
+    passed = cfn_template["Resources"]["Alarms"]["Properties"]["Parameters"]
+    assert passed["AlarmTopicArn"] == {"Ref": "AlarmTopicArn"}
+    assert alarms["Conditions"]["HasAlarmTopic"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]
+    }
+    assert resources(alarms, "AWS::CloudWatch::Alarm")
+    assert not resources(sam_template, "AWS::CloudWatch::Alarm")
+    for alarm in resources(alarms, "AWS::CloudWatch::Alarm").values():
         _alarm_actions_follow_the_topic_parameter(alarm["Properties"])
         assert alarm["Properties"]["TreatMissingData"] == "notBreaching"
 
@@ -959,12 +995,16 @@ def _emitted_dimensions(namespace: str, service: str, metric: str) -> dict[str, 
 
 
 @pytest.mark.parametrize("alarm_name", sorted(ALARMED_METRICS))
-def test_application_alarms_watch_exactly_what_powertools_publishes(cfn_template, alarm_name):
+def test_application_alarms_watch_exactly_what_powertools_publishes(
+    cfn_template, alarms_template, alarm_name
+):
     """An alarm whose namespace or dimensions differ by one character watches a metric that never
     has data, and with missing data treated as fine it stays green forever."""
     metric, source = ALARMED_METRICS[alarm_name]
     assert f'"{metric}"' in (ROOT / source).read_text(encoding="utf-8"), (metric, source)
-    alarm = cfn_template["Resources"][alarm_name]["Properties"]
+    alarm = as_passed(
+        alarms_template["Resources"][alarm_name]["Properties"], cfn_template["Resources"]["Alarms"]
+    )
     assert alarm["MetricName"] == metric
     emitting = ("LoginFunction", "RefreshFunction")
     for function in emitting:
@@ -983,19 +1023,23 @@ def test_application_alarms_watch_exactly_what_powertools_publishes(cfn_template
     assert alarm["Statistic"] == "Sum"
 
 
-def test_reuse_alarm_fires_on_the_first_detection(cfn_template):
-    alarm = cfn_template["Resources"]["RefreshTokenReuseAlarm"]["Properties"]
+def test_reuse_alarm_fires_on_the_first_detection(alarms_template):
+    alarm = alarms_template["Resources"]["RefreshTokenReuseAlarm"]["Properties"]
     assert alarm["Threshold"] == 0
     assert alarm["EvaluationPeriods"] == 1
 
 
-def test_login_failure_alarm_threshold_is_a_parameter(cfn_template):
-    alarm = cfn_template["Resources"]["LoginFailureSpikeAlarm"]["Properties"]
-    assert alarm["Threshold"] == {"Ref": "LoginFailureAlarmThreshold"}
+def test_login_failure_alarm_threshold_is_a_parameter(cfn_template, alarms_template):
+    alarm = alarms_template["Resources"]["LoginFailureSpikeAlarm"]["Properties"]
+    threshold = as_passed(alarm["Threshold"], cfn_template["Resources"]["Alarms"])
+    assert threshold == {"Ref": "LoginFailureAlarmThreshold"}
 
 
-def test_authorizer_errors_alarm_covers_both_authorizers(cfn_template):
-    alarm = cfn_template["Resources"]["AuthorizerErrorsAlarm"]["Properties"]
+def test_authorizer_errors_alarm_covers_both_authorizers(cfn_template, alarms_template):
+    alarm = as_passed(
+        alarms_template["Resources"]["AuthorizerErrorsAlarm"]["Properties"],
+        cfn_template["Resources"]["Alarms"],
+    )
     watched = set()
     for query in alarm["Metrics"]:
         if "MetricStat" not in query:
@@ -1013,8 +1057,11 @@ def test_authorizer_errors_alarm_covers_both_authorizers(cfn_template):
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
 
 
-def test_api_5xx_alarm_watches_this_api(cfn_template):
-    alarm = cfn_template["Resources"]["Api5xxAlarm"]["Properties"]
+def test_api_5xx_alarm_watches_this_api(cfn_template, alarms_template):
+    alarm = as_passed(
+        alarms_template["Resources"]["Api5xxAlarm"]["Properties"],
+        cfn_template["Resources"]["Alarms"],
+    )
     assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/ApiGateway", "5xx")
     assert alarm["Dimensions"] == [{"Name": "ApiId", "Value": {"Ref": "HttpApi"}}]
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
@@ -1030,7 +1077,9 @@ def test_samconfig_deploys_each_environment_to_a_stack_of_its_own(sam_template, 
     config = tomllib.loads((ROOT / "samconfig.toml").read_text(encoding="utf-8"))
     deploy = config[environment]["deploy"]["parameters"]
     assert config[environment]["global"]["parameters"]["stack_name"].endswith(f"-{environment}")
-    assert deploy["capabilities"] == "CAPABILITY_IAM"
+    # CAPABILITY_AUTO_EXPAND: CloudFormation asks for it to create the nested applications
+    # (infra/edge, infra/alarms); CAPABILITY_IAM for the functions' roles.
+    assert deploy["capabilities"] == "CAPABILITY_IAM CAPABILITY_AUTO_EXPAND"
     assert deploy["confirm_changeset"] is (environment == "prod")
     overrides = dict(item.split("=", 1) for item in deploy["parameter_overrides"].split())
     assert overrides["Stage"] == environment
