@@ -60,7 +60,7 @@ e2e: dev
 	$(VENV)/bin/pytest tests/e2e
 
 # `sam build`, then a cold `sam local invoke` of every function with every event of events/,
-# each answer checked, and a protected route through `sam local start-api` (README, "sam local").
+# each answer checked, and a protected route through `sam local start-api` (docs/deploy-and-operate.md, "sam build and sam local").
 sam-local: prepare dev sam-cli
 	SAM_CLI=$(abspath $(VENV_SAM))/bin/sam $(PY) -m infra.samlocal
 

@@ -35,7 +35,7 @@ DEFAULTING_TO_ORIGIN = frozenset({"ALLOWED_ORIGINS"})
 # local stack generates them too, once per start, so it protects as a deployment does.
 GENERATED_WHEN_EMPTY = frozenset({"DEVICE_COOKIE_KEY"})
 _NO_VALUE = object()
-# Not template parameters: the key caches' lengths (README, "Revoked keys stop fast"),
+# Not template parameters: the key caches' lengths (docs/keys.md, "Revoked keys stop fast"),
 # which the functions accept only shorter than their defaults. Passed through to every
 # function when set, so bench.revocation can run in seconds instead of minutes.
 KEY_CACHE_VARIABLES = ("SIGNER_CACHE_SECONDS", "JWKS_CACHE_SECONDS", "KEY_RING_MAX_AGE_SECONDS")

@@ -40,7 +40,7 @@ pytestmark = pytest.mark.e2e
 ACCESS_COOKIE = "__Host-access_token"
 REFRESH_COOKIE = "__Secure-refresh_token"
 # Set on every successful login, whatever the delivery: the device that logged in is trusted
-# next time (README, "Lockout without a weapon"); the local stack generates its key.
+# next time (docs/login-protection.md, "Device cookies"); the local stack generates its key.
 ACCESS_TTL = int(STACK_SETTINGS["ACCESS_TOKEN_TTL_SECONDS"])
 JWT = re.compile(r"eyJ[\w-]*\.eyJ[\w-]*\.[\w-]+")
 USER = USERS["browser"]

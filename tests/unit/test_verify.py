@@ -774,7 +774,7 @@ def test_unknown_kid_reloads_at_most_once_per_interval(clock):
 
 
 def test_the_defaults_meet_the_revocation_target():
-    # README "Revoked keys stop fast": every authorizer refuses a revoked key's
+    # docs/keys.md "Revoked keys stop fast": every authorizer refuses a revoked key's
     # tokens within 75 s, whether the reload succeeds (max age + one read, 2 s at
     # most) or fails (the ring stops being trusted at twice the max age).
     assert MAX_RING_AGE_SECONDS + 2 <= 75

@@ -16,7 +16,7 @@ from authcore.errors import ConfigError
 
 # RFC 9068 §2.2 allows verifiers some skew; the contract caps it at 60 s.
 MAX_LEEWAY_SECONDS = 60
-# The authorizer's two modes (README, "Stateless or session-checked"): signature and
+# The authorizer's two modes (docs/revocation.md): signature and
 # claims only, or additionally a live session in the sessions table.
 AuthorizerMode = Literal["stateless", "session"]
 AUTHORIZER_MODES: tuple[AuthorizerMode, ...] = get_args(AuthorizerMode)
@@ -81,7 +81,7 @@ class Settings:
     authorizer_mode: AuthorizerMode = "stateless"
     # How long a session-checked authorizer may trust a "session live" answer.
     revocation_max_lag: int = 5
-    # The key caches (README, "Revoked keys stop fast"). Only ever shortened (the
+    # The key caches (docs/keys.md, "Revoked keys stop fast"). Only ever shortened (the
     # maxima are the defaults, which meet the revocation targets): bench.revocation
     # runs with short ones.
     signer_cache_seconds: int = 10

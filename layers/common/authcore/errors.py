@@ -4,7 +4,7 @@ failures apart from a bug's ``TypeError`` or a library's own exception.
 
 - ``AuthError``: a refusal the client may see. Each carries the OAuth-style
   ``error`` code of the contract; the web layer maps classes to HTTP statuses in
-  one table (``authcore.edge.http``).
+  one table (``authcore.edge.responses``).
 - ``ConfigError``: the deployment is wrong (a variable missing or invalid).
 - ``Malformed``: data the core cannot parse (JSON, base64url, a JWK, a stored item).
 - ``WriteConflict``: a conditional write found another state than it expected

@@ -50,7 +50,7 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 CLEAR_SITE_COOKIES = {"Clear-Site-Data": '"cookies"'}
 # Verifiers may cache the key set for JWKS_MAX_AGE_SECONDS; key rotation publishes
 # a new key well before it signs anything, and an emergency revocation leaves this
-# answer within JWKS_CACHE_SECONDS, 5 s (see README, key rotation arithmetic).
+# answer within JWKS_CACHE_SECONDS, 5 s (docs/keys.md, key rotation arithmetic).
 _PUBLIC = {"Cache-Control": f"public, max-age={JWKS_MAX_AGE_SECONDS}"}
 
 

@@ -1,7 +1,7 @@
 """Where the private halves of signing keys live.
 
 * ``KmsMaterial``: asymmetric KMS keys; the private key never leaves KMS, every
-  signature is a KMS request (mind the account-wide quota, see README).
+  signature is a KMS request (mind the account-wide quota, see docs/keys.md).
 * ``SecretsMaterial``: a private JWK set in one Secrets Manager secret, loaded
   once per container and cached with a bounded age; signing is local and free,
   for deployments that must not be bound by the KMS quota.

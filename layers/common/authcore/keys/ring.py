@@ -36,7 +36,7 @@ RELOAD_INTERVAL_SECONDS = 30
 EMPTY_RING_RETRY_SECONDS = 5
 # A ring older than this is re-confirmed on the next lookup, even when every request
 # repeats a known token, so a revoked key stops verifying within this interval plus
-# one read (README, "Revoked keys stop fast").
+# one read (docs/keys.md, "Revoked keys stop fast").
 MAX_RING_AGE_SECONDS = 30
 MAX_JWKS_BYTES = 64 * 1024
 MIN_RSA_BITS = 2048

@@ -3,7 +3,7 @@
 Why not the public JWKS route: that route is open to the internet and throttled
 with every other route of the stage, so anyone can make it answer 429 to the
 authorizer too; an authorizer that must refuse a ring it cannot re-confirm
-(fail closed, README "Revoked keys stop fast") would then refuse everyone. The
+(fail closed, docs/keys.md "Revoked keys stop fast") would then refuse everyone. The
 keys table sits behind IAM and DynamoDB's own capacity: nobody outside the
 account can starve it, and a strongly consistent read sees a revocation the
 moment ``infra.keys revoke`` commits it.

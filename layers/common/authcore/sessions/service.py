@@ -378,8 +378,8 @@ class SessionService:
         # Every page of the index, not the newest 100: ended sessions stay in it
         # until DynamoDB TTL removes them, so a cap lets an intruder hide a live
         # session behind a hundred login+logout cycles. The cost is bounded by
-        # what the table holds for the user (README, "Ended sessions must not
-        # hide live ones").
+        # what the table holds for the user (docs/tokens-and-sessions.md, "Listing
+        # sessions").
         sids = self.sessions.list_sids(user_id)
         live = [
             s
