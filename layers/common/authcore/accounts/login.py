@@ -136,7 +136,7 @@ class LoginService:
         return LoginResult(issued, device)
 
     def _count(self, counter: Counter, now: float) -> int:
-        """Count the attempt before any password is checked (authcore.users)."""
+        """Count the attempt before any password is checked (authcore.accounts.dynamo)."""
         try:
             return self._users.count_attempt(counter, now=now, policy=self._lockout)
         except CounterLocked as locked:

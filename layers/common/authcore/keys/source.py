@@ -28,7 +28,7 @@ from typing import Any
 from authcore.errors import KeySourceError
 from authcore.keys.ring import connect, read_bounded
 
-# The states the JWKS publishes (authcore.keystore.PUBLISHED; a test keeps them equal).
+# The states the JWKS publishes (authcore.keys.table.PUBLISHED; a test keeps them equal).
 PUBLISHED_STATES = frozenset({"pending", "current", "previous"})
 _PARTITION = "ring"
 MAX_RESPONSE_BYTES = 1024 * 1024
