@@ -222,6 +222,8 @@ class LocalStack:
             "AWS::URLSuffix": "amazonaws.com",
             **local_parameters(self.origin, self._environ),
             **self.tables,
+            # A function's Ref is its name; locally the name is the logical id.
+            **{logical_id: logical_id for logical_id in template.functions()},
         }
         return Resolver(template.load(), refs)
 

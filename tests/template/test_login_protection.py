@@ -31,12 +31,20 @@ def test_the_stage_throttles_every_route_with_parameters(cfn_template):
 def test_the_login_route_has_a_tighter_throttle_of_its_own(cfn_template, sam_template):
     # The route key must be the login route's own (it is an ANY route), or the
     # setting silently applies to nothing.
+    # The other routes that cost an argon2id hash or may send a mail share the limits.
     routes = stage(cfn_template)["RouteSettings"]
+    limits = {
+        "ThrottlingRateLimit": {"Ref": "LoginThrottlingRateLimit"},
+        "ThrottlingBurstLimit": {"Ref": "LoginThrottlingBurstLimit"},
+    }
     assert routes == {
-        "ANY /auth/login": {
-            "ThrottlingRateLimit": {"Ref": "LoginThrottlingRateLimit"},
-            "ThrottlingBurstLimit": {"Ref": "LoginThrottlingBurstLimit"},
-        }
+        route: limits
+        for route in (
+            "ANY /auth/login",
+            "ANY /auth/password/forgot",
+            "ANY /auth/password/reset",
+            "ANY /auth/signup",
+        )
     }
     login_event = sam_template["Resources"]["LoginFunction"]["Properties"]["Events"]["Login"]
     assert (login_event["Properties"]["Method"], login_event["Properties"]["Path"]) == (

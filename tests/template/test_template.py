@@ -35,9 +35,16 @@ KMS_KEYS = "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*"
 STACK_TAG_CONDITION = {"StringEquals": {"aws:ResourceTag/auth-stack": {"Ref": "AWS::StackName"}}}
 # What the template's conditions are with each signing backend (the other parameters default).
 BACKENDS = {
-    "kms": {"UsesKms": True, "UsesSecretsManager": False, "IsProd": False},
-    "secretsmanager": {"UsesKms": False, "UsesSecretsManager": True, "IsProd": False},
+    "kms": {"UsesKms": True, "UsesSecretsManager": False, "IsProd": False, "HasMailIdentity": True},
+    "secretsmanager": {
+        "UsesKms": False,
+        "UsesSecretsManager": True,
+        "IsProd": False,
+        "HasMailIdentity": True,
+    },
 }
+# The one SES identity the mail function may send through (MailIdentity), from MailSender only.
+SES_IDENTITY = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${MailIdentity}"
 
 # Every function writes to its own log group, and only to it (see test_logs_are_fenced_...).
 LOG_WRITES = {"logs:CreateLogStream", "logs:PutLogEvents"}
@@ -92,6 +99,39 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
         KMS_KEYS: {"kms:GetPublicKey", "kms:DisableKey", "kms:ScheduleKeyDeletion"},
     },
     "MeFunction": {"MeFunctionLogGroup": LOG_WRITES},
+    # Accounts: the account item, its failure counter and its mail tokens (DeleteItem: a
+    # spent token's item goes in the transaction that spends it); ending sessions; handing
+    # mail jobs to the mail function, never sending mail itself.
+    "PasswordFunction": {
+        "PasswordFunctionLogGroup": LOG_WRITES,
+        "UsersTable": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+        "SessionsTable": {"dynamodb:UpdateItem"},
+        "SessionsTable/index/by_user": {"dynamodb:Query"},
+        "AccountMailFunction": {"lambda:InvokeFunction"},
+    },
+    "SignupFunction": {
+        "SignupFunctionLogGroup": LOG_WRITES,
+        "UsersTable": {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        },
+        "AccountMailFunction": {"lambda:InvokeFunction"},
+    },
+    # The only function that sends mail, through one identity.
+    "AccountMailFunction": {
+        "AccountMailFunctionLogGroup": LOG_WRITES,
+        "UsersTable": {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        },
+        "SessionsTable": {"dynamodb:UpdateItem"},
+        "SessionsTable/index/by_user": {"dynamodb:Query"},
+        SES_IDENTITY: {"ses:SendEmail"},
+    },
 }
 # With the secretsmanager backend, KMS grants give way to the one secret.
 SECRETS_BACKEND_GRANTS = {
@@ -134,6 +174,11 @@ EXPECTED_ROUTES = {
     ("GET", "/.well-known/jwks.json"): "WellKnownFunction",
     ("GET", "/.well-known/openid-configuration"): "WellKnownFunction",
     ("GET", "/api/me"): "MeFunction",
+    ("POST", "/auth/password"): "PasswordFunction",
+    ("ANY", "/auth/password/forgot"): "PasswordFunction",
+    ("ANY", "/auth/password/reset"): "PasswordFunction",
+    ("ANY", "/auth/signup"): "SignupFunction",
+    ("ANY", "/auth/email/verify"): "SignupFunction",
 }
 
 # The HttpApi's Lambda authorizers, by scheme name: the default (stateless) one, the
@@ -151,10 +196,24 @@ COOKIE_SCHEMES = (DEFAULT_SCHEME, SESSION_SCHEME)
 # API Gateway's own JWT authorizer, offered for routes that opt in; no route of ours uses it.
 NATIVE_JWT_SCHEME = "NativeJwtAuthorizer"
 # The project's own session management: a logged-out token must not list or end sessions.
-SESSION_CHECKED_ROUTES = {("GET", "/auth/sessions"), ("DELETE", "/auth/sessions/{sid}")}
+# The password change too: contract section 7 asks a live session of it.
+SESSION_CHECKED_ROUTES = {
+    ("GET", "/auth/sessions"),
+    ("DELETE", "/auth/sessions/{sid}"),
+    ("POST", "/auth/password"),
+}
 
-# Contract section 1: these answer without the authorizer; every other route goes through it.
-PUBLIC_PATHS = {"/auth/login", "/auth/refresh", "/auth/logout"}
+# Contract sections 1 and 7: these answer without the authorizer; every other route goes
+# through it.
+PUBLIC_PATHS = {
+    "/auth/login",
+    "/auth/refresh",
+    "/auth/logout",
+    "/auth/password/forgot",
+    "/auth/password/reset",
+    "/auth/signup",
+    "/auth/email/verify",
+}
 PUBLIC_PREFIX = "/.well-known/"
 
 EXPECTED_OUTPUTS = {
@@ -472,11 +531,16 @@ def test_authorizers_read_keys_from_the_table_and_have_no_kms_access(cfn_templat
 
 def test_granted_resources_exist_with_the_granted_indexes(cfn_template):
     """An IAM grant on a misspelt index ARN would deploy fine and fail at the first query."""
-    kinds = {"AWS::DynamoDB::Table", "AWS::SecretsManager::Secret", "AWS::Logs::LogGroup"}
+    kinds = {
+        "AWS::DynamoDB::Table",
+        "AWS::SecretsManager::Secret",
+        "AWS::Logs::LogGroup",
+        "AWS::Lambda::Function",
+    }
     for function in resources(cfn_template, "AWS::Lambda::Function"):
         labels = set(grants_of(cfn_template, function))
         labels |= set(grants_of(cfn_template, function, "secretsmanager"))
-        for label in labels - {KMS_KEYS, "*"}:
+        for label in labels - {KMS_KEYS, "*", SES_IDENTITY}:
             name, _, suffix = label.partition("/")
             resource = cfn_template["Resources"][name]
             assert resource["Type"] in kinds, (function, label)
@@ -594,7 +658,7 @@ def test_only_login_refresh_logout_and_well_known_are_public(cfn_template):
     assert problems == []
     public = {route for route in operations(body) if is_public(route[1])}
     assert public == {route for route in EXPECTED_ROUTES if is_public(route[1])}
-    assert len(public) == 5
+    assert len(public) == 9
 
 
 def test_a_route_added_later_is_protected_by_default(sam_template, translate_sam):

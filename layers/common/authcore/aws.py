@@ -17,7 +17,9 @@ from authcore.errors import TemporarilyUnavailable
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
     from types_boto3_kms import KMSClient
+    from types_boto3_lambda import LambdaClient
     from types_boto3_secretsmanager import SecretsManagerClient
+    from types_boto3_sesv2 import SESV2Client
 
 # Fail fast: a login that waits 60 s on a sick dependency helps nobody, and API
 # Gateway gives up after 30 s anyway. Standard retries absorb brief throttling.
@@ -43,10 +45,19 @@ def secretsmanager() -> SecretsManagerClient:
     return boto3.client("secretsmanager", config=_CONFIG)
 
 
+@cache
+def sesv2() -> SESV2Client:
+    return boto3.client("sesv2", config=_CONFIG)
+
+
+@cache
+def lambda_client() -> LambdaClient:
+    return boto3.client("lambda", config=_CONFIG)
+
+
 def reset_clients() -> None:
-    dynamodb.cache_clear()
-    kms.cache_clear()
-    secretsmanager.cache_clear()
+    for client in (dynamodb, kms, secretsmanager, sesv2, lambda_client):
+        client.cache_clear()
 
 
 def is_conditional_failure(exc: ClientError) -> bool:

@@ -87,12 +87,25 @@ class Settings:
     signer_cache_seconds: int = 10
     jwks_cache_seconds: int = 5
     key_ring_max_age: int = 30
+    # Accounts (contract §7): links in mails start with app_url, never with a request's
+    # Host; mail leaves through SES from mail_from, or locally into outbox_dir.
+    app_url: str | None = None
+    mail_from: str | None = None
+    outbox_dir: str | None = None
+    # The function the mail jobs are handed to (asynchronously): forgot and sign-up
+    # answer before any mail is looked up or sent, the same for every account.
+    mail_function: str | None = None
+    signup_enabled: bool = False
+    signup_require_verified_email: bool = True
 
     # The names a function needs only when it uses them: ConfigError names the variable.
     users_table_name = _Required("users_table")
     sessions_table_name = _Required("sessions_table")
     keys_table_name = _Required("keys_table")
     signing_keys_secret_name = _Required("signing_keys_secret")
+    app_url_value = _Required("app_url")
+    mail_from_address = _Required("mail_from")
+    mail_function_name = _Required("mail_function")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -117,6 +130,15 @@ class Settings:
 
         invalid: dict[str, str] = {}
 
+        def flag(var: str, default: bool) -> bool:
+            raw = env.get(var, "").strip().lower()
+            if not raw:
+                return default
+            if raw not in ("true", "false"):
+                errors.append(f"{var} must be true or false, got {raw!r}")
+                return default
+            return raw == "true"
+
         def choice(var: str, options: tuple[_Choice, ...]) -> _Choice:
             raw = env.get(var, "").strip() or options[0]
             for option in options:
@@ -134,6 +156,11 @@ class Settings:
             o.strip() for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip()
         )
         session_ttl = integer("SESSION_TTL_SECONDS", 2_592_000, 300, 31_536_000)
+        app_url = optional("APP_URL")
+        if app_url is not None:
+            app_url = app_url.rstrip("/")
+            if not app_url.startswith(("https://", "http://localhost", "http://127.0.0.1")):
+                errors.append(f"APP_URL must be an https URL, got {app_url!r}")
         settings = cls(
             issuer=issuer,
             audience=env.get("AUDIENCE", "").strip() or "api",
@@ -165,6 +192,14 @@ class Settings:
             signer_cache_seconds=integer("SIGNER_CACHE_SECONDS", 10, 0, 10),
             jwks_cache_seconds=integer("JWKS_CACHE_SECONDS", 5, 0, 5),
             key_ring_max_age=integer("KEY_RING_MAX_AGE_SECONDS", 30, 1, 30),
+            app_url=app_url,
+            mail_from=optional("MAIL_FROM"),
+            outbox_dir=optional("LOCAL_OUTBOX_DIR"),
+            mail_function=optional("MAIL_FUNCTION"),
+            signup_enabled=flag("SIGNUP_ENABLED", False),
+            # On by default (contract §7 asks it whenever sign-up is on), and kept on when
+            # sign-up is turned off: accounts it created stay unverified until confirmed.
+            signup_require_verified_email=flag("SIGNUP_REQUIRE_VERIFIED_EMAIL", True),
         )
         if "AUTHORIZER_MODE" in invalid:
             errors.append(

@@ -63,6 +63,12 @@ class IssuerNotConfigured(AuthError):
     """REST APIs must name the issuer: their domain is not the token issuer's."""
 
 
+class WeakPassword(InvalidRequest):
+    """A new password outside the policy (NIST SP 800-63B §5.1.1.2)."""
+
+    code = "weak_password"
+
+
 class InvalidGrant(AuthError):
     """Wrong credentials or an unusable refresh token: one answer for all of them,
     so a client learns nothing about which part was wrong."""
@@ -91,6 +97,16 @@ class KeysUnconfirmed(InvalidToken):
 
 class Forbidden(AuthError):
     code = "forbidden"
+
+
+class EmailNotVerified(Forbidden):
+    """The right password for an account whose address is not confirmed yet
+    (sign-up with SIGNUP_REQUIRE_VERIFIED_EMAIL)."""
+
+    code = "email_not_verified"
+
+    def __init__(self) -> None:
+        super().__init__("Confirm your email address first: follow the link in the mail.")
 
 
 class NotFound(AuthError):
@@ -162,7 +178,16 @@ class WriteConflict(AuthcoreError):
 
 
 class UserExists(WriteConflict):
-    pass
+    """``taken``: which unique keys of the new account belong to someone already
+    (``"username"``, ``"email"``)."""
+
+    def __init__(self, taken: frozenset[str] = frozenset({"username"})) -> None:
+        super().__init__("user exists")
+        self.taken = taken
+
+
+class MailBudgetSpent(WriteConflict):
+    """The account already received as many mails of this kind as an hour allows."""
 
 
 class CounterLocked(WriteConflict):

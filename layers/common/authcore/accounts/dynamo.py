@@ -9,15 +9,63 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from authcore.accounts.lockout import Failures, LockoutPolicy
+from authcore.accounts.mailtokens import PURPOSES, StoredToken
 from authcore.accounts.users import Counter, LoginRecord, User
 from authcore.aws import conditional_failed, is_conditional_failure, unavailable_on_error
-from authcore.errors import CounterLocked, TemporarilyUnavailable, UnknownUser, UserExists
+from authcore.errors import (
+    CounterLocked,
+    MailBudgetSpent,
+    TemporarilyUnavailable,
+    UnknownUser,
+    UserExists,
+    WriteConflict,
+)
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
     from types_boto3_dynamodb.type_defs import TransactGetItemTypeDef
 _CONFLICT_RETRIES = 2
 _CONFLICT_PAUSE_SECONDS = 0.01
+# Items beside the accounts, keyed so that no canonical username can collide
+# with them ("#" is not allowed in one): an address's claim (its uniqueness) and
+# a mail token's digest.
+EMAIL_PREFIX = "#email#"
+MAIL_TOKEN_PREFIX = "#mailtoken#"
+_BUDGETED = ("reset", "verify", "notice")
+
+
+def _cancellation_codes(exc: ClientError) -> list[str]:
+    reasons: Any = exc.response.get("CancellationReasons") or []
+    return [str(reason.get("Code", "")) for reason in reasons]
+
+
+def _encode_times(times: tuple[float, ...]) -> str:
+    return ",".join(f"{t:.3f}" for t in times)
+
+
+def _decode_times(raw: str) -> tuple[float, ...]:
+    return tuple(float(part) for part in raw.split(",") if part)
+
+
+def _spend_budget(
+    user: User,
+    kind: str,
+    times: tuple[float, ...],
+    conditions: list[str],
+    values: dict[str, Any],
+) -> str:
+    """The SET clause recording ``times`` as the account's recent mails of
+    ``kind``, with the condition that they are still what ``user`` read: a
+    rolling window kept exactly, written optimistically."""
+    name = f"mail_sent_{kind}"
+    before = user.mail_sent.get(kind)
+    if before is None:
+        conditions.append(f"attribute_not_exists({name})")
+    else:
+        conditions.append(f"{name} = :sent_before")
+        values[":sent_before"] = {"S": _encode_times(before)}
+    values[":sent"] = {"S": _encode_times(times)}
+    return f"{name} = :sent"
 
 
 def unlocked_condition(policy: LockoutPolicy, now: float) -> tuple[str, dict[str, Any]]:
@@ -65,6 +113,18 @@ class DynamoUserStore:
             scope=item.get("scope", {}).get("S", ""),
             disabled=item.get("disabled", {}).get("BOOL", False),
             failures=_failures(item),
+            email=item.get("email", {}).get("S", ""),
+            email_verified=item.get("email_verified", {}).get("BOOL", False),
+            mail_tokens={
+                purpose: item[f"mail_token_{purpose}"]["S"]
+                for purpose in PURPOSES
+                if f"mail_token_{purpose}" in item
+            },
+            mail_sent={
+                kind: _decode_times(item[f"mail_sent_{kind}"]["S"])
+                for kind in _BUDGETED
+                if f"mail_sent_{kind}" in item
+            },
         )
 
     def unchanged_condition(self, user: User, *, clear_failures: bool = False) -> dict[str, Any]:
@@ -98,20 +158,72 @@ class DynamoUserStore:
         item = response.get("Item")
         return self._from_item(item) if item else None
 
-    def create(self, user: User, *, now: float) -> None:
-        with unavailable_on_error(), conditional_failed(UserExists):
-            self._db.put_item(
+    def get_by_email(self, email: str) -> User | None:
+        """The account an address (canonical) belongs to, through its claim item."""
+        with unavailable_on_error():
+            response = self._db.get_item(
                 TableName=self._table,
-                Item={
-                    "username": {"S": user.username},
-                    "user_id": {"S": user.user_id},
-                    "password_hash": {"S": user.password_hash},
-                    "scope": {"S": user.scope},
-                    "disabled": {"BOOL": user.disabled},
-                    "created_at": {"N": str(int(now))},
-                },
-                ConditionExpression="attribute_not_exists(username)",
+                Key={"username": {"S": EMAIL_PREFIX + email}},
+                ConsistentRead=True,
             )
+        owner = response.get("Item", {}).get("owner", {}).get("S")
+        user = self.get(owner) if owner else None
+        # A claim whose account changed its address since is no claim.
+        return user if user is not None and user.email == email else None
+
+    def create(self, user: User, *, now: float) -> None:
+        """The account and, with an address, the address's claim, in one
+        transaction: both are new or nothing is written. ``UserExists.taken``
+        names which of the two someone holds already."""
+        item: dict[str, Any] = {
+            "username": {"S": user.username},
+            "user_id": {"S": user.user_id},
+            "password_hash": {"S": user.password_hash},
+            "scope": {"S": user.scope},
+            "disabled": {"BOOL": user.disabled},
+            "created_at": {"N": str(int(now))},
+        }
+        if not user.email:
+            with unavailable_on_error(), conditional_failed(UserExists):
+                self._db.put_item(
+                    TableName=self._table,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(username)",
+                )
+            return
+        item["email"] = {"S": user.email}
+        item["email_verified"] = {"BOOL": user.email_verified}
+        claim = {"username": {"S": EMAIL_PREFIX + user.email}, "owner": {"S": user.username}}
+        try:
+            with unavailable_on_error():
+                self._db.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": self._table,
+                                "Item": item,
+                                "ConditionExpression": "attribute_not_exists(username)",
+                            }
+                        },
+                        {
+                            "Put": {
+                                "TableName": self._table,
+                                "Item": claim,
+                                "ConditionExpression": "attribute_not_exists(username)",
+                            }
+                        },
+                    ]
+                )
+        except ClientError as exc:
+            codes = _cancellation_codes(exc)
+            taken = frozenset(
+                name
+                for name, code in zip(("username", "email"), codes, strict=False)
+                if code == "ConditionalCheckFailed"
+            )
+            if not taken:
+                raise TemporarilyUnavailable() from None
+            raise UserExists(taken) from None
 
     def _update(self, username: str, expression: str, values: dict[str, Any]) -> None:
         with unavailable_on_error(), conditional_failed(UnknownUser):
@@ -296,3 +408,205 @@ class DynamoUserStore:
                 UpdateExpression="REMOVE failed_logins, last_failed_at",
                 ConditionExpression="attribute_exists(username)",
             )
+
+    # ------------------------------------------------------------ passwords
+    def change_password(self, user: User, password_hash: str, *, now: float) -> None:
+        """Replace the password just verified; ``WriteConflict`` if it changed (or
+        the account was disabled) meanwhile. Lifts a lock: the right password was
+        given."""
+        with unavailable_on_error(), conditional_failed(WriteConflict):
+            self._db.update_item(
+                TableName=self._table,
+                Key={"username": {"S": user.username}},
+                UpdateExpression=(
+                    "SET password_hash = :new, password_changed_at = :now"
+                    " REMOVE failed_logins, last_failed_at"
+                ),
+                ConditionExpression="password_hash = :old AND disabled = :enabled",
+                ExpressionAttributeValues={
+                    ":new": {"S": password_hash},
+                    ":old": {"S": user.password_hash},
+                    ":now": {"N": str(int(now))},
+                    ":enabled": {"BOOL": False},
+                },
+            )
+
+    # ------------------------------------------------------------ mail tokens
+    def find_mail_token(self, digest: str) -> StoredToken | None:
+        with unavailable_on_error():
+            response = self._db.get_item(
+                TableName=self._table,
+                Key={"username": {"S": MAIL_TOKEN_PREFIX + digest}},
+                ConsistentRead=True,
+            )
+        item = response.get("Item")
+        if not item:
+            return None
+        purpose = item["purpose"]["S"]
+        if purpose not in PURPOSES:
+            return None
+        return StoredToken(
+            digest=digest,
+            purpose=purpose,  # checked against PURPOSES above
+            username=item["owner"]["S"],
+            expires_at=float(item["expires_at"]["N"]),
+            email=item.get("email", {}).get("S", ""),
+        )
+
+    def issue_mail_token(
+        self,
+        user: User,
+        stored: StoredToken,
+        *,
+        now: float,
+        budget: tuple[str, tuple[float, ...]] | None,
+    ) -> None:
+        """Store a new token and make it the account's current one of its purpose,
+        voiding (and deleting) the previous one; with ``budget`` (kind, new mail
+        times) also record the mail against the account's hourly allowance.
+
+        One transaction, conditioned on what was read: the account's current token
+        and its mail times unchanged. Two concurrent requests cannot both spend the
+        last mail of an hour (``MailBudgetSpent`` for the loser) or leave two live
+        tokens."""
+        field_name = f"mail_token_{stored.purpose}"
+        values: dict[str, Any] = {":digest": {"S": stored.digest}}
+        conditions = ["attribute_exists(username)"]
+        previous = user.mail_tokens.get(stored.purpose)
+        if previous is None:
+            conditions.append(f"attribute_not_exists({field_name})")
+        else:
+            conditions.append(f"{field_name} = :previous")
+            values[":previous"] = {"S": previous}
+        sets = [f"{field_name} = :digest"]
+        if budget is not None:
+            sets.append(_spend_budget(user, *budget, conditions, values))
+        token_item: dict[str, Any] = {
+            "username": {"S": MAIL_TOKEN_PREFIX + stored.digest},
+            "owner": {"S": user.username},
+            "purpose": {"S": stored.purpose},
+            # Also the table's TTL attribute: DynamoDB removes the item some time after.
+            "expires_at": {"N": str(int(stored.expires_at))},
+            "created_at": {"N": str(int(now))},
+        }
+        if stored.email:
+            token_item["email"] = {"S": stored.email}
+        items: list[Any] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": token_item,
+                    "ConditionExpression": "attribute_not_exists(username)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": {"username": {"S": user.username}},
+                    "UpdateExpression": "SET " + ", ".join(sets),
+                    "ConditionExpression": " AND ".join(conditions),
+                    "ExpressionAttributeValues": values,
+                }
+            },
+        ]
+        if previous is not None:
+            items.append(
+                {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": {"username": {"S": MAIL_TOKEN_PREFIX + previous}},
+                    }
+                }
+            )
+        try:
+            with unavailable_on_error():
+                self._db.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if "ConditionalCheckFailed" in _cancellation_codes(exc):
+                raise MailBudgetSpent("the account changed meanwhile") from None
+            raise TemporarilyUnavailable() from None
+
+    def record_mail(self, user: User, kind: str, times: tuple[float, ...]) -> None:
+        """Record a mail without a token (a notice) against the hourly allowance,
+        on the condition that nobody else did since ``user`` was read."""
+        conditions = ["attribute_exists(username)"]
+        values: dict[str, Any] = {}
+        update = "SET " + _spend_budget(user, kind, times, conditions, values)
+        with unavailable_on_error(), conditional_failed(MailBudgetSpent):
+            self._db.update_item(
+                TableName=self._table,
+                Key={"username": {"S": user.username}},
+                UpdateExpression=update,
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeValues=values,
+            )
+
+    def consume_mail_token(
+        self, stored: StoredToken, *, now: float, password_hash: str | None
+    ) -> None:
+        """Spend a token: delete its item and clear the account's reference to it,
+        in one transaction under conditions (still the account's current token of
+        that purpose, not expired, the account enabled; a verification also still
+        for the address it was sent to). ``WriteConflict`` if any fails: of two
+        concurrent uses, exactly one succeeds.
+
+        What the token was for happens in the same write: the address is verified
+        (every purpose proves the mailbox), and with ``password_hash`` the password
+        is set and a lock lifted. Nothing touches a second factor."""
+        field_name = f"mail_token_{stored.purpose}"
+        values: dict[str, Any] = {
+            ":digest": {"S": stored.digest},
+            ":enabled": {"BOOL": False},
+            ":true": {"BOOL": True},
+        }
+        conditions = [f"{field_name} = :digest", "disabled = :enabled"]
+        if stored.email:
+            conditions.append("email = :email")
+            values[":email"] = {"S": stored.email}
+        update = "SET email_verified = :true"
+        removed = [field_name]
+        if password_hash is not None:
+            update += ", password_hash = :hash, password_changed_at = :now_s"
+            values[":hash"] = {"S": password_hash}
+            values[":now_s"] = {"N": str(int(now))}
+            removed += ["failed_logins", "last_failed_at"]
+        items: list[Any] = [
+            {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": {"username": {"S": MAIL_TOKEN_PREFIX + stored.digest}},
+                    "ConditionExpression": "purpose = :p AND expires_at > :now AND #o = :o",
+                    "ExpressionAttributeNames": {"#o": "owner"},
+                    "ExpressionAttributeValues": {
+                        ":p": {"S": stored.purpose},
+                        ":now": {"N": str(int(now))},
+                        ":o": {"S": stored.username},
+                    },
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": {"username": {"S": stored.username}},
+                    "UpdateExpression": update + " REMOVE " + ", ".join(removed),
+                    "ConditionExpression": " AND ".join(conditions),
+                    "ExpressionAttributeValues": values,
+                }
+            },
+        ]
+        with unavailable_on_error():
+            for attempt in range(_CONFLICT_RETRIES + 1):
+                try:
+                    self._db.transact_write_items(TransactItems=items)
+                except ClientError as exc:
+                    codes = _cancellation_codes(exc)
+                    if "ConditionalCheckFailed" in codes:
+                        raise WriteConflict("token spent") from None
+                    # Another write to the account in flight (a failed login being
+                    # counted): retried briefly. Its twin, if that is what it was,
+                    # has committed by then and the retry finds the token spent.
+                    if "TransactionConflict" not in codes or attempt == _CONFLICT_RETRIES:
+                        raise
+                    time.sleep(_CONFLICT_PAUSE_SECONDS * (attempt + 1))
+                else:
+                    return

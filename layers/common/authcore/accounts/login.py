@@ -20,7 +20,7 @@ from authcore.accounts.passwords import Passwords, normalize_password
 from authcore.accounts.users import Counter, User, UserStore, canonical_username
 from authcore.clock import Clock, system_clock
 from authcore.config import Settings
-from authcore.errors import AccountLocked, CounterLocked, InvalidGrant
+from authcore.errors import AccountLocked, CounterLocked, EmailNotVerified, InvalidGrant
 from authcore.sessions.model import Session, SessionStore
 from authcore.tokens.issue import IssuedTokens, Principal, SecurityEvent, TokenIssuer, ignore_event
 from authcore.tokens.refresh import RefreshToken
@@ -99,6 +99,8 @@ class LoginService:
         # right password on a disabled account would be the one that never locks).
         if not self._passwords.verify(user.password_hash, password) or user.disabled:
             self._failed(count, user, counter)
+        if self._settings.signup_require_verified_email and user.email and not user.email_verified:
+            self._unverified(user, counter)
         verified = self._succeeded(user, password)
         now = self._clock()
         settings = self._settings
@@ -157,6 +159,16 @@ class LoginService:
                 },
             )
         raise InvalidGrant("Invalid username or password.")
+
+    def _unverified(self, user: User, counter: Counter) -> NoReturn:
+        """The right password for a signed-up account whose address is not
+        confirmed yet (contract §7): 403, said only after the password matched, so
+        it tells a guesser nothing. The attempt is not a failure: its count is reset."""
+        if counter.account:
+            self._users.after_login(user, clear_failures=True, new_hash=None, now=self._clock())
+        else:
+            self._users.clear_counter(counter.key)
+        raise EmailNotVerified()
 
     def _succeeded(self, user: User, password: str) -> User:
         """Upgrade a hash made with other argon2 parameters (one write, rarely); the

@@ -53,6 +53,10 @@ class Passwords:
         return self._hasher.hash(normalize_password(password))
 
     def verify(self, stored_hash: str, password: str) -> bool:
+        if not stored_hash:
+            # No password yet (an invitation not accepted): the same time as a wrong one.
+            self.burn(password)
+            return False
         try:
             return self._hasher.verify(stored_hash, normalize_password(password))
         except (VerifyMismatchError, VerificationError, InvalidHashError):

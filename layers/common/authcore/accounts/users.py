@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from authcore.accounts.lockout import Failures, LockoutPolicy
+from authcore.accounts.mailtokens import StoredToken
 from authcore.errors import InvalidRequest
 
 MAX_USERNAME_LENGTH = 64
 _USERNAME_PUNCTUATION = frozenset("._-@+")
+# RFC 5321 §4.5.3.1.3: a path holds at most 256 octets, so an address at most 254.
+MAX_EMAIL_LENGTH = 254
 
 
 def canonical_username(username: str) -> str:
@@ -28,18 +32,63 @@ def canonical_username(username: str) -> str:
     return canonical
 
 
+def canonical_email(email: str) -> str:
+    """The form an address is stored and compared in: NFKC and case-folded whole.
+
+    RFC 5321 lets a server treat the local part as case-sensitive, but no mail
+    provider in use does, and two accounts for ``Ann@x.org`` and ``ann@x.org``
+    would let one person's inbox be split between two owners. Only the shape is
+    checked (one ``@``, text either side, no spaces): whether the address
+    receives mail is what the verification link proves."""
+    canonical = unicodedata.normalize("NFKC", email.strip()).casefold()
+    local, at, domain = canonical.rpartition("@")
+    if (
+        not at
+        or not local
+        or "." not in domain.strip(".")
+        or len(canonical) > MAX_EMAIL_LENGTH
+        or any(ch.isspace() or not ch.isprintable() for ch in canonical)
+        or "@" in domain
+    ):
+        raise InvalidRequest("'email' is not an email address")
+    return canonical
+
+
 @dataclass(frozen=True)
 class User:
     username: str
     user_id: str
+    # "" while an invitation is not accepted: no password can match it.
     password_hash: str
     scope: str = ""
     disabled: bool = False
     failures: Failures = field(default_factory=Failures)
+    # Canonical (canonical_email), unique across accounts; "" when none.
+    email: str = ""
+    email_verified: bool = False
+    # The digest of the account's current mail token of each purpose, and the
+    # times of recent mails of each budgeted kind (authcore.accounts.recovery).
+    mail_tokens: Mapping[str, str] = field(default_factory=dict)
+    mail_sent: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
 
     @classmethod
-    def new(cls, username: str, password_hash: str, scope: str = "") -> User:
-        return cls(canonical_username(username), str(uuid.uuid4()), password_hash, scope)
+    def new(
+        cls,
+        username: str,
+        password_hash: str,
+        scope: str = "",
+        *,
+        email: str = "",
+        email_verified: bool = False,
+    ) -> User:
+        return cls(
+            canonical_username(username),
+            str(uuid.uuid4()),
+            password_hash,
+            scope,
+            email=canonical_email(email) if email else "",
+            email_verified=email_verified and bool(email),
+        )
 
 
 @dataclass(frozen=True)
@@ -81,6 +130,7 @@ class LoginRecord:
 
 class UserStore(Protocol):
     def get(self, username: str) -> User | None: ...
+    def get_by_email(self, email: str) -> User | None: ...
     def unchanged_condition(
         self, user: User, *, clear_failures: bool = False
     ) -> dict[str, Any]: ...
@@ -96,3 +146,17 @@ class UserStore(Protocol):
         self, user: User, *, clear_failures: bool, new_hash: str | None, now: float
     ) -> None: ...
     def clear_failures(self, username: str) -> None: ...
+    def change_password(self, user: User, password_hash: str, *, now: float) -> None: ...
+    def find_mail_token(self, digest: str) -> StoredToken | None: ...
+    def issue_mail_token(
+        self,
+        user: User,
+        stored: StoredToken,
+        *,
+        now: float,
+        budget: tuple[str, tuple[float, ...]] | None,
+    ) -> None: ...
+    def record_mail(self, user: User, kind: str, times: tuple[float, ...]) -> None: ...
+    def consume_mail_token(
+        self, stored: StoredToken, *, now: float, password_hash: str | None
+    ) -> None: ...

@@ -101,6 +101,39 @@ class RevokeRequest:
     sid: str
 
 
+@dataclass(frozen=True, repr=False)
+class PasswordChangeRequest:
+    caller: Caller
+    current_password: str
+    new_password: str
+
+
+@dataclass(frozen=True, repr=False)
+class ForgotRequest:
+    """Exactly one of the two."""
+
+    email: str | None
+    username: str | None
+
+
+@dataclass(frozen=True, repr=False)
+class ResetRequest:
+    token: str
+    new_password: str
+
+
+@dataclass(frozen=True, repr=False)
+class SignupRequest:
+    username: str
+    email: str
+    password: str
+
+
+# Mail tokens are 43 characters; anything up to this length is answered as a
+# token that does not work (401), longer input as malformed (400).
+MAX_MAIL_TOKEN_LENGTH = 512
+
+
 def login(event: Event, settings: Settings) -> LoginRequest:
     require_edge(event, settings)
     # Login CSRF: a hostile page must not log the victim into the attacker's account.
@@ -155,6 +188,50 @@ def me(event: Event) -> Caller:
         username=context.get("username", ""),
         scope=context.get("scope", ""),
     )
+
+
+def password_change(event: Event) -> PasswordChangeRequest:
+    who = caller(event)
+    username = _authorizer_context(event).get("username")
+    if not isinstance(username, str) or not username:
+        raise InvalidToken("missing_context")
+    body = json_body(event, required=True)
+    return PasswordChangeRequest(
+        caller=Caller(who.sub, who.sid, username=username),
+        current_password=string_field(body, "current_password") or "",
+        new_password=string_field(body, "new_password") or "",
+    )
+
+
+def forgot(event: Event) -> ForgotRequest:
+    body = json_body(event, required=True)
+    email = string_field(body, "email", max_length=256, required=False)
+    username = string_field(body, "username", max_length=256, required=False)
+    if (email is None) == (username is None):
+        raise InvalidRequest("Give either 'email' or 'username'.")
+    return ForgotRequest(email, username)
+
+
+def reset(event: Event) -> ResetRequest:
+    body = json_body(event, required=True)
+    return ResetRequest(
+        token=string_field(body, "token", max_length=MAX_MAIL_TOKEN_LENGTH) or "",
+        new_password=string_field(body, "new_password") or "",
+    )
+
+
+def signup(event: Event) -> SignupRequest:
+    body = json_body(event, required=True)
+    return SignupRequest(
+        username=string_field(body, "username", max_length=256) or "",
+        email=string_field(body, "email", max_length=256) or "",
+        password=string_field(body, "password") or "",
+    )
+
+
+def mail_token(event: Event) -> str:
+    body = json_body(event, required=True)
+    return string_field(body, "token", max_length=MAX_MAIL_TOKEN_LENGTH) or ""
 
 
 def revoke_session(event: Event, sid: str) -> RevokeRequest:

@@ -133,6 +133,11 @@ def no_content() -> Response[Any]:
     return json(204)
 
 
+def accepted() -> Response[Any]:
+    """202 {}: the same bytes whatever happens next (forgot, sign-up)."""
+    return json(202, {})
+
+
 def sessions(views: Sequence[SessionView]) -> Response[Any]:
     return json(200, {"sessions": [asdict(view) for view in views]})
 

@@ -13,7 +13,9 @@ from authcore import aws
 from authcore.accounts.devices import DeviceCookies
 from authcore.accounts.dynamo import DynamoUserStore
 from authcore.accounts.login import LoginService
+from authcore.accounts.mail import LambdaJobs, Mailer, MailJobs, OutboxMailer, SesMailer
 from authcore.accounts.passwords import Passwords
+from authcore.accounts.service import AccountService
 from authcore.clock import Clock, system_clock
 from authcore.config import Settings
 from authcore.edge.observability import logger, metrics
@@ -47,6 +49,12 @@ _METRIC_NAMES = {
     "refresh_undelivered_expired": "RefreshUndeliveredExpired",
     "logout_all_refused": "LogoutAllRefused",
     "refresh_cookie_tossing": "RefreshCookieTossing",
+    "password_changed": "PasswordChanged",
+    "password_reset": "PasswordResetCompleted",
+    "email_verified": "EmailVerified",
+    "mail_suppressed": "MailSuppressed",
+    "session_sweep_deferred": "SessionSweepDeferred",
+    "password_notice_lost": "PasswordNoticeLost",
 }
 
 # The services' time source; tests and benchmarks swap it with use_clock().
@@ -58,6 +66,7 @@ def use_clock(clock: Clock) -> None:
     _clock[0] = clock
     login_service.cache_clear()
     session_service.cache_clear()
+    account_service.cache_clear()
 
 
 @cache
@@ -161,6 +170,36 @@ def session_service(*, signing: bool = False) -> SessionService:
     )
 
 
+@cache
+def mailer() -> Mailer:
+    """Locally (LOCAL_OUTBOX_DIR) a directory of JSON files; deployed, Amazon SES."""
+    s = settings()
+    if s.outbox_dir:
+        return OutboxMailer(s.outbox_dir)
+    return SesMailer(aws.sesv2(), s.mail_from_address)
+
+
+@cache
+def mail_jobs() -> MailJobs:
+    return LambdaJobs(aws.lambda_client(), settings().mail_function_name)
+
+
+@cache
+def account_service(*, sending: bool = False) -> AccountService:
+    """The HTTP routes hand jobs off (``mail_jobs``); the mail function (``sending``)
+    sends. Each is built only with what its function may use."""
+    return AccountService(
+        settings(),
+        users=users(),
+        passwords=passwords(),
+        sessions=session_service(),
+        jobs=None if sending else mail_jobs(),
+        mailer=mailer() if sending else None,
+        clock=_clock[0],
+        on_security_event=_security_event,
+    )
+
+
 def _verify_access(token: str, issuer: str) -> AccessClaims:
     return access_verifier(issuer).verify(token)
 
@@ -187,6 +226,9 @@ def reset() -> None:
         token_issuer,
         login_service,
         session_service,
+        mailer,
+        mail_jobs,
+        account_service,
     ):
         cached.cache_clear()
     access_verifier.cache_clear()

@@ -357,15 +357,18 @@ class SessionService:
                 claims["sid"], now=self._now(), reason="logout", user_id=claims["sub"]
             )
 
-    def revoke_all(self, user_id: str, *, reason: str, last: str | None = None) -> list[str]:
+    def revoke_all(
+        self, user_id: str, *, reason: str, last: str | None = None, keep: str | None = None
+    ) -> list[str]:
         """Every session of the user the ``by_user`` index lists, however many
         pages; the sids it revoked. Idempotent: a failure part-way leaves some
         sessions revoked and a retry finishes the job; it never leaves anything
         usable that should not be. ``last``, the session whose credential asked,
         is revoked after the others: only a live session may end them all, so a
-        failure part-way must leave it live for the retry."""
+        failure part-way must leave it live for the retry. ``keep`` is spared (a
+        password change ends every *other* session)."""
         now = self._now()
-        sids = self.sessions.list_sids(user_id)
+        sids = [sid for sid in self.sessions.list_sids(user_id) if sid != keep]
         if last is not None and last in sids:
             sids = [sid for sid in sids if sid != last] + [last]
         for sid in sids:

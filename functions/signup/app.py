@@ -1,0 +1,42 @@
+"""Sign-up (POST /auth/signup, only with SIGNUP_ENABLED=true) and the confirmation
+of an address (POST /auth/email/verify, with the token the verification mail carried)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+
+from authcore.edge import http, requests, responses
+from authcore.edge.observability import metrics
+from authcore.errors import InvalidGrant, NotFound
+from authcore.runtime import signing
+
+app = http.new_app("/auth/signup", "/auth/email/verify")
+
+
+@app.post("/auth/signup")
+def signup() -> Response[Any]:
+    if not signing.settings().signup_enabled:
+        # Checked before the body: a closed sign-up reveals nothing, not even its rules.
+        raise NotFound("No such route.")
+    request = requests.signup(app.current_event)
+    signing.account_service().signup(
+        username=request.username, email=request.email, password=request.password
+    )
+    metrics.add_metric(name="SignupRequested", unit="Count", value=1)
+    return responses.accepted()
+
+
+@app.post("/auth/email/verify")
+def verify_email() -> Response[Any]:
+    token = requests.mail_token(app.current_event)
+    try:
+        signing.account_service().verify_email(token)
+    except InvalidGrant:
+        metrics.add_metric(name="EmailVerificationRefused", unit="Count", value=1)
+        raise
+    return responses.no_content()
+
+
+lambda_handler = http.lambda_handler(app, capture_error=False)
