@@ -194,36 +194,30 @@ class DynamoUserStore:
         item["email"] = {"S": user.email}
         item["email_verified"] = {"BOOL": user.email_verified}
         claim = {"username": {"S": EMAIL_PREFIX + user.email}, "owner": {"S": user.username}}
-        try:
-            with unavailable_on_error():
-                self._db.transact_write_items(
-                    TransactItems=[
-                        {
-                            "Put": {
-                                "TableName": self._table,
-                                "Item": item,
-                                "ConditionExpression": "attribute_not_exists(username)",
-                            }
-                        },
-                        {
-                            "Put": {
-                                "TableName": self._table,
-                                "Item": claim,
-                                "ConditionExpression": "attribute_not_exists(username)",
-                            }
-                        },
-                    ]
+        # The claim is written with the account, so no two accounts ever hold one address.
+        put: list[Any] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": new_item,
+                    "ConditionExpression": "attribute_not_exists(username)",
+                }
+            }
+            for new_item in (item, claim)
+        ]
+        with unavailable_on_error():
+            try:
+                self._db.transact_write_items(TransactItems=put)
+            except ClientError as exc:
+                codes = _cancellation_codes(exc)
+                taken = frozenset(
+                    name
+                    for name, code in zip(("username", "email"), codes, strict=False)
+                    if code == "ConditionalCheckFailed"
                 )
-        except ClientError as exc:
-            codes = _cancellation_codes(exc)
-            taken = frozenset(
-                name
-                for name, code in zip(("username", "email"), codes, strict=False)
-                if code == "ConditionalCheckFailed"
-            )
-            if not taken:
-                raise TemporarilyUnavailable() from None
-            raise UserExists(taken) from None
+                if not taken:
+                    raise
+                raise UserExists(taken) from None
 
     def _update(self, username: str, expression: str, values: dict[str, Any]) -> None:
         with unavailable_on_error(), conditional_failed(UnknownUser):
@@ -518,13 +512,13 @@ class DynamoUserStore:
                     }
                 }
             )
-        try:
-            with unavailable_on_error():
+        with unavailable_on_error():
+            try:
                 self._db.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if "ConditionalCheckFailed" in _cancellation_codes(exc):
-                raise MailBudgetSpent("the account changed meanwhile") from None
-            raise TemporarilyUnavailable() from None
+            except ClientError as exc:
+                if "ConditionalCheckFailed" in _cancellation_codes(exc):
+                    raise MailBudgetSpent("the account changed meanwhile") from None
+                raise
 
     def record_mail(self, user: User, kind: str, times: tuple[float, ...]) -> None:
         """Record a mail without a token (a notice) against the hourly allowance,

@@ -92,7 +92,7 @@ class AccountService:
         clock: Clock = system_clock,
         lockout: LockoutPolicy | None = None,
         on_security_event: SecurityEvent = ignore_event,
-        settle_seconds: float = INDEX_SETTLE_SECONDS,
+        settle_seconds: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._settings = settings
@@ -104,7 +104,7 @@ class AccountService:
         self._clock = clock
         self._lockout = lockout or LockoutPolicy()
         self._security_event = on_security_event
-        self._settle_seconds = settle_seconds
+        self._settle_seconds = INDEX_SETTLE_SECONDS if settle_seconds is None else settle_seconds
         self._sleep = sleep
 
     # ================================================================ HTTP half
