@@ -500,3 +500,57 @@ def test_nothing_secret_reaches_the_logs(alice, outbox, capfd, login_as):
     assert token not in out + err
     assert NEW_PASSWORD not in out + err
     assert DEMO_PASSWORD not in out + err
+
+
+# ------------------------------------------------------------------ bad input and faults
+ROUTES = [
+    (password_app, "/auth/password/forgot"),
+    (password_app, "/auth/password/reset"),
+    (signup_app, "/auth/email/verify"),
+]
+
+
+@pytest.mark.parametrize(("module", "path"), ROUTES)
+def test_bad_requests_get_the_contracts_4xx(jobs, module, path):
+    not_json = post(path, "token=x", **{"content-type": "application/x-www-form-urlencoded"})
+    assert invoke(module, not_json).status == 415
+    assert invoke(module, post(path, {"token": "x" * 9000})).status == 413
+    assert invoke(module, post(path, '{"token": "a", "token": "b"}')).status == 400
+    assert invoke(module, post(path, "[1]")).status == 400
+    get = post(path, {})
+    get["requestContext"]["http"]["method"] = "GET"
+    answer = invoke(module, get)
+    assert (answer.status, answer.headers["Allow"]) == (405, "POST")
+    assert jobs.submitted == []
+
+
+def test_a_dynamodb_failure_during_reset_is_a_503_and_leaves_the_token_usable(
+    alice, outbox, login_as, monkeypatch
+):
+    from botocore.retries.standard import ExponentialBackoff
+    from session_checks import TransportFaults
+
+    from authcore import aws
+
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
+    forgot(email="alice@example.com")
+    token = outbox.token()
+    faults = TransportFaults(aws.dynamodb())
+    faults.fail("InternalServerError", operation="TransactWriteItems")
+    answer = reset(token)
+    assert (answer.status, answer.headers["Retry-After"]) == (503, "1")
+    faults.fail("InternalServerError", operation="NoSuchOperation")
+    assert login_as("alice", "alice-original-password").status == 200
+    assert reset(token).status == 204
+
+
+def test_a_failed_hand_off_is_a_503_for_everyone(alice, jobs):
+    from authcore.errors import TemporarilyUnavailable
+
+    def refuse(job: dict[str, str]) -> None:
+        raise TemporarilyUnavailable()
+
+    jobs.submit = refuse  # type: ignore[method-assign]
+    known, unknown = forgot(email="alice@example.com"), forgot(email="nobody@example.com")
+    assert comparable(known) == comparable(unknown)
+    assert known.status == 503

@@ -10,6 +10,7 @@ Each text says what happened and what to do if it was not the reader.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import secrets
@@ -65,10 +66,13 @@ class OutboxMailer:
 
     def __init__(self, directory: str | Path) -> None:
         self._dir = Path(directory)
+        # Orders this process's mails even when the clock does not move (a frozen
+        # clock in tests, a coarse one elsewhere).
+        self._sequence = itertools.count()
 
     def send(self, mail: Mail) -> None:
         self._dir.mkdir(parents=True, exist_ok=True)
-        name = f"{time.time_ns():020d}-{secrets.token_hex(4)}.json"
+        name = f"{time.time_ns():020d}-{next(self._sequence):06d}-{secrets.token_hex(4)}.json"
         partial = self._dir / f".{name}.tmp"
         partial.write_text(
             json.dumps({"to": mail.to, "subject": mail.subject, "text": mail.text}, indent=2),

@@ -48,7 +48,7 @@ def canonical_email(email: str) -> str:
         or "." not in domain.strip(".")
         or len(canonical) > MAX_EMAIL_LENGTH
         or any(ch.isspace() or not ch.isprintable() for ch in canonical)
-        or "@" in domain
+        or canonical.count("@") != 1
     ):
         raise InvalidRequest("'email' is not an email address")
     return canonical
