@@ -24,7 +24,10 @@ _METRICS = {"reset": "PasswordResetMailSent", "verify": "VerificationMailSent"}
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
-    job = str(event.get("job", "")) if isinstance(event, dict) else ""
+    if not isinstance(event, dict):
+        logger.error("mail job is not an object")
+        return {"job": "", "outcome": "refused"}
+    job = str(event.get("job", ""))
     try:
         outcome = signing.account_service(sending=True).run(event)
     except InvalidRequest:
