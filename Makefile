@@ -68,6 +68,7 @@ bench: dev
 	$(PY) -m bench.authorizer
 	$(PY) -m bench.refresh
 	$(PY) -m bench.login
+	$(PY) -m bench.forgot
 	$(PY) -m bench.memory
 	$(PY) -m bench.revocation
 

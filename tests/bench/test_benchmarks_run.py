@@ -45,6 +45,29 @@ def test_bench_login_reports_both_targets():
     assert "[target at most 1.25x:" in out
 
 
+def test_bench_forgot_reports_every_comparison_and_identical_answers():
+    """Forgot (known against unknown account) and sign-up (new against taken): each
+    comparison's verdict is printed, every answer is the same bytes, and every
+    request handed exactly one job to the stand-in Lambda endpoint."""
+    out = bench("forgot", "--iterations", "2", "--warmup", "1")
+    for comparison in (
+        "forgot: unknown address / known address (median):",
+        "forgot: unknown username / known username (median):",
+        "sign-up: taken username / new account (median):",
+        "sign-up: taken address / new account (median):",
+    ):
+        (line,) = [line for line in out.splitlines() if line.startswith(comparison)]
+        assert "[target within 10%:" in line, line
+    for route in ("forgot", "sign-up"):
+        (line,) = [
+            line for line in out.splitlines() if line.startswith(f"{route}: answers byte-identical")
+        ]
+        assert line.endswith(": yes"), out
+    assert '"statusCode": 202' in out
+    (jobs,) = [line for line in out.splitlines() if line.startswith("mail jobs handed off:")]
+    assert jobs.endswith(": one each"), jobs
+
+
 def test_bench_revocation_sees_every_effect_of_a_revoked_key():
     """On the local stack with key caches of a few seconds: after the revocation no login
     signs with the revoked key, the JWKS drops it and both authorizers refuse its token
