@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -232,8 +233,8 @@ def run(log: Callable[[str], None] = print, *, warm: bool = True) -> list[Case]:
     with local_stack() as stack:
         moto_port = int(stack.env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1])
         moto = Forwarder(bridge, moto_port)
-        lambda_url = stack.env.get("AWS_ENDPOINT_URL_LAMBDA")
-        lambda_api = Forwarder(bridge, int(lambda_url.rsplit(":", 1)[1])) if lambda_url else None
+        lambda_port = urllib.parse.urlsplit(stack.env.get("AWS_ENDPOINT_URL_LAMBDA", "")).port
+        lambda_api = Forwarder(bridge, lambda_port) if lambda_port else None
         invoker: sam.ColdInvoker | sam.WarmInvoker | None = None
         try:
             env_vars = environment_file(stack, moto, lambda_api)
