@@ -98,6 +98,30 @@ def _set_refresh(token: str) -> Callable[[dict[str, Any]], None]:
     return edit
 
 
+def _set_body(body: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    def edit(event: dict[str, Any]) -> None:
+        event["body"] = json.dumps(body)
+
+    return edit
+
+
+def _both(*edits: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    def edit(event: dict[str, Any]) -> None:
+        for each in edits:
+            each(event)
+
+    return edit
+
+
+def _mail_outcome(outcome: str) -> Check:
+    def check(answer: Any) -> str | None:
+        if isinstance(answer, dict) and answer.get("outcome") == outcome:
+            return None
+        return f"expected the outcome {outcome!r}, got {str(answer)[:300]}"
+
+    return check
+
+
 def _set_authorizer_context(
     session: Session, revoke: str | None = None
 ) -> Callable[[dict[str, Any]], None]:
@@ -114,10 +138,25 @@ def _set_authorizer_context(
     return edit
 
 
-def cases(main: Session, other: Session, leaving: Session) -> list[Case]:
+# The user whose password the password-change case changes (seeded through
+# LOCAL_USERS_FILE): never the demo user, whom later logins need.
+CHANGER = {"username": "sam-local-changer", "password": "a-passphrase-about-to-change"}
+CHANGER_NEW_PASSWORD = "plover-quartz-lantern-violet"
+
+
+def cases(
+    main: Session, other: Session, leaving: Session, changer: Session | None = None
+) -> list[Case]:
     """Every function with every event of events/ (a function's refusal as well where the
     event's placeholder is itself a refusal case). Ordered so that no case spends what a
-    later one needs: the rotation runs last."""
+    later one needs: the rotation runs last.
+
+    The account functions: a password change of a user of its own (``changer``); a reset
+    mail asked for (202 whoever asks; the job goes to the local stack's Lambda API); the
+    placeholder tokens of the reset and verification events refused (a real one exists
+    only in a mail); sign-up closed (the template's default); a mail job whose account
+    does not exist, the one outcome that needs no mail sent."""
+    changer = changer or main
     return [
         Case("WellKnownFunction", "wellknown_jwks.json", _status(200, lambda b: bool(b["keys"]))),
         Case("WellKnownFunction", "wellknown_openid.json", _status(200, lambda b: "issuer" in b)),
@@ -171,5 +210,39 @@ def cases(main: Session, other: Session, leaving: Session) -> list[Case]:
             _set_refresh(main.refresh),
         ),
         Case("LogoutFunction", "logout.json", _status(204), _set_refresh(leaving.refresh)),
+        Case(
+            "PasswordFunction",
+            "password_change.json",
+            _status(204),
+            _both(
+                _set_authorizer_context(changer),
+                _set_body(
+                    {
+                        "current_password": CHANGER["password"],
+                        "new_password": CHANGER_NEW_PASSWORD,
+                    }
+                ),
+            ),
+        ),
+        Case("PasswordFunction", "password_forgot.json", _status(202, lambda b: b == {})),
+        Case(
+            "PasswordFunction",
+            "password_reset.json",
+            _status(401, lambda b: b["error"] == "invalid_grant"),
+            label="(placeholder)",
+        ),
+        Case(
+            "SignupFunction",
+            "signup.json",
+            _status(404, lambda b: b["error"] == "not_found"),
+            label="(closed)",
+        ),
+        Case(
+            "SignupFunction",
+            "email_verify.json",
+            _status(401, lambda b: b["error"] == "invalid_grant"),
+            label="(placeholder)",
+        ),
+        Case("AccountMailFunction", "mail_job.json", _mail_outcome("no_account")),
         Case("KeyRotationFunction", "rotation_scheduled.json", _rotation_report),
     ]

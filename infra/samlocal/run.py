@@ -8,7 +8,9 @@ case: a login that issues tokens, a refresh that rotates, an authorizer that all
 
 Containers reach the host through the docker bridge: a forwarder listening on the bridge's
 address only (never on the machine's other interfaces) relays to the local stack's moto server,
-which stays on 127.0.0.1.
+which stays on 127.0.0.1, and another to its Lambda API where it has one
+(``AWS_ENDPOINT_URL_LAMBDA``): the forgot and password routes hand their mail jobs to
+``AccountMailFunction`` there, as they would to Lambda.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,7 +36,7 @@ from typing import Any
 from infra import template
 from infra.local.stack import DEFAULT_DEMO_PASSWORD, LocalStack
 from infra.samlocal import image, sam, variant
-from infra.samlocal.cases import Case, Session, cases
+from infra.samlocal.cases import CHANGER, Case, Session, cases
 from infra.samlocal.common import ROOT, SAM, WORK, MachineCannot, SamLocalError, free_port
 from infra.samlocal.forward import Forwarder
 
@@ -113,6 +116,10 @@ def local_stack() -> Iterator[Stack]:
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "DEMO_PASSWORD")
     environ = {name: os.environ[name] for name in keep if name in os.environ}
     environ.update(PORT=str(port), OTHER_ORIGIN_PORT="0", LOCAL_ENV_FILE=str(env_file))
+    # The password-change case's own user, and the run's mail kept out of .local/outbox/.
+    users_file = env_file.parent / "users.json"
+    users_file.write_text(json.dumps([{**CHANGER, "scope": "profile"}]))
+    environ.update(LOCAL_USERS_FILE=str(users_file), LOCAL_OUTBOX_DIR=str(WORK / "outbox"))
     log = (WORK / "local-stack.log").open("w")
     process = subprocess.Popen(  # noqa: S603
         [str(PYTHON), "-m", "infra.local"],
@@ -164,19 +171,24 @@ def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
         return result
 
 
-def log_in(origin: str) -> Session:
-    password = os.environ.get("DEMO_PASSWORD") or DEFAULT_DEMO_PASSWORD
+def log_in(origin: str, username: str = "sam", password: str | None = None) -> Session:
+    password = password or os.environ.get("DEMO_PASSWORD") or DEFAULT_DEMO_PASSWORD
     tokens = _post(
-        f"{origin}/auth/login", {"username": "sam", "password": password, "delivery": "body"}
+        f"{origin}/auth/login", {"username": username, "password": password, "delivery": "body"}
     )
     payload = tokens["access_token"].split(".")[1]
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     return Session(tokens["access_token"], tokens["refresh_token"], claims)
 
 
-def environment_file(stack: Stack, moto: Forwarder) -> Path:
+# The template's MailSender is empty by default (a deployment names one): without a From
+# address the mail function cannot build its SES adapter at all. Nothing is sent here.
+SAMPLE_MAIL_FROM = "no-reply@example.com"
+
+
+def environment_file(stack: Stack, moto: Forwarder, lambda_api: Forwarder | None = None) -> Path:
     """Each function's variables as the local stack gives them to its own workers, with the
-    AWS endpoint reached through the bridge."""
+    AWS endpoints reached through the bridge."""
     resolver_stack = LocalStack(stack.port, lambda _line: None)
     resolver_stack.tables = {
         logical_id: f"local-{logical_id}"
@@ -190,6 +202,12 @@ def environment_file(stack: Stack, moto: Forwarder) -> Path:
     for logical_id, spec in resolver_stack.function_specs().items():
         declared = set(template.functions()[logical_id].environment) | set(variant.EXTRA_VARIABLES)
         overrides[logical_id] = {k: v for k, v in spec.environment.items() if k in declared}
+        # Empty: Lambda calls go to AWS_ENDPOINT_URL (moto) like every other service.
+        overrides[logical_id]["AWS_ENDPOINT_URL_LAMBDA"] = (
+            f"http://localhost:{lambda_api.port}" if lambda_api else ""
+        )
+        if "MAIL_FROM" in declared and not overrides[logical_id].get("MAIL_FROM"):
+            overrides[logical_id]["MAIL_FROM"] = SAMPLE_MAIL_FROM
     path = WORK / "env.json"
     path.write_text(json.dumps(overrides, indent=1))
     return path
@@ -215,11 +233,15 @@ def run(log: Callable[[str], None] = print, *, warm: bool = True) -> list[Case]:
     with local_stack() as stack:
         moto_port = int(stack.env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1])
         moto = Forwarder(bridge, moto_port)
+        lambda_port = urllib.parse.urlsplit(stack.env.get("AWS_ENDPOINT_URL_LAMBDA", "")).port
+        lambda_api = Forwarder(bridge, lambda_port) if lambda_port else None
         invoker: sam.ColdInvoker | sam.WarmInvoker | None = None
         try:
-            options = sam.common_options(built, environment_file(stack, moto), bridge)
+            env_vars = environment_file(stack, moto, lambda_api)
+            options = sam.common_options(built, env_vars, bridge)
             main, other, leaving = (log_in(stack.origin) for _ in range(3))
-            checked = cases(main, other, leaving)
+            changer = log_in(stack.origin, CHANGER["username"], CHANGER["password"])
+            checked = cases(main, other, leaving, changer)
             started = time.monotonic()
             invoker = sam.WarmInvoker(options) if warm else sam.ColdInvoker(options)
             log(f"[sam-local] {invoker.name} ready in {time.monotonic() - started:.1f} s")
@@ -243,6 +265,8 @@ def run(log: Callable[[str], None] = print, *, warm: bool = True) -> list[Case]:
             if invoker is not None:
                 invoker.close()
             moto.close()
+            if lambda_api is not None:
+                lambda_api.close()
             _remove_containers()
     return checked
 

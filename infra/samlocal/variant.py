@@ -4,8 +4,9 @@ The same resources, handlers and environment as template.yaml, with three differ
 forced by running offline on one machine: the functions and the layer are built for the
 machine's architecture (the deployed stack is arm64, and the emulator runs natively); code
 paths and the nested applications' templates are absolute (the variant lives under .aws-sam/);
-and ``AWS_ENDPOINT_URL`` is declared so that SAM passes it into the containers (it passes only
-declared variables): the local stack's moto server as seen from a container.
+and ``AWS_ENDPOINT_URL`` (``AWS_ENDPOINT_URL_LAMBDA``) is declared so that SAM passes it into
+the containers (it passes only declared variables): the local stack's moto server (its Lambda
+API) as seen from a container.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from infra import template
 from infra.samlocal.common import ROOT
 from infra.samlocal.image import ARCH
 
-EXTRA_VARIABLES = ("AWS_ENDPOINT_URL",)
+EXTRA_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA")
 
 
 def write(path: Path) -> Path:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -171,6 +173,10 @@ def test_every_error_code_of_the_contract_is_in_the_error_schema():
         "forbidden",
         "too_many_requests",
         "temporarily_unavailable",
+        # §7
+        "weak_password",
+        "email_not_verified",
+        "not_found",
     }
     assert contract <= codes
 
@@ -353,3 +359,156 @@ def test_protected_answers_conform(local_stack: LocalStack):
     revoked = requests.delete(f"{base}/auth/sessions/{other_sid}", headers=bearer, timeout=10)
     check("DELETE", path, revoked, 204)
     check("DELETE", path, requests.delete(f"{base}/auth/sessions/{other_sid}", timeout=10), 403)
+
+
+# ---------------------------------------------------------------- accounts (§7)
+STRONG = "plover-quartz-lantern-violet"
+
+
+def _new_user(stack: LocalStack, password: str) -> str:
+    """A user of this test's own (through the admin command line), so that a wrong
+    current password or ended sessions disturb nobody else's."""
+    name = f"accounts-{secrets.token_hex(4)}"
+    created = subprocess.run(
+        [sys.executable, "-m", "infra.admin", "create-user", name, "--scope", "profile"],
+        input=password + "\n",
+        env={**stack.env, "PATH": "/usr/bin:/bin"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert created.returncode == 0, created.stderr
+    return name
+
+
+def test_password_change_answers_conform(local_stack: LocalStack):
+    base, path = local_stack.base_url, "/auth/password"
+    password = "a-passphrase-about-to-change"
+    name = _new_user(local_stack, password)
+    this = _login(local_stack, "body", name, password).json()
+    other = _login(local_stack, "body", name, password).json()
+    bearer = {"Authorization": f"Bearer {this['access_token']}"}
+
+    def change(current: str, new: str) -> requests.Response:
+        body = {"current_password": current, "new_password": new}
+        return requests.post(f"{base}{path}", json=body, headers=bearer, timeout=10)
+
+    weak = check("POST", path, change(password, "password1234"), 400)
+    assert weak.json()["error"] == "weak_password"
+    assert check("POST", path, change(password, name), 400).json()["error"] == "weak_password"
+    wrong = check("POST", path, change("not-the-password", STRONG), 401)
+    assert wrong.json()["error"] == "invalid_grant"
+    for data, headers, status in (
+        (b'{"current_password": 7, "new_password": "x"}', JSON, 400),
+        (b'{"current_password": "x"}', JSON, 400),
+        (b'{"current_password": "x", "new_password": "y"}', {"Content-Type": "text/plain"}, 415),
+        (json.dumps({"current_password": "x" * 9000, "new_password": "y"}).encode(), JSON, 413),
+    ):
+        response = requests.post(
+            f"{base}{path}", data=data, headers={**headers, **bearer}, timeout=10
+        )
+        check("POST", path, response, status)
+    check("POST", path, requests.post(f"{base}{path}", json={}, timeout=10), 403)
+
+    check("POST", path, change(password, STRONG), 204)
+    # This session stays; the other one ended; the new password is the one that works.
+    listed = requests.get(f"{base}/auth/sessions", headers=bearer, timeout=10)
+    assert listed.status_code == 200, listed.text
+    assert {s["sid"] for s in listed.json()["sessions"]} == {this["refresh_token"].split(".")[0]}
+    refused = requests.post(
+        f"{base}/auth/refresh", json={"refresh_token": other["refresh_token"]}, timeout=10
+    )
+    assert refused.status_code == 401
+    assert _login(local_stack, "body", name, password).status_code == 401
+    assert _login(local_stack, "body", name, STRONG).status_code == 200
+
+
+def test_reset_and_verify_refuse_tokens_that_do_not_work(local_stack: LocalStack):
+    base = local_stack.base_url
+    bogus = secrets.token_urlsafe(32)
+    for path, body in (
+        ("/auth/password/reset", {"token": bogus, "new_password": STRONG}),
+        # Checked before the new password: a weak one with a bad token is still a 401.
+        ("/auth/password/reset", {"token": bogus, "new_password": "x"}),
+        ("/auth/email/verify", {"token": bogus}),
+        ("/auth/email/verify", {"token": "not even base64url!"}),
+    ):
+        refused = check("POST", path, requests.post(f"{base}{path}", json=body, timeout=10), 401)
+        assert refused.json()["error"] == "invalid_grant"
+        assert "Set-Cookie" not in refused.headers
+    for path in ("/auth/password/reset", "/auth/email/verify"):
+        for data, headers, status in (
+            (b'{"token": 7, "new_password": "x"}', JSON, 400),
+            (b'{"token": ""}', JSON, 400),
+            (json.dumps({"token": "t" * 513, "new_password": "x"}).encode(), JSON, 400),
+            (b'{"token": "t"}', {"Content-Type": "text/plain"}, 415),
+            (json.dumps({"token": "t" * 9000}).encode(), JSON, 413),
+        ):
+            response = requests.post(f"{base}{path}", data=data, headers=headers, timeout=10)
+            check("POST", path, response, status)
+
+
+def test_forgot_refuses_what_it_cannot_read(local_stack: LocalStack):
+    base, path = local_stack.base_url, "/auth/password/forgot"
+    for data, headers, status in (
+        (b"{}", JSON, 400),
+        (b'{"email": "sam@example.com", "username": "sam"}', JSON, 400),
+        (b'{"email": "not an address"}', JSON, 400),
+        (b'{"username": "no spaces here"}', JSON, 400),
+        (b'{"username": 7}', JSON, 400),
+        (b'{"email": "sam@example.com"}', {"Content-Type": "text/plain"}, 415),
+        (json.dumps({"email": "x" * 9000}).encode(), JSON, 413),
+    ):
+        response = requests.post(f"{base}{path}", data=data, headers=headers, timeout=10)
+        check("POST", path, response, status)
+
+
+def test_forgot_answers_the_same_for_every_account(local_stack: LocalStack):
+    """Contract §7: ``202 {}``, identical whether an account matches or not."""
+    base, path = local_stack.base_url, "/auth/password/forgot"
+    answers = [
+        check("POST", path, requests.post(f"{base}{path}", json=body, timeout=10), 202)
+        for body in (
+            {"username": "alice"},
+            {"username": f"nobody-{secrets.token_hex(4)}"},
+            {"email": f"nobody-{secrets.token_hex(4)}@example.com"},
+        )
+    ]
+    varying = {"date", "apigw-requestid", "x-amzn-requestid"}
+    shapes = {
+        (
+            a.content,
+            tuple(sorted((k.lower(), v) for k, v in a.headers.items() if k.lower() not in varying)),
+        )
+        for a in answers
+    }
+    assert len(shapes) == 1, shapes
+    assert answers[0].json() == {}
+
+
+def test_signup_is_closed_unless_enabled(local_stack: LocalStack):
+    """The stack runs with SIGNUP_ENABLED unset: every request is a 404, before its
+    body is read (a closed sign-up tells nothing, not even its rules)."""
+    base, path = local_stack.base_url, "/auth/signup"
+    for data, headers in (
+        (json.dumps({"username": "robin", "email": "robin@example.com", "password": STRONG}), JSON),
+        ("{", JSON),
+        ("x", {"Content-Type": "text/plain"}),
+    ):
+        response = requests.post(f"{base}{path}", data=data, headers=headers, timeout=10)
+        assert check("POST", path, response, 404).json()["error"] == "not_found"
+
+
+def test_wrong_methods_on_the_account_routes_answer_405(local_stack: LocalStack):
+    for path in (
+        "/auth/password/forgot",
+        "/auth/password/reset",
+        "/auth/signup",
+        "/auth/email/verify",
+    ):
+        for method in ("GET", "PUT", "DELETE"):
+            response = requests.request(method, f"{local_stack.base_url}{path}", timeout=10)
+            check(method, path, response, 405, described_as="MethodNotAllowed")
+            assert response.headers["Allow"] == "POST"
