@@ -9,10 +9,18 @@ from aws_lambda_powertools.event_handler import Response
 
 from authcore.edge import http, requests, responses
 from authcore.edge.observability import metrics
-from authcore.errors import InvalidGrant, NotFound
+from authcore.errors import InvalidGrant, MethodNotAllowed, NotFound
 from authcore.runtime import signing
 
-app = http.new_app("/auth/signup", "/auth/email/verify")
+app = http.new_app("/auth/email/verify")
+
+
+@app.route("/auth/signup", method=["GET", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+def signup_other_methods() -> Response[Any]:
+    # Closed, the route does not exist for any method: a 405 would say it does.
+    if not signing.settings().signup_enabled:
+        raise NotFound("No such route.")
+    raise MethodNotAllowed("Method not allowed.", allow="POST")
 
 
 @app.post("/auth/signup")

@@ -554,3 +554,20 @@ def test_a_failed_hand_off_is_a_503_for_everyone(alice, jobs):
     known, unknown = forgot(email="alice@example.com"), forgot(email="nobody@example.com")
     assert comparable(known) == comparable(unknown)
     assert known.status == 503
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE", "PUT"])
+def test_a_closed_signup_is_404_for_every_method_and_an_open_one_405(jobs, monkeypatch, method):
+    event = post("/auth/signup", {})
+    event["requestContext"]["http"]["method"] = method
+    assert invoke(signup_app, event).status == 404
+    monkeypatch.setenv("SIGNUP_ENABLED", "true")
+    signing.reset()
+    answer = invoke(signup_app, event)
+    assert (answer.status, answer.headers["Allow"]) == (405, "POST")
+
+
+def test_the_notice_after_a_reset_says_every_session_ended(alice, outbox):
+    forgot(email="alice@example.com")
+    reset(outbox.token())
+    assert "and every session of the account was signed out" in outbox.last()["text"]

@@ -163,11 +163,13 @@ def signup_notice_mail(to: str, username: str, app_url: str) -> Mail:
 
 def password_changed_mail(to: str, username: str, app_url: str, *, reset: bool) -> Mail:
     how = "reset through a link sent to this address" if reset else "changed"
+    # A reset ends every session; a change keeps the one it was made from.
+    ended = "every session" if reset else "every other session"
     return Mail(
         to,
         "Your password was changed",
-        f"The password of your account {username} at {app_url} was just {how}, and every"
-        " other session of the account was signed out.\n\n"
+        f"The password of your account {username} at {app_url} was just {how}, and"
+        f" {ended} of the account was signed out.\n\n"
         "If it was not you, reset your password now at"
         f" {app_url}/forgot-password and tell your administrator: someone may have"
         " your password or access to your mailbox." + _SIGNATURE,

@@ -67,7 +67,7 @@ class User:
     email: str = ""
     email_verified: bool = False
     # The digest of the account's current mail token of each purpose, and the
-    # times of recent mails of each budgeted kind (authcore.accounts.recovery).
+    # times of recent mails of each budgeted kind (authcore.accounts.service).
     mail_tokens: Mapping[str, str] = field(default_factory=dict)
     mail_sent: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
 
