@@ -194,8 +194,10 @@ class DynamoUserStore:
         item["email"] = {"S": user.email}
         item["email_verified"] = {"BOOL": user.email_verified}
         claim = {"username": {"S": EMAIL_PREFIX + user.email}, "owner": {"S": user.username}}
-        try:
-            with unavailable_on_error():
+        # The ClientError is read here, before unavailable_on_error makes any
+        # cancellation a 503: a taken username or address is no outage.
+        with unavailable_on_error():
+            try:
                 self._db.transact_write_items(
                     TransactItems=[
                         {
@@ -214,16 +216,16 @@ class DynamoUserStore:
                         },
                     ]
                 )
-        except ClientError as exc:
-            codes = _cancellation_codes(exc)
-            taken = frozenset(
-                name
-                for name, code in zip(("username", "email"), codes, strict=False)
-                if code == "ConditionalCheckFailed"
-            )
-            if not taken:
-                raise TemporarilyUnavailable() from None
-            raise UserExists(taken) from None
+            except ClientError as exc:
+                codes = _cancellation_codes(exc)
+                taken = frozenset(
+                    name
+                    for name, code in zip(("username", "email"), codes, strict=False)
+                    if code == "ConditionalCheckFailed"
+                )
+                if not taken:
+                    raise TemporarilyUnavailable() from None
+                raise UserExists(taken) from None
 
     def _update(self, username: str, expression: str, values: dict[str, Any]) -> None:
         with unavailable_on_error(), conditional_failed(UnknownUser):
@@ -518,13 +520,14 @@ class DynamoUserStore:
                     }
                 }
             )
-        try:
-            with unavailable_on_error():
+        # As in create: the cancellation is read before unavailable_on_error sees it.
+        with unavailable_on_error():
+            try:
                 self._db.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if "ConditionalCheckFailed" in _cancellation_codes(exc):
-                raise MailBudgetSpent("the account changed meanwhile") from None
-            raise TemporarilyUnavailable() from None
+            except ClientError as exc:
+                if "ConditionalCheckFailed" in _cancellation_codes(exc):
+                    raise MailBudgetSpent("the account changed meanwhile") from None
+                raise TemporarilyUnavailable() from None
 
     def record_mail(self, user: User, kind: str, times: tuple[float, ...]) -> None:
         """Record a mail without a token (a notice) against the hourly allowance,
