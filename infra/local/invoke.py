@@ -229,9 +229,20 @@ class _Handler(LoggingHandler):
         send(self, response)
         self.server.log(f"[lambda] Invoke {name} ({kind}) -> {response.status}\n")
 
+    def _length(self) -> int | None:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            return None
+        return length if length >= 0 else None
+
     def do_POST(self) -> None:
         raw_path, _, query = self.path.partition("?")
-        length = int(self.headers.get("Content-Length") or 0)
+        length = self._length()
+        if length is None:
+            self.close_connection = True
+            self._answer(_error(400, "InvalidRequestContentException", "Bad length"), "?", "-")
+            return
         if length > MAX_PAYLOAD_BYTES:
             self.close_connection = True  # the body stays unread
             response = _error(
@@ -249,8 +260,8 @@ class _Handler(LoggingHandler):
         self._answer(response, unquote(match["name"])[:140], kind or "RequestResponse")
 
     def _unknown(self) -> None:
-        if int(self.headers.get("Content-Length") or 0):
-            self.close_connection = True
+        if self._length() != 0:
+            self.close_connection = True  # a body nobody reads
         self._answer(_error(404, "UnknownOperationException", "Unknown operation"), "?", "-")
 
     do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = _unknown
