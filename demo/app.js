@@ -12,8 +12,13 @@
 //   cookie would make the second look like a replay. Calls that need a refresh share one.
 //   (Several tabs racing are covered by the server's REFRESH_REUSE_GRACE_SECONDS.)
 // - A protected route that refuses the access cookie (401, or 403 from the gateway when the
-//   authorizer denies an expired token) gets one refresh and one retry, no more.
+//   authorizer denies an expired token) gets one refresh and one retry, no more. Only the
+//   gateway's refusals: a route's own 401 (a wrong current password) is never sent twice, as
+//   each one counts toward the account's lockout.
 // - Text from the API is shown with textContent, never innerHTML.
+// - The account mails link here (APP_URL/reset-password#token=…, /verify-email, /accept-invite).
+//   The token travels in the #fragment, which browsers never send to a server; the page takes it
+//   out of the address bar (and so out of the history) as soon as it has read it.
 
 // The API's origin: "" when the page is served from the API's own domain, as here.
 const API = "";
@@ -51,9 +56,15 @@ function refreshOnce() {
   return refreshing;
 }
 
+// API Gateway's own refusals are {"message": …}; the service's errors carry "error".
+function refusedByGateway(result) {
+  if (result.status !== 401 && result.status !== 403) return false;
+  return !(result.data && typeof result.data === "object" && "error" in result.data);
+}
+
 async function callProtected(method, path, body) {
   const first = await call(method, path, body);
-  if (first.status !== 401 && first.status !== 403) return first;
+  if (!refusedByGateway(first)) return first;
   const refreshed = await refreshOnce();
   if (refreshed.status !== 200) return first;
   return call(method, path, body);
@@ -162,12 +173,192 @@ async function logout(everywhere) {
   show(everywhere ? "logout-all" : "logout", result);
 }
 
+// ------------------------------------------------------------------ accounts
+function say(id, text, ok) {
+  $(id).textContent = text;
+  $(id).dataset.ok = String(ok);
+}
+
+// The service's own words for a refusal (weak_password's says what is wrong with the password).
+function explain(result, fallback) {
+  if (result.data && typeof result.data === "object" && result.data.error_description) {
+    return result.data.error_description;
+  }
+  return `${fallback} (${result.status || "network error"})`;
+}
+
+const looksLikeAddress = (text) => /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(text);
+
+async function changePassword(event) {
+  event.preventDefault();
+  const body = { current_password: $("current-password").value, new_password: $("changed-password").value };
+  $("current-password").value = "";
+  $("changed-password").value = "";
+  const result = await callProtected("POST", "/auth/password", body);
+  if (result.status === 204) say("change-message", "Password changed. Your other sessions have ended.", true);
+  else if (result.status === 401 && result.data?.error === "invalid_grant") {
+    say("change-message", "The current password is wrong.", false);
+  } else if (refusedByGateway(result)) say("change-message", "Sign in first.", false);
+  else say("change-message", explain(result, "Not changed"), false);
+  show("change-password", result);
+}
+
+async function forgot(event) {
+  event.preventDefault();
+  const who = $("forgot-who").value.trim();
+  // Usernames may hold an "@" too; an address is what has a domain after it.
+  const body = looksLikeAddress(who) ? { email: who } : { username: who };
+  const result = await call("POST", "/auth/password/forgot", body);
+  if (result.status === 202) {
+    say("forgot-message", "If an account exists, a mail is on its way. Its link works for 30 minutes.", true);
+    if (body.email) $("outbox-to").value = body.email;
+  } else say("forgot-message", explain(result, "Could not ask for a link"), false);
+  show("forgot", result);
+}
+
+// The token of the link that opened the page, once read (out of the address bar by then).
+let mailToken = null;
+
+function takeToken() {
+  const token = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (token) {
+    mailToken = token;
+    history.replaceState(null, "", location.pathname);
+  }
+  return mailToken;
+}
+
+function startReset(invited) {
+  $("reset-title").textContent = invited ? "Welcome: choose your password" : "Choose a new password";
+  $("reset-form").hidden = false;
+  $("reset-done").hidden = true;
+  say("reset-message", "", true);
+  if (!takeToken()) {
+    $("reset-form").hidden = true;
+    say("reset-message", "This page needs the link from your mail: it carries a token.", false);
+  }
+}
+
+async function reset(event) {
+  event.preventDefault();
+  const password = $("reset-password").value;
+  const again = $("reset-password-again").value;
+  if (password !== again) {
+    say("reset-message", "The two passwords differ.", false);
+    return;
+  }
+  $("reset-password").value = "";
+  $("reset-password-again").value = "";
+  const result = await call("POST", "/auth/password/reset", { token: mailToken, new_password: password });
+  if (result.status === 204) {
+    mailToken = null; // used: it would only be refused now
+    $("reset-form").hidden = true;
+    $("reset-done").hidden = false;
+    say("reset-message", "Password set: sign in with it. Every other session of the account has ended.", true);
+  } else if (result.status === 401) {
+    say("reset-message", "This link is invalid, used or expired: ask for a new one (Forgot your password?).", false);
+  } else say("reset-message", explain(result, "Not set"), false);
+  show("reset", result);
+}
+
+async function verifyEmail() {
+  if (!takeToken()) {
+    say("verify-message", "This page needs the link from your mail: it carries a token.", false);
+    return;
+  }
+  const result = await call("POST", "/auth/email/verify", { token: mailToken });
+  mailToken = null;
+  if (result.status === 204) say("verify-message", "Your address is confirmed: you can sign in.", true);
+  else if (result.status === 401) say("verify-message", "This link is invalid, used or expired.", false);
+  else say("verify-message", explain(result, "Not confirmed"), false);
+  show("verify-email", result);
+}
+
+async function signup(event) {
+  event.preventDefault();
+  const body = {
+    username: $("signup-username").value,
+    email: $("signup-email").value,
+    password: $("signup-password").value,
+  };
+  $("signup-password").value = "";
+  const result = await call("POST", "/auth/signup", body);
+  if (result.status === 202) {
+    // The same answer when the name or the address is taken (its owner gets a note instead).
+    say("signup-message", "Check your mail: if the username and address were free, a link to confirm the address is on its way.", true);
+    $("outbox-to").value = body.email;
+  } else if (result.status === 404) say("signup-message", "Sign-up is closed on this server.", false);
+  else say("signup-message", explain(result, "Not signed up"), false);
+  show("signup", result);
+}
+
+// ------------------------------------------------------------------ the local outbox
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function renderMail(mail) {
+  $("mail").hidden = false;
+  $("mail-to").textContent = mail.to;
+  $("mail-subject").textContent = mail.subject;
+  $("mail-text").textContent = mail.text;
+  const link = $("mail-link");
+  link.textContent = mail.link || "(none)";
+  // Only web links become clickable: a mail file is text anyone could have written.
+  if (mail.link && /^https?:\/\//.test(mail.link)) link.href = mail.link;
+  else link.removeAttribute("href");
+}
+
+async function openLastMail(event) {
+  event.preventDefault();
+  const to = $("outbox-to").value.trim();
+  const path = "/_local/outbox" + (to ? `?to=${encodeURIComponent(to)}` : "");
+  // Mail jobs run asynchronously: give a mail just asked for a few seconds to arrive.
+  let result;
+  for (let attempt = 0; attempt < 20; attempt += 1) {
+    result = await call("GET", path);
+    if (result.status !== 200 || (Array.isArray(result.data) && result.data.length > 0)) break;
+    await sleep(500);
+  }
+  $("mail").hidden = true;
+  if (result.status === 200 && Array.isArray(result.data)) {
+    if (result.data.length > 0) renderMail(result.data[0]);
+    show("outbox", { ...result, data: result.data[0] ?? [] });
+  } else show("outbox", result);
+}
+
+// ------------------------------------------------------------------ screens
+const SCREENS = {
+  "/": "home",
+  "/forgot-password": "forgot",
+  "/reset-password": "reset",
+  "/accept-invite": "reset",
+  "/verify-email": "verify",
+  "/signup": "signup",
+};
+
+function route() {
+  const screen = SCREENS[location.pathname] ?? "home";
+  for (const section of document.querySelectorAll("[data-screen]")) {
+    section.hidden = section.dataset.screen !== screen;
+  }
+  if (screen === "reset") startReset(location.pathname === "/accept-invite");
+  if (screen === "verify") verifyEmail();
+}
+
 $("login-form").addEventListener("submit", login);
 $("me").addEventListener("click", me);
 $("refresh").addEventListener("click", refresh);
 $("sessions").addEventListener("click", sessions);
 $("logout").addEventListener("click", () => logout(false));
 $("logout-all").addEventListener("click", () => logout(true));
+$("change-form").addEventListener("submit", changePassword);
+$("forgot-form").addEventListener("submit", forgot);
+$("reset-form").addEventListener("submit", reset);
+$("signup-form").addEventListener("submit", signup);
+$("outbox-form").addEventListener("submit", openLastMail);
+$("open-last-mail").addEventListener("click", openLastMail);
+// A mail's link to the page already open changes only the fragment: no reload, so read it here.
+window.addEventListener("hashchange", route);
+route();
 
 // After a reload the access cookie may have expired while the refresh cookie lives on:
 // one protected call (with its refresh) tells whether the session is still there.

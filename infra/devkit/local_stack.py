@@ -28,6 +28,8 @@ SHELL_PREFIXES = (
     "ALLOWED_ORIGINS",
     "LOCAL_",
     "OTHER_ORIGIN_",
+    "APP_URL",
+    "SIGNUP_",
 )
 READY_PATH = "/.well-known/openid-configuration"
 

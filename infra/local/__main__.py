@@ -3,10 +3,12 @@ the demo page at ``/``, and a page of another origin at http://localhost:$OTHER_
 (default PORT + 1; 0 turns it off) for trying cross-site requests by hand.
 
 Environment: PORT, OTHER_ORIGIN_PORT, DEMO_PASSWORD, LOCAL_USERS_FILE, LOCAL_ENV_FILE
-(where to write the sourceable admin environment, default .local/env) and the variables of contract
-§5 (ACCESS_TOKEN_TTL_SECONDS, SESSION_TTL_SECONDS, SESSION_IDLE_TTL_SECONDS,
-REFRESH_REUSE_GRACE_SECONDS, ALLOWED_ORIGINS) and REVOCATION_MAX_LAG_SECONDS (the
-session-checked authorizer's lag).
+(where to write the sourceable admin environment, default .local/env), LOCAL_OUTBOX_DIR
+(where the account mails go, default .local/outbox/; the newest are at /_local/outbox),
+the variables of contract §5 (ACCESS_TOKEN_TTL_SECONDS, SESSION_TTL_SECONDS,
+SESSION_IDLE_TTL_SECONDS, REFRESH_REUSE_GRACE_SECONDS, ALLOWED_ORIGINS),
+REVOCATION_MAX_LAG_SECONDS (the session-checked authorizer's lag), and of §7 APP_URL
+(default: the local origin) and SIGNUP_ENABLED.
 """
 
 from __future__ import annotations
@@ -29,13 +31,20 @@ for _entry in reversed(PYTHONPATH):
 from infra import template  # noqa: E402
 from infra.devkit.environment import isolate  # noqa: E402
 from infra.local.gateway import Gateway, http_server  # noqa: E402
+from infra.local.outbox import OutboxPage  # noqa: E402
 from infra.local.stack import (  # noqa: E402
     LocalStack,
     SetupError,
     walkthrough,
     write_env_file,
 )
-from infra.local.static import demo_site, other_origin_site, static_server  # noqa: E402
+from infra.local.static import (  # noqa: E402
+    demo_site,
+    local_pages,
+    other_origin_site,
+    site_pages,
+    static_server,
+)
 
 _log_lock = threading.Lock()
 
@@ -86,7 +95,8 @@ def main() -> int:
         users = stack.seed_users()
         authorizer = stack.authorizer()
         route_authorizers = stack.route_authorizers()
-        pages = demo_site().serve
+        # Not routes of the template: what only `make run` serves.
+        pages = local_pages(site_pages(demo_site()), OutboxPage(stack.outbox, port).serve)
         gateway = Gateway(
             template.routes(),
             stack.pools,
@@ -118,6 +128,7 @@ def main() -> int:
             count = sum(1 for a in route_authorizers.values() if a.function == function)
             guard += f", {function} on {count} route(s)"
         log(f"[stack] moto at {stack.endpoint}; users: {', '.join(users)}; authorizer: {guard}")
+        log(f"[stack] Lambda API at {stack.lambda_endpoint}; mail to {stack.outbox}")
         sys.stdout.write(
             walkthrough(
                 stack.origin,
@@ -125,6 +136,7 @@ def main() -> int:
                 admin_env,
                 env_file,
                 other_port if other is not None else None,
+                stack.outbox,
             )
         )
         sys.stdout.flush()

@@ -372,7 +372,7 @@ class Gateway:
         port: int,
         log: Callable[[str], None],
         cors: Cors | None = None,
-        pages: Callable[[str, str], Response | None] | None = None,
+        pages: Callable[[Request], Response | None] | None = None,
         route_authorizers: Mapping[tuple[str, str], Authorizer] | None = None,
     ) -> None:
         self._router = Router(routes)
@@ -462,8 +462,8 @@ class Gateway:
             return gateway_error(404, "Not Found")
         found = self._router.match(request.method, request.raw_path)
         if found is None:
-            # Local only: the demo pages, where the template has no route.
-            page = self._pages(request.method, request.raw_path) if self._pages else None
+            # Local only: the demo pages and the outbox, where the template has no route.
+            page = self._pages(request) if self._pages else None
             # A known path with another method is no route either: API Gateway says 404.
             return page or gateway_error(404, "Not Found")
         route, params = found

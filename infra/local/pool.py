@@ -103,11 +103,12 @@ class Worker:
             raise InvocationFailed(f"init failed ({answer.get('error', '?')})")
         self.ready = True
 
-    def invoke(self, event: dict[str, Any]) -> Any:
+    def invoke(self, event: Any, request_id: str | None = None) -> Any:
         self.wait_ready()
         assert self.process.stdin is not None  # noqa: S101
         timeout = self.spec.timeout_seconds
-        request_id = str(uuid.uuid4())
+        # Lambda keeps an asynchronous invocation's request id across its retries.
+        request_id = request_id or str(uuid.uuid4())
         context = {
             "function_name": self.spec.logical_id,
             "invoked_function_arn": self.spec.arn,
@@ -245,11 +246,11 @@ class FunctionPool:
         if not healthy:
             worker.kill()
 
-    def invoke(self, event: dict[str, Any]) -> Any:
+    def invoke(self, event: Any, request_id: str | None = None) -> Any:
         worker = self._acquire()
         healthy = False
         try:
-            result = worker.invoke(event)
+            result = worker.invoke(event, request_id)
         except InvocationFailed as failure:
             # An unhandled error leaves the environment usable, as in Lambda;
             # a timeout or a dead process does not.

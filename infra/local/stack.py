@@ -21,16 +21,20 @@ from infra import template
 from infra.devkit.moto import MotoServer, create_tables
 from infra.local import ACCOUNT_ID, FAKE_CREDENTIALS, PYTHONPATH, REGION, ROOT
 from infra.local.gateway import Authorizer, Cors
+from infra.local.invoke import AsyncConfig, LambdaApi, lambda_server
 from infra.local.pool import FunctionPool, FunctionSpec, InvocationFailed
 
 if TYPE_CHECKING:
+    from http.server import ThreadingHTTPServer
+
     from types_boto3_dynamodb import DynamoDBClient
 
 DEFAULT_DEMO_PASSWORD = "correct-horse-battery-staple"
 # Contract §6: the tokens' iss is the local stack's own origin, and the cookie
-# flows accept that origin unless ALLOWED_ORIGINS says otherwise.
+# flows accept that origin unless ALLOWED_ORIGINS says otherwise; the links in the
+# account mails (contract §7) lead to the demo page on it unless APP_URL says otherwise.
 FORCED_TO_ORIGIN = frozenset({"ISSUER"})
-DEFAULTING_TO_ORIGIN = frozenset({"ALLOWED_ORIGINS"})
+DEFAULTING_TO_ORIGIN = frozenset({"ALLOWED_ORIGINS", "APP_URL"})
 # Secrets the deployed stack generates when left empty (template: DeviceCookieSecret): the
 # local stack generates them too, once per start, so it protects as a deployment does.
 GENERATED_WHEN_EMPTY = frozenset({"DEVICE_COOKIE_KEY"})
@@ -39,6 +43,12 @@ _NO_VALUE = object()
 # which the functions accept only shorter than their defaults. Passed through to every
 # function when set, so bench.revocation can run in seconds instead of minutes.
 KEY_CACHE_VARIABLES = ("SIGNER_CACHE_SECONDS", "JWKS_CACHE_SECONDS", "KEY_RING_MAX_AGE_SECONDS")
+# Contract §6/§7: where the functions write the account mails instead of sending them
+# through SES (authcore.accounts.mail.OutboxMailer), given to every function.
+DEFAULT_OUTBOX_DIR = ROOT / ".local" / "outbox"
+# The template's output naming the mail function, which the admin command line reads
+# from a deployed stack (``invite``); locally it names the pool.
+MAIL_FUNCTION_OUTPUT = "AccountMailFunctionName"
 _SUB = re.compile(r"\$\{([^}!][^}]*)\}")
 
 Log = Callable[[str], None]
@@ -158,11 +168,36 @@ def _function_property(logical_id: str, name: str, default: int) -> int:
     return int(props.get(name, globals_.get(name, default)))
 
 
+def outbox_directory(environ: Mapping[str, str]) -> Path:
+    """LOCAL_OUTBOX_DIR, or .local/outbox/ under the repository, made absolute: the
+    workers run in the repository, the person reading the mails maybe elsewhere."""
+    value = environ.get("LOCAL_OUTBOX_DIR", "").strip()
+    return Path(value).expanduser().resolve() if value else DEFAULT_OUTBOX_DIR
+
+
+def async_configs() -> dict[str, AsyncConfig]:
+    """Each function's EventInvokeConfig (retries and maximum age of asynchronous
+    invocations), for the local Lambda API; Lambda's defaults where none is set."""
+    configs = {}
+    for logical_id, resource in template.resources("AWS::Serverless::Function").items():
+        config = resource["Properties"].get("EventInvokeConfig") or {}
+        defaults = AsyncConfig()
+        configs[logical_id] = AsyncConfig(
+            max_retries=int(config.get("MaximumRetryAttempts", defaults.max_retries)),
+            max_event_age_seconds=int(
+                config.get("MaximumEventAgeInSeconds", defaults.max_event_age_seconds)
+            ),
+        )
+    return configs
+
+
 @dataclass
 class SeedUser:
     username: str
     password: str
     scope: str
+    # Contract §7: an address given by whoever runs the stack counts as verified.
+    email: str = ""
 
 
 def users_to_seed(environ: Mapping[str, str]) -> list[SeedUser]:
@@ -174,12 +209,18 @@ def users_to_seed(environ: Mapping[str, str]) -> list[SeedUser]:
         if not isinstance(entries, list):
             raise ValueError(f"{path}: expected a JSON array of users")
         for entry in entries:
-            if not isinstance(entry, dict) or not all(
-                isinstance(entry.get(k), str) for k in ("username", "password")
+            if (
+                not isinstance(entry, dict)
+                or not all(isinstance(entry.get(k), str) for k in ("username", "password"))
+                or not isinstance(entry.get("email", ""), str)
             ):
-                raise ValueError(f"{path}: each user needs a string username and password")
+                raise ValueError(
+                    f"{path}: each user needs a string username and password"
+                    " (and a string email, if any)"
+                )
             scope = str(entry.get("scope", ""))
-            found.append(SeedUser(entry["username"], entry["password"], scope))
+            email = entry.get("email", "")
+            found.append(SeedUser(entry["username"], entry["password"], scope, email))
     return found
 
 
@@ -194,6 +235,11 @@ class LocalStack:
         self.tables: dict[str, str] = {}
         self.pools: dict[str, FunctionPool] = {}
         self.cors: Cors | None = None
+        self.outbox = outbox_directory(environ)
+        # The local Lambda Invoke API (infra.local.invoke), once started.
+        self.lambda_endpoint = ""
+        self._lambda_api: LambdaApi | None = None
+        self._lambda_server: ThreadingHTTPServer | None = None
 
     # ------------------------------------------------------------ AWS side
     def start_moto(self) -> None:
@@ -211,6 +257,15 @@ class LocalStack:
             for logical_id in template.resources("AWS::DynamoDB::Table")
         }
         self.tables = create_tables(self.dynamodb(), names)
+
+    def start_lambda_api(self) -> None:
+        """The Invoke API the functions (and the admin command line) reach through
+        AWS_ENDPOINT_URL_LAMBDA; it serves the pools as start_functions fills them in."""
+        self._lambda_api = LambdaApi(self.pools, self._log, async_configs())
+        server = lambda_server(self._lambda_api, self._log)
+        self._lambda_server = server
+        self.lambda_endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        threading.Thread(target=server.serve_forever, name="lambda-api", daemon=True).start()
 
     # -------------------------------------------------------- functions
     def resolver(self) -> Resolver:
@@ -242,6 +297,8 @@ class LocalStack:
                 "AWS_REGION": REGION,
                 "AWS_DEFAULT_REGION": REGION,
                 "AWS_ENDPOINT_URL": self.endpoint,
+                **self._lambda_endpoint_variable(),
+                "LOCAL_OUTBOX_DIR": str(self.outbox),
                 "AWS_CONFIG_FILE": os.devnull,
                 "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
                 "AWS_LAMBDA_FUNCTION_NAME": logical_id,
@@ -268,6 +325,10 @@ class LocalStack:
                 timeout_seconds=timeout,
             )
         return specs
+
+    def _lambda_endpoint_variable(self) -> dict[str, str]:
+        # Service-specific: only Lambda calls go there, everything else stays on moto.
+        return {"AWS_ENDPOINT_URL_LAMBDA": self.lambda_endpoint} if self.lambda_endpoint else {}
 
     def start_functions(self) -> None:
         for logical_id, spec in self.function_specs().items():
@@ -349,25 +410,38 @@ class LocalStack:
         created = []
         for user in seeds:
             try:
-                admin.create_user(user.username, user.password, user.scope)
+                admin.create_user(user.username, user.password, user.scope, email=user.email)
             except AuthError as error:
                 raise SetupError(
                     f"cannot create user {user.username!r}: {error.description}"
                 ) from None
-            except UserExists:
+            except UserExists as exists:
+                if "email" in exists.taken:
+                    raise SetupError(
+                        f"user {user.username!r}: the address {user.email!r} is listed twice"
+                    ) from None
                 raise SetupError(f"user {user.username!r} is listed twice") from None
             created.append(user.username)
         return created
 
+    def mail_function(self) -> str:
+        """The mail function's name, as the template's output gives it."""
+        output = template.load().get("Outputs", {}).get(MAIL_FUNCTION_OUTPUT, {})
+        return self.resolver().string(output.get("Value", ""))
+
     def admin_environment(self) -> dict[str, str]:
         return {
             "AWS_ENDPOINT_URL": self.endpoint,
+            **self._lambda_endpoint_variable(),
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
             **FAKE_CREDENTIALS,
             "USERS_TABLE": self.tables.get("UsersTable", ""),
             "SESSIONS_TABLE": self.tables.get("SessionsTable", ""),
             "KEYS_TABLE": self.tables.get("KeysTable", ""),
+            # `python -m infra.admin invite` hands the invitation to this function.
+            "MAIL_FUNCTION": self.mail_function(),
+            "LOCAL_OUTBOX_DIR": str(self.outbox),
             "PYTHONPATH": os.pathsep.join(str(p) for p in PYTHONPATH),
             "LOCAL_API_URL": self.origin,
         }
@@ -397,10 +471,18 @@ class LocalStack:
         self.start_moto()
         self.create_resources()
         self.cors = self.cors_configuration()
+        self.start_lambda_api()
         self.start_functions()
         self.run_custom_resources()
 
     def stop(self) -> None:
+        # No new invocations and no more retries, then the workers.
+        if self._lambda_api is not None:
+            self._lambda_api.close()
+        if self._lambda_server is not None:
+            self._lambda_server.shutdown()
+            self._lambda_server.server_close()
+            self._lambda_server = None
         for pool in self.pools.values():
             pool.close()
         if self._moto is not None:
@@ -441,6 +523,7 @@ def walkthrough(
     admin_env: Mapping[str, str],
     env_file: Path,
     other_port: int | None = None,
+    outbox: Path | None = None,
 ) -> str:
     password = "<your DEMO_PASSWORD>" if demo_password_set else DEFAULT_DEMO_PASSWORD
     login = f'{{"username":"sam","password":"{password}"'
@@ -482,6 +565,19 @@ def walkthrough(
         "then, e.g.:",
         "  printf '%s\\n' 'a-long-passphrase' \\",
         "    | .venv/bin/python -m infra.admin create-user alice --scope profile",
+        "  .venv/bin/python -m infra.admin invite bob --email bob@example.com --scope profile",
         "",
+        *_outbox_lines(origin, outbox),
     ]
     return "\n".join(lines)
+
+
+def _outbox_lines(origin: str, outbox: Path | None) -> list[str]:
+    if outbox is None:
+        return []
+    return [
+        f"Account mails are files in {_display(outbox)}/ (nothing is sent); the newest, with",
+        f"their links, at {origin}/_local/outbox (local only). Try a reset in the demo page:",
+        f"  {origin}/forgot-password",
+        "",
+    ]

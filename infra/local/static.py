@@ -14,7 +14,14 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 from infra.local import ROOT
-from infra.local.gateway import LoggingHandler, LoggingServer, Response, gateway_error, send
+from infra.local.gateway import (
+    LoggingHandler,
+    LoggingServer,
+    Request,
+    Response,
+    gateway_error,
+    send,
+)
 
 DEMO_DIR = ROOT / "demo"
 _CONTENT_TYPES = {
@@ -67,12 +74,42 @@ class StaticSite:
         return Response(200, headers, body)
 
 
+# The pages the account mails link to (APP_URL + path, contract §7), and the sign-up
+# page: the one-page app shows the screen its path names. The token travels in the
+# fragment (#token=...), which never reaches a server or a log.
+DEMO_SCREENS = ("/forgot-password", "/reset-password", "/accept-invite", "/verify-email", "/signup")
+
+
 def demo_site() -> StaticSite:
     """The demo app, served by the gateway on the API's origin."""
     return StaticSite(
-        {"/": "index.html", "/demo/app.js": "app.js", "/demo/app.css": "app.css"},
+        {
+            "/": "index.html",
+            **dict.fromkeys(DEMO_SCREENS, "index.html"),
+            "/demo/app.js": "app.js",
+            "/demo/app.css": "app.css",
+        },
         headers=(("Content-Security-Policy", DEMO_CSP),),
     )
+
+
+def local_pages(
+    *sources: Callable[[Request], Response | None],
+) -> Callable[[Request], Response | None]:
+    """The first answer of ``sources``, for the gateway's paths without a route."""
+
+    def serve(request: Request) -> Response | None:
+        for source in sources:
+            answer = source(request)
+            if answer is not None:
+                return answer
+        return None
+
+    return serve
+
+
+def site_pages(site: StaticSite) -> Callable[[Request], Response | None]:
+    return lambda request: site.serve(request.method, request.raw_path)
 
 
 def other_origin_site() -> StaticSite:

@@ -27,6 +27,26 @@ EXTRA_USERS = [
     {"username": "fuzzer", "password": "the-fuzzer-has-a-passphrase", "scope": "profile"},
     {"username": "browser", "password": "the-browser-has-a-passphrase", "scope": "profile"},
     {"username": "lockout-probe", "password": "locked-out-soon-enough", "scope": "profile"},
+    # Users with an address (contract §7), one per test that mails them, so that no test
+    # reads another's mail or spends another's hourly allowance of reset mails.
+    {
+        "username": "forgetful",
+        "password": "forgetful-has-a-passphrase",
+        "scope": "profile",
+        "email": "forgetful@e2e.example",
+    },
+    {
+        "username": "hosted",
+        "password": "hosted-has-a-passphrase",
+        "scope": "profile",
+        "email": "Hosted@E2E.example",  # stored and compared case-folded
+    },
+    {
+        "username": "reader",
+        "password": "the-reader-has-a-passphrase",
+        "scope": "profile",
+        "email": "reader@e2e.example",
+    },
 ]
 USERS = {user["username"]: user for user in EXTRA_USERS}
 # Contract §5 variables, set to non-defaults so the tests also prove they reach the
@@ -37,6 +57,8 @@ STACK_SETTINGS = {
     "REFRESH_REUSE_GRACE_SECONDS": "0",
     "REVOCATION_MAX_LAG_SECONDS": "2",
 }
+# Contract §7: sign-up open (it is closed by default), so that test_accounts.py can walk it.
+ACCOUNT_SETTINGS = {"SIGNUP_ENABLED": "true"}
 
 
 @dataclass
@@ -45,6 +67,8 @@ class LocalStack:
     env: dict[str, str]
     served: LocalStackProcess = field(repr=False)
     other_origin_port: int = 0
+    # LOCAL_OUTBOX_DIR: the account mails, one JSON file each (never the repository's).
+    outbox: Path = field(default=Path("/nonexistent"))
 
     def log(self) -> str:
         return self.served.log()
@@ -72,17 +96,22 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
     other_origin_port = free_port()
     users_file = tmp / "users.json"
     users_file.write_text(json.dumps(EXTRA_USERS), encoding="utf-8")
+    outbox = tmp / "outbox"
     variables = {
         **STACK_SETTINGS,
+        **ACCOUNT_SETTINGS,
         "OTHER_ORIGIN_PORT": str(other_origin_port),
         "DEMO_PASSWORD": DEMO_PASSWORD,
         "LOCAL_USERS_FILE": str(users_file),
+        "LOCAL_OUTBOX_DIR": str(outbox),
     }
     try:
         served = LocalStackProcess.start(tmp, variables, timeout=READY_TIMEOUT_SECONDS)
     except StackFailed as failure:
         pytest.fail(str(failure))
-    stack = LocalStack(served.base_url, read_env_file(served.env_file), served, other_origin_port)
+    stack = LocalStack(
+        served.base_url, read_env_file(served.env_file), served, other_origin_port, outbox
+    )
     yield stack
     process = served.process
     workers = _children(process.pid)

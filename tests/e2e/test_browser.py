@@ -63,9 +63,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
 
 
 # ------------------------------------------------------------------- the demo page
-def open_demo(browser: Browser, stack: LocalStack) -> None:
+def open_demo(browser: Browser, stack: LocalStack, path: str = "/") -> None:
     browser.reset()
-    browser.driver.get(f"{stack.base_url}/")
+    browser.driver.get(f"{stack.base_url}{path}")
     state = browser.element("state")
     browser.wait(
         lambda _: state.get_attribute("data-signed-in") != "unknown", "the page's first check"
@@ -312,3 +312,65 @@ def test_another_origin_cannot_use_the_visitors_cookies(
     assert browser.cookies()[REFRESH_COOKIE]["value"] != victim[REFRESH_COOKIE]["value"]
     browser.click("logout")
     assert outcome(browser, "logout")[0] == 204
+
+
+# ------------------------------------------------------------- a forgotten password
+def test_a_forgotten_password_is_reset_on_the_demo_page_through_the_local_outbox(
+    browser: Browser, local_stack: LocalStack
+):
+    """What a person does on ``make run``: ask for a link, open the mail from the outbox
+    panel, follow its link, choose a password, sign in with it."""
+    reader = USERS["reader"]
+    base = local_stack.base_url
+    new_password = "the-reader-picked-a-fresh-passphrase"
+    open_demo(browser, local_stack, "/forgot-password")
+    assert browser.element("forgot-form").is_displayed()
+    assert not browser.element("login-form").is_displayed()
+    browser.element("forgot-who").send_keys(reader["email"])
+    browser.click("forgot")
+    assert outcome(browser, "forgot") == (202, {})
+    assert "a mail is on its way" in browser.element("forgot-message").text
+
+    # The panel looks for the newest mail to the address just given (the job is async).
+    assert browser.element("outbox-to").get_attribute("value") == reader["email"]
+    browser.click("open-last-mail")
+    status, mail = outcome(browser, "outbox")
+    assert status == 200, mail
+    assert (mail["to"], mail["subject"]) == (reader["email"], "Reset your password")
+    assert browser.element("mail-to").text == reader["email"]
+    link = browser.element("mail-link")
+    assert link.get_attribute("href") == mail["link"]
+    assert mail["link"].startswith(f"{base}/reset-password#token=")
+
+    link.click()
+    # The page reads the token and takes it out of the address bar (and the history).
+    browser.wait(lambda driver: driver.current_url == f"{base}/reset-password", "the token to go")
+    assert browser.element("reset-form").is_displayed()
+    for field in ("reset-password", "reset-password-again"):
+        browser.element(field).send_keys("password1234")
+    browser.click("reset")
+    status, refusal = outcome(browser, "reset")
+    assert (status, refusal["error"]) == (400, "weak_password")
+    assert browser.element("reset-message").text == refusal["error_description"]
+    for field in ("reset-password", "reset-password-again"):
+        browser.element(field).clear()
+        browser.element(field).send_keys(new_password)
+    browser.click("reset")
+    assert outcome(browser, "reset") == (204, None)
+    assert "Password set" in browser.element("reset-message").text
+
+    browser.element("reset-done").click()
+    state = browser.element("state")
+    browser.wait(lambda _: state.get_attribute("data-signed-in") == "false", "the sign-in page")
+    browser.element("username").send_keys(reader["username"])
+    browser.element("password").send_keys(reader["password"])
+    browser.click("login")
+    assert outcome(browser, "login")[0] == 401  # the old password is gone
+    browser.element("username").clear()
+    browser.element("username").send_keys(reader["username"])
+    browser.element("password").send_keys(new_password)
+    browser.click("login")
+    status, body = outcome(browser, "login")
+    assert status == 200, body
+    browser.click("me")
+    assert outcome(browser, "me")[1]["user"] == reader["username"]

@@ -90,13 +90,14 @@ def test_the_stack_reads_each_routes_authorizer_from_the_template():
     assert found == {
         ("GET", "/auth/sessions"): Authorizer("SessionAuthorizerFunction"),
         ("DELETE", "/auth/sessions/{sid}"): Authorizer("SessionAuthorizerFunction"),
+        ("POST", "/auth/password"): Authorizer("SessionAuthorizerFunction"),
     }
 
 
 def test_the_stack_runs_the_session_checked_authorizer_for_the_session_routes(
     local_stack: LocalStack,
 ):
-    assert "SessionAuthorizerFunction on 2 route(s)" in local_stack.log()
+    assert "SessionAuthorizerFunction on 3 route(s)" in local_stack.log()
 
 
 def test_logout_reaches_the_session_routes_within_the_lag_and_api_me_at_exp(

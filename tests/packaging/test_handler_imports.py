@@ -24,6 +24,14 @@ from infra.local.stack import LocalStack
 pytestmark = pytest.mark.packaging
 
 FUNCTIONS = template.functions()
+# The local stack's worker additions, which Lambda does not set.
+LOCAL_ONLY = (
+    "PYTHONPATH",
+    "POWERTOOLS_TRACE_DISABLED",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_LAMBDA",
+    "LOCAL_OUTBOX_DIR",
+)
 LAYER = ROOT / "layers" / "common"
 
 
@@ -38,12 +46,7 @@ def _lambda_environment(logical_id: str) -> dict[str, str]:
     stack.endpoint = "http://127.0.0.1:9"
     spec = stack.function_specs()[logical_id]
     function = FUNCTIONS[logical_id]
-    env = {
-        name: value
-        for name, value in spec.environment.items()
-        # The local stack's worker additions, which Lambda does not set.
-        if name not in ("PYTHONPATH", "POWERTOOLS_TRACE_DISABLED", "AWS_ENDPOINT_URL")
-    }
+    env = {name: value for name, value in spec.environment.items() if name not in LOCAL_ONLY}
     task_root = ROOT / function.code_uri
     env.update(
         PATH="/usr/bin:/bin",
