@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from authcore.edge.observability import logger, metrics
 from authcore.errors import InvalidRequest
-from authcore.runtime import signing
+from authcore.runtime import accounts
 
 _METRICS = {"reset": "PasswordResetMailSent", "verify": "VerificationMailSent"}
 
@@ -29,7 +29,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, s
         return {"job": "", "outcome": "refused"}
     job = str(event.get("job", ""))
     try:
-        outcome = signing.account_service(sending=True).run(event)
+        outcome = accounts.account_service(sending=True).run(event)
     except InvalidRequest:
         logger.error("unknown mail job", extra={"job": job[:32]})
         return {"job": job[:32], "outcome": "refused"}

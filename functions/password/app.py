@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import Response
 from authcore.edge import http, requests, responses
 from authcore.edge.observability import metrics
 from authcore.errors import InvalidGrant
-from authcore.runtime import signing
+from authcore.runtime import accounts
 
 app = http.new_app("/auth/password", "/auth/password/forgot", "/auth/password/reset")
 
@@ -19,7 +19,7 @@ app = http.new_app("/auth/password", "/auth/password/forgot", "/auth/password/re
 def change() -> Response[Any]:
     request = requests.password_change(app.current_event)
     try:
-        signing.account_service().change_password(
+        accounts.account_service().change_password(
             sub=request.caller.sub,
             sid=request.caller.sid,
             username=request.caller.username,
@@ -35,7 +35,7 @@ def change() -> Response[Any]:
 @app.post("/auth/password/forgot")
 def forgot() -> Response[Any]:
     request = requests.forgot(app.current_event)
-    signing.account_service().forgot_password(email=request.email, username=request.username)
+    accounts.account_service().forgot_password(email=request.email, username=request.username)
     # Counted here for every request; the mail function counts the mails sent.
     metrics.add_metric(name="PasswordResetRequested", unit="Count", value=1)
     return responses.accepted()
@@ -45,7 +45,7 @@ def forgot() -> Response[Any]:
 def reset() -> Response[Any]:
     request = requests.reset(app.current_event)
     try:
-        signing.account_service().reset_password(request.token, request.new_password)
+        accounts.account_service().reset_password(request.token, request.new_password)
     except InvalidGrant:
         metrics.add_metric(name="PasswordResetRefused", unit="Count", value=1)
         raise

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import Response
 from authcore.edge import http, requests, responses
 from authcore.edge.observability import metrics
 from authcore.errors import InvalidGrant, MethodNotAllowed, NotFound
-from authcore.runtime import signing
+from authcore.runtime import accounts, signing
 
 app = http.new_app("/auth/email/verify")
 
@@ -29,7 +29,7 @@ def signup() -> Response[Any]:
         # Checked before the body: a closed sign-up reveals nothing, not even its rules.
         raise NotFound("No such route.")
     request = requests.signup(app.current_event)
-    signing.account_service().signup(
+    accounts.account_service().signup(
         username=request.username, email=request.email, password=request.password
     )
     metrics.add_metric(name="SignupRequested", unit="Count", value=1)
@@ -40,7 +40,7 @@ def signup() -> Response[Any]:
 def verify_email() -> Response[Any]:
     token = requests.mail_token(app.current_event)
     try:
-        signing.account_service().verify_email(token)
+        accounts.account_service().verify_email(token)
     except InvalidGrant:
         metrics.add_metric(name="EmailVerificationRefused", unit="Count", value=1)
         raise

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from support import DEMO_PASSWORD, LambdaContext, load_event
 
+from authcore.runtime import accounts as accounts_runtime
 from authcore.runtime import signing
 from functions.mail import app as mail
 from functions.password import app as password
@@ -36,7 +37,7 @@ class RecordedJobs:
 def jobs(stack, monkeypatch) -> RecordedJobs:
     recorded = RecordedJobs()
     # Cached as the real one is: signing.reset() clears it.
-    monkeypatch.setattr(signing, "mail_jobs", functools.cache(lambda: recorded))
+    monkeypatch.setattr(accounts_runtime, "mail_jobs", functools.cache(lambda: recorded))
     # What sam local sets as well: the template's MailSender is empty by default, and the
     # mail function builds its SES adapter before it runs any job.
     monkeypatch.setenv("MAIL_FROM", "no-reply@example.com")

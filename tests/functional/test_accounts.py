@@ -19,6 +19,7 @@ import time_machine
 from support import DEMO_PASSWORD, Answer, LambdaContext, invoke, load_event, with_body
 
 from authcore.accounts.mailtokens import MailToken
+from authcore.runtime import accounts as accounts_runtime
 from authcore.runtime import signing
 from functions.authorizer import app as authorizer_app
 from functions.mail import app as mail_app
@@ -41,7 +42,7 @@ class InlineJobs:
         self.outcomes: list[dict[str, str]] = []
 
     def factory(self) -> InlineJobs:
-        """Stands in for ``signing.mail_jobs`` (whose cache ``signing.reset`` clears)."""
+        """Stands in for ``runtime.accounts.mail_jobs`` (whose cache ``signing.reset`` clears)."""
         return self
 
     factory.cache_clear = lambda: None  # type: ignore[attr-defined]
@@ -84,7 +85,7 @@ def jobs(stack, monkeypatch, tmp_path) -> InlineJobs:
     monkeypatch.setattr("authcore.accounts.service.INDEX_SETTLE_SECONDS", 0.0)
     signing.reset()
     inline = InlineJobs()
-    monkeypatch.setattr(signing, "mail_jobs", inline.factory)
+    monkeypatch.setattr(accounts_runtime, "mail_jobs", inline.factory)
     return inline
 
 
@@ -401,7 +402,7 @@ def test_change_password_refuses_a_token_of_another_account_with_the_same_name(a
 def signup_open(jobs, monkeypatch):
     monkeypatch.setenv("SIGNUP_ENABLED", "true")
     signing.reset()
-    monkeypatch.setattr(signing, "mail_jobs", jobs.factory)
+    monkeypatch.setattr(accounts_runtime, "mail_jobs", jobs.factory)
 
 
 def signup(username: str, email: str, password: str = NEW_PASSWORD) -> Answer:

@@ -5,6 +5,7 @@ Nothing here runs at import time; tests call ``reset()`` between cases.
 
 from __future__ import annotations
 
+import sys
 import time
 from functools import cache, lru_cache
 from typing import Any
@@ -13,9 +14,7 @@ from authcore import aws
 from authcore.accounts.devices import DeviceCookies
 from authcore.accounts.dynamo import DynamoUserStore
 from authcore.accounts.login import LoginService
-from authcore.accounts.mail import LambdaJobs, Mailer, MailJobs, OutboxMailer, SesMailer
 from authcore.accounts.passwords import Passwords
-from authcore.accounts.service import AccountService
 from authcore.clock import Clock, system_clock
 from authcore.config import Settings
 from authcore.edge.observability import logger, metrics
@@ -37,7 +36,7 @@ def settings() -> Settings:
     return Settings.from_env()
 
 
-def _security_event(event: str, fields: dict[str, Any]) -> None:
+def security_event(event: str, fields: dict[str, Any]) -> None:
     logger.warning("security event", extra={"security_event": event, **fields})
     metrics.add_metric(name=_METRIC_NAMES.get(event, event), unit="Count", value=1)
 
@@ -61,12 +60,24 @@ _METRIC_NAMES = {
 _clock: list[Clock] = [system_clock]
 
 
+def clock() -> Clock:
+    return _clock[0]
+
+
+def _reset_accounts() -> None:
+    # The account wiring (authcore.runtime.accounts) builds on this module's; it is
+    # reset with it, if the function imported it at all.
+    accounts = sys.modules.get("authcore.runtime.accounts")
+    if accounts is not None:
+        accounts.reset()
+
+
 def use_clock(clock: Clock) -> None:
     """Run the login and session services on another clock (reset() restores it)."""
     _clock[0] = clock
     login_service.cache_clear()
     session_service.cache_clear()
-    account_service.cache_clear()
+    _reset_accounts()
 
 
 @cache
@@ -152,7 +163,7 @@ def login_service() -> LoginService:
         issuer=token_issuer(),
         clock=_clock[0],
         lockout_key=s.lockout_key.encode() if s.lockout_key else None,
-        on_security_event=_security_event,
+        on_security_event=security_event,
         # No key, no device cookies: a built-in key would let anyone mint them.
         devices=DeviceCookies(s.device_cookie_key.encode()) if s.device_cookie_key else None,
     )
@@ -165,38 +176,8 @@ def session_service(*, signing: bool = False) -> SessionService:
         sessions=sessions(),
         issuer=token_issuer() if signing else None,
         clock=_clock[0],
-        on_security_event=_security_event,
+        on_security_event=security_event,
         verify_access=_verify_access,
-    )
-
-
-@cache
-def mailer() -> Mailer:
-    """Locally (LOCAL_OUTBOX_DIR) a directory of JSON files; deployed, Amazon SES."""
-    s = settings()
-    if s.outbox_dir:
-        return OutboxMailer(s.outbox_dir)
-    return SesMailer(aws.sesv2(), s.mail_from_address)
-
-
-@cache
-def mail_jobs() -> MailJobs:
-    return LambdaJobs(aws.lambda_client(), settings().mail_function_name)
-
-
-@cache
-def account_service(*, sending: bool = False) -> AccountService:
-    """The HTTP routes hand jobs off (``mail_jobs``); the mail function (``sending``)
-    sends. Each is built only with what its function may use."""
-    return AccountService(
-        settings(),
-        users=users(),
-        passwords=passwords(),
-        sessions=session_service(),
-        jobs=None if sending else mail_jobs(),
-        mailer=mailer() if sending else None,
-        clock=_clock[0],
-        on_security_event=_security_event,
     )
 
 
@@ -226,12 +207,10 @@ def reset() -> None:
         token_issuer,
         login_service,
         session_service,
-        mailer,
-        mail_jobs,
-        account_service,
     ):
         cached.cache_clear()
     access_verifier.cache_clear()
     _jwks_cache.clear()
     _clock[0] = system_clock
     aws.reset_clients()
+    _reset_accounts()
