@@ -76,6 +76,26 @@ class InvalidGrant(AuthError):
     code = "invalid_grant"
 
 
+class InvalidClient(AuthError):
+    """RFC 6749 §5.2: client authentication failed (unknown client, wrong secret,
+    a bad assertion): one answer for all, 401 with ``WWW-Authenticate: Basic``."""
+
+    code = "invalid_client"
+
+    def __init__(self, description: str = "Client authentication failed.") -> None:
+        super().__init__(description)
+
+
+class InvalidScope(InvalidRequest):
+    """RFC 6749 §5.2: a scope the client may not have."""
+
+    code = "invalid_scope"
+
+
+class UnsupportedGrantType(InvalidRequest):
+    code = "unsupported_grant_type"
+
+
 class InvalidToken(AuthError):
     """An access token that failed verification (reason kept for logs and metrics)."""
 
@@ -118,6 +138,16 @@ class AccountLocked(AuthError):
 
     def __init__(self, retry_after: int) -> None:
         super().__init__("Too many failed attempts; try again later.")
+        self.retry_after = retry_after
+
+
+class QuotaExceeded(AuthError):
+    """A machine client asked for more tokens than its hourly quota allows."""
+
+    code = "too_many_requests"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("Token quota exceeded: cache tokens until shortly before expires_in.")
         self.retry_after = retry_after
 
 

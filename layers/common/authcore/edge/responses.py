@@ -17,12 +17,14 @@ from authcore.errors import (
     AccountLocked,
     AuthError,
     Forbidden,
+    InvalidClient,
     InvalidGrant,
     InvalidRequest,
     InvalidToken,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    QuotaExceeded,
     TemporarilyUnavailable,
     UnsupportedMediaType,
 )
@@ -37,10 +39,12 @@ _STATUS: list[tuple[type[AuthError], int]] = [
     (MethodNotAllowed, 405),
     (InvalidRequest, 400),
     (InvalidGrant, 401),
+    (InvalidClient, 401),
     (InvalidToken, 401),
     (Forbidden, 403),
     (NotFound, 404),
     (AccountLocked, 429),
+    (QuotaExceeded, 429),
     (TemporarilyUnavailable, 503),
 ]
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -73,10 +77,13 @@ def json(
 def error(refused: AuthError) -> Response[Any]:
     status = next(code for cls, code in _STATUS if isinstance(refused, cls))
     headers = {}
-    if isinstance(refused, AccountLocked | TemporarilyUnavailable):
+    if isinstance(refused, AccountLocked | QuotaExceeded | TemporarilyUnavailable):
         headers["Retry-After"] = str(refused.retry_after)
     if isinstance(refused, MethodNotAllowed):
         headers["Allow"] = refused.allow  # RFC 9110 §15.5.6
+    if isinstance(refused, InvalidClient):
+        # RFC 6749 §5.2: a 401 names the scheme the client may authenticate with.
+        headers["WWW-Authenticate"] = 'Basic realm="token"'
     if isinstance(refused, InvalidGrant | InvalidToken):
         headers["WWW-Authenticate"] = f'Bearer error="{refused.code}"'
     return json(
