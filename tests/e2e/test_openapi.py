@@ -488,19 +488,6 @@ def test_forgot_answers_the_same_for_every_account(local_stack: LocalStack):
     assert answers[0].json() == {}
 
 
-def test_signup_is_closed_unless_enabled(local_stack: LocalStack):
-    """The stack runs with SIGNUP_ENABLED unset: every request is a 404, before its
-    body is read (a closed sign-up tells nothing, not even its rules)."""
-    base, path = local_stack.base_url, "/auth/signup"
-    for data, headers in (
-        (json.dumps({"username": "robin", "email": "robin@example.com", "password": STRONG}), JSON),
-        ("{", JSON),
-        ("x", {"Content-Type": "text/plain"}),
-    ):
-        response = requests.post(f"{base}{path}", data=data, headers=headers, timeout=10)
-        assert check("POST", path, response, 404).json()["error"] == "not_found"
-
-
 def test_wrong_methods_on_the_account_routes_answer_405(local_stack: LocalStack):
     for path in (
         "/auth/password/forgot",
