@@ -22,12 +22,18 @@ if TYPE_CHECKING:
     from authcore.keys.table import KeyRecord
 
 # The tables the tests and benchmarks create: logical id -> table name.
-TABLES = {"UsersTable": "users", "SessionsTable": "sessions", "KeysTable": "keys"}
+TABLES = {
+    "UsersTable": "users",
+    "SessionsTable": "sessions",
+    "KeysTable": "keys",
+    "ClientsTable": "clients",
+}
 # The variables the functions receive the table names as (template: !Ref <logical id>).
 TABLE_VARIABLES = {
     "UsersTable": "USERS_TABLE",
     "SessionsTable": "SESSIONS_TABLE",
     "KeysTable": "KEYS_TABLE",
+    "ClientsTable": "CLIENTS_TABLE",
 }
 
 

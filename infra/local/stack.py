@@ -37,7 +37,7 @@ FORCED_TO_ORIGIN = frozenset({"ISSUER"})
 DEFAULTING_TO_ORIGIN = frozenset({"ALLOWED_ORIGINS", "APP_URL"})
 # Secrets the deployed stack generates when left empty (template: DeviceCookieSecret): the
 # local stack generates them too, once per start, so it protects as a deployment does.
-GENERATED_WHEN_EMPTY = frozenset({"DEVICE_COOKIE_KEY"})
+GENERATED_WHEN_EMPTY = frozenset({"DEVICE_COOKIE_KEY", "CLIENT_SECRET_PEPPER"})
 _NO_VALUE = object()
 # Not template parameters: the key caches' lengths (docs/keys.md, "Revoked keys stop fast"),
 # which the functions accept only shorter than their defaults. Passed through to every

@@ -119,6 +119,15 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
         },
         "AccountMailFunction": {"lambda:InvokeFunction"},
     },
+    # Machine clients: the client, its hourly counter and assertion jtis; a user token's
+    # session (introspection reads it, revocation ends it); signing like login.
+    "OAuthFunction": {
+        "OAuthFunctionLogGroup": LOG_WRITES,
+        "ClientsTable": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"},
+        "SessionsTable": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+        "KeysTable": {"dynamodb:Query"},
+        KMS_KEYS: {"kms:Sign"},
+    },
     # The only function that sends mail, through one identity.
     "AccountMailFunction": {
         "AccountMailFunctionLogGroup": LOG_WRITES,
@@ -136,6 +145,7 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
 # With the secretsmanager backend, KMS grants give way to the one secret.
 SECRETS_BACKEND_GRANTS = {
     "LoginFunction": {KMS_KEYS: None, "SigningKeysSecret": {"secretsmanager:GetSecretValue"}},
+    "OAuthFunction": {KMS_KEYS: None, "SigningKeysSecret": {"secretsmanager:GetSecretValue"}},
     "RefreshFunction": {KMS_KEYS: None, "SigningKeysSecret": {"secretsmanager:GetSecretValue"}},
     "KeyRotationFunction": {
         "*": None,
@@ -179,6 +189,9 @@ EXPECTED_ROUTES = {
     ("ANY", "/auth/password/reset"): "PasswordFunction",
     ("ANY", "/auth/signup"): "SignupFunction",
     ("ANY", "/auth/email/verify"): "SignupFunction",
+    ("ANY", "/oauth2/token"): "OAuthFunction",
+    ("ANY", "/oauth2/introspect"): "OAuthFunction",
+    ("ANY", "/oauth2/revoke"): "OAuthFunction",
 }
 
 # The HttpApi's Lambda authorizers, by scheme name: the default (stateless) one, the
@@ -213,6 +226,10 @@ PUBLIC_PATHS = {
     "/auth/password/reset",
     "/auth/signup",
     "/auth/email/verify",
+    # Contract section 9: the OAuth endpoints authenticate the client themselves.
+    "/oauth2/token",
+    "/oauth2/introspect",
+    "/oauth2/revoke",
 }
 PUBLIC_PREFIX = "/.well-known/"
 
@@ -658,7 +675,7 @@ def test_only_login_refresh_logout_and_well_known_are_public(cfn_template):
     assert problems == []
     public = {route for route in operations(body) if is_public(route[1])}
     assert public == {route for route in EXPECTED_ROUTES if is_public(route[1])}
-    assert len(public) == 9
+    assert len(public) == 12
 
 
 def test_a_route_added_later_is_protected_by_default(sam_template, translate_sam):

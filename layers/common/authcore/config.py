@@ -97,6 +97,11 @@ class Settings:
     mail_function: str | None = None
     signup_enabled: bool = False
     signup_require_verified_email: bool = True
+    # Machine clients (contract §9): their table, the pepper keying their secrets'
+    # digests, and the tokens a client may obtain per hour unless its own quota says.
+    clients_table: str | None = None
+    client_secret_pepper: str | None = field(default=None, repr=False)
+    client_token_quota_per_hour: int = 1000
 
     # The names a function needs only when it uses them: ConfigError names the variable.
     users_table_name = _Required("users_table")
@@ -106,6 +111,8 @@ class Settings:
     app_url_value = _Required("app_url")
     mail_from_address = _Required("mail_from")
     mail_function_name = _Required("mail_function")
+    clients_table_name = _Required("clients_table")
+    client_secret_pepper_value = _Required("client_secret_pepper")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -197,6 +204,9 @@ class Settings:
             outbox_dir=optional("LOCAL_OUTBOX_DIR"),
             mail_function=optional("MAIL_FUNCTION"),
             signup_enabled=flag("SIGNUP_ENABLED", False),
+            clients_table=optional("CLIENTS_TABLE"),
+            client_secret_pepper=optional("CLIENT_SECRET_PEPPER"),
+            client_token_quota_per_hour=integer("CLIENT_TOKEN_QUOTA_PER_HOUR", 1000, 1, 10_000_000),
             # On by default (contract §7 asks it whenever sign-up is on), and kept on when
             # sign-up is turned off: accounts it created stay unverified until confirmed.
             signup_require_verified_email=flag("SIGNUP_REQUIRE_VERIFIED_EMAIL", True),
@@ -222,6 +232,8 @@ class Settings:
             # It signs cookies that change which failure counter applies: a guessable
             # key would let an attacker mint "trusted devices" and escape the lockout.
             errors.append("DEVICE_COOKIE_KEY must have at least 32 characters")
+        if settings.client_secret_pepper is not None and len(settings.client_secret_pepper) < 32:
+            errors.append("CLIENT_SECRET_PEPPER must have at least 32 characters")
         if settings.edge_origin_secret is not None and len(settings.edge_origin_secret) < 32:
             errors.append("EDGE_ORIGIN_SECRET must have at least 32 characters")
         if errors:

@@ -96,6 +96,12 @@ class UnsupportedGrantType(InvalidRequest):
     code = "unsupported_grant_type"
 
 
+class UnsupportedTokenType(InvalidRequest):
+    """RFC 7009 §2.2.1: a token of a type this server cannot revoke."""
+
+    code = "unsupported_token_type"
+
+
 class InvalidToken(AuthError):
     """An access token that failed verification (reason kept for logs and metrics)."""
 

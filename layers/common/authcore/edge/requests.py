@@ -12,14 +12,17 @@ import binascii
 import hmac
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import parse_qsl, unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from authcore.accounts.devices import DEVICE_COOKIE
+from authcore.clients.model import ClientAuthentication
 from authcore.config import Settings
 from authcore.edge import credentials
 from authcore.errors import (
     Forbidden,
+    InvalidClient,
     InvalidGrant,
     InvalidRequest,
     InvalidToken,
@@ -358,3 +361,113 @@ def delivery(body: dict[str, Any]) -> Delivery:
     if value not in ("cookie", "body"):
         raise InvalidRequest('\'delivery\' must be "cookie" or "body".')
     return "body" if value == "body" else "cookie"
+
+
+# ------------------------------------------------------------------ OAuth 2.0 forms
+FORM_TYPE = "application/x-www-form-urlencoded"
+_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+@dataclass(frozen=True, repr=False)
+class TokenRequest:
+    auth: ClientAuthentication
+    grant_type: str
+    scope: str | None
+    issuer: str
+
+
+@dataclass(frozen=True, repr=False)
+class TokenPresented:
+    """An introspection or revocation request: the client, and the token it asks about."""
+
+    auth: ClientAuthentication
+    token: str
+    issuer: str
+
+
+def oauth_form(event: Event) -> dict[str, str]:
+    """RFC 6749 §3.2: the body is ``application/x-www-form-urlencoded``, and no
+    parameter may come twice (two ``scope``s or two ``client_id``s would let a
+    proxy and this server read different requests)."""
+    data = raw_body(event)
+    media_type = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media_type != FORM_TYPE:
+        raise UnsupportedMediaType(f"Content-Type must be {FORM_TYPE}.")
+    try:
+        pairs = parse_qsl(data.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(data))
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidRequest("Malformed form body.") from None
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        if name in form:
+            raise InvalidRequest(f"'{name}' is given more than once.")
+        if len(value) > MAX_BODY_BYTES:
+            raise InvalidRequest(f"'{name}' is too long.")
+        form[name] = value
+    return form
+
+
+def client_authentication(event: Event, form: dict[str, str]) -> ClientAuthentication:
+    """Exactly one of RFC 6749 §2.3.1's two methods (Basic, or the secret in the
+    form) or RFC 7523's assertion. Two at once is ``invalid_request`` (§2.3: "MUST
+    NOT use more than one authentication method"); none is ``invalid_client``."""
+    header = event.headers.get("authorization", "")
+    scheme, _, credentials_part = header.partition(" ")
+    basic = scheme.lower() == "basic"
+    methods = [
+        basic,
+        "client_secret" in form,
+        "client_assertion" in form or "client_assertion_type" in form,
+    ]
+    if sum(methods) > 1:
+        raise InvalidRequest("Use one client authentication method, not several.")
+    body_client_id = form.get("client_id")
+    if basic:
+        client_id, secret = _basic_credentials(credentials_part.strip())
+        if body_client_id is not None and body_client_id != client_id:
+            raise InvalidRequest("client_id differs from the authenticated client.")
+        return ClientAuthentication("client_secret_basic", client_id, secret=secret)
+    if "client_secret" in form:
+        if not body_client_id:
+            raise InvalidClient()
+        return ClientAuthentication(
+            "client_secret_post", body_client_id, secret=form["client_secret"]
+        )
+    if methods[2]:
+        if form.get("client_assertion_type") != _ASSERTION_TYPE or not form.get("client_assertion"):
+            raise InvalidRequest("client_assertion_type must be jwt-bearer, with an assertion.")
+        return ClientAuthentication(
+            "private_key_jwt", body_client_id or "", assertion=form["client_assertion"]
+        )
+    raise InvalidClient()
+
+
+def _basic_credentials(encoded: str) -> tuple[str, str]:
+    """RFC 6749 §2.3.1: base64 of ``id:secret``, each form-encoded *before* base64
+    (so ``+`` is a space and ``%2B`` a plus; ``:`` in a secret arrives as ``%3A``)."""
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise InvalidClient() from None
+    client_id, colon, secret = decoded.partition(":")
+    if not colon:
+        raise InvalidClient()
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+def token_request(event: Event, settings: Settings) -> TokenRequest:
+    form = oauth_form(event)
+    auth = client_authentication(event, form)
+    grant_type = form.get("grant_type")
+    if not grant_type:
+        raise InvalidRequest("grant_type is required.")
+    return TokenRequest(auth, grant_type, form.get("scope"), issuer(event, settings))
+
+
+def token_presented(event: Event, settings: Settings) -> TokenPresented:
+    form = oauth_form(event)
+    auth = client_authentication(event, form)
+    token = form.get("token")
+    if not token:
+        raise InvalidRequest("token is required.")
+    return TokenPresented(auth, token, issuer(event, settings))

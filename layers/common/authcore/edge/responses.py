@@ -30,7 +30,7 @@ from authcore.errors import (
 )
 from authcore.keys.publish import JWKS_MAX_AGE_SECONDS
 from authcore.sessions.service import SessionView
-from authcore.tokens.issue import IssuedTokens
+from authcore.tokens.issue import IssuedClientToken, IssuedTokens
 
 # Most specific class first: the first match wins.
 _STATUS: list[tuple[type[AuthError], int]] = [
@@ -138,6 +138,19 @@ def public(document: dict[str, Any]) -> Response[Any]:
 
 def no_content() -> Response[Any]:
     return json(204)
+
+
+def client_token(issued: IssuedClientToken) -> Response[Any]:
+    """RFC 6749 §5.1; no refresh token in the client-credentials grant (§4.4.3)."""
+    return json(
+        200,
+        {
+            "access_token": issued.access_token,
+            "token_type": "Bearer",
+            "expires_in": issued.expires_in,
+            "scope": issued.scope,
+        },
+    )
 
 
 def accepted() -> Response[Any]:

@@ -54,6 +54,7 @@ _METRIC_NAMES = {
     "mail_suppressed": "MailSuppressed",
     "session_sweep_deferred": "SessionSweepDeferred",
     "password_notice_lost": "PasswordNoticeLost",
+    "client_quota_exceeded": "ClientQuotaExceeded",
 }
 
 # The services' time source; tests and benchmarks swap it with use_clock().
@@ -64,12 +65,13 @@ def clock() -> Clock:
     return _clock[0]
 
 
-def _reset_accounts() -> None:
-    # The account wiring (authcore.runtime.accounts) builds on this module's; it is
-    # reset with it, if the function imported it at all.
-    accounts = sys.modules.get("authcore.runtime.accounts")
-    if accounts is not None:
-        accounts.reset()
+def _reset_dependents() -> None:
+    # The account and client wirings (authcore.runtime.accounts, .clients) build on
+    # this module's; they are reset with it, if the function imported them at all.
+    for name in ("authcore.runtime.accounts", "authcore.runtime.clients"):
+        module = sys.modules.get(name)
+        if module is not None:
+            module.reset()
 
 
 def use_clock(clock: Clock) -> None:
@@ -77,7 +79,7 @@ def use_clock(clock: Clock) -> None:
     _clock[0] = clock
     login_service.cache_clear()
     session_service.cache_clear()
-    _reset_accounts()
+    _reset_dependents()
 
 
 @cache
@@ -177,11 +179,11 @@ def session_service(*, signing: bool = False) -> SessionService:
         issuer=token_issuer() if signing else None,
         clock=_clock[0],
         on_security_event=security_event,
-        verify_access=_verify_access,
+        verify_access=verify_access,
     )
 
 
-def _verify_access(token: str, issuer: str) -> AccessClaims:
+def verify_access(token: str, issuer: str) -> AccessClaims:
     return access_verifier(issuer).verify(token)
 
 
@@ -213,4 +215,4 @@ def reset() -> None:
     _jwks_cache.clear()
     _clock[0] = system_clock
     aws.reset_clients()
-    _reset_accounts()
+    _reset_dependents()

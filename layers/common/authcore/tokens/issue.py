@@ -60,11 +60,47 @@ def issue_access_token(
     return f"{signing_input}.{b64.encode(signature)}"
 
 
+def issue_client_token(
+    signer: Signer,
+    *,
+    client_id: str,
+    scope: str,
+    issuer: str,
+    audience: str,
+    now: float,
+    ttl: int,
+) -> str:
+    """A client-credentials access token (RFC 9068 §2.2): ``sub`` is the client's
+    id, and there is no ``sid`` (no session) and no ``username``."""
+    issued_at = int(now)
+    header = {"alg": signer.alg, "kid": signer.kid, "typ": ACCESS_TOKEN_TYPE}
+    claims = {
+        "iss": issuer,
+        "sub": client_id,
+        "aud": audience,
+        "exp": issued_at + ttl,
+        "iat": issued_at,
+        "jti": secrets.token_urlsafe(16),
+        "client_id": client_id,
+        "scope": scope,
+    }
+    signing_input = f"{_segment(header)}.{_segment(claims)}"
+    signature = signer.sign(signing_input.encode("ascii"))
+    return f"{signing_input}.{b64.encode(signature)}"
+
+
 SecurityEvent = Callable[[str, dict[str, Any]], None]
 
 
 def ignore_event(event: str, fields: dict[str, Any]) -> None:
     return None
+
+
+@dataclass(frozen=True, repr=False)
+class IssuedClientToken:
+    access_token: str
+    expires_in: int
+    scope: str
 
 
 @dataclass(frozen=True, repr=False)
