@@ -779,3 +779,10 @@ def test_refusals_leak_nothing_in_their_text(p256, other_p256, p256_jwks):
             verify(token, p256_jwks)
         messages.add(str(caught.value))
     assert messages == {InvalidClient().description}
+
+
+def test_discovery_advertises_exactly_the_algorithms_the_verifier_accepts():
+    from authcore.clients import assertion
+    from authcore.keys.publish import ASSERTION_ALGS
+
+    assert set(ASSERTION_ALGS) == set(assertion._ALGORITHMS)
