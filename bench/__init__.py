@@ -1,0 +1,18 @@
+"""Benchmarks: each prints its figures and ratios against a baseline measured in the
+same run (``python -m bench.<name> --help``)."""
+
+from __future__ import annotations
+
+import statistics
+
+
+def row(
+    name: str, samples: list[float], reference: float, *, width: int = 28, digits: int = 3
+) -> str:
+    """One table row: median, p95 and mean of ``samples`` (ms), and median / ``reference``."""
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+    median = statistics.median(samples)
+    mean = statistics.fmean(samples)
+    figures = "".join(f"{value:>9.{digits}f}" for value in (median, p95, mean))
+    return f"{name:<{width}}{figures}{median / reference:>8.{digits}f}x"

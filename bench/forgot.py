@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from bench import row
 from infra.devkit import environment, moto
 from infra.devkit.context import LambdaContext
 from infra.devkit.events import with_body
@@ -238,14 +239,6 @@ def run(
     )
 
 
-def _row(name: str, samples: list[float], reference: float) -> str:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
-    median = statistics.median(samples)
-    mean = statistics.fmean(samples)
-    return f"{name:<28}{median:>9.3f}{p95:>9.3f}{mean:>9.3f}{median / reference:>8.3f}x"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.forgot", description=__doc__)
     parser.add_argument("--iterations", type=int, default=200)
@@ -269,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         SIGNUP_TAKEN_EMAIL: SIGNUP_NEW,
     }
     for name, reference in references.items():
-        print(_row(name, samples[name], median[reference]))
+        print(row(name, samples[name], median[reference]))
     for route, compared, reference in COMPARISONS:
         ratio = median[compared] / median[reference]
         paired = statistics.median(

@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from bench import row
 from infra.devkit import environment, moto
 from infra.devkit.context import LambdaContext
 from infra.devkit.events import with_body
@@ -173,14 +174,6 @@ def run(tries: int, warmup: int) -> tuple[dict[str, list[float]], str]:
     return samples, parameters
 
 
-def _row(name: str, samples: list[float], reference: float) -> str:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
-    median = statistics.median(samples)
-    mean = statistics.fmean(samples)
-    return f"{name:<36}{median:>9.2f}{p95:>9.2f}{mean:>9.2f}{median / reference:>8.2f}x"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.login", description=__doc__)
     parser.add_argument("--tries", type=int, default=60)
@@ -194,9 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"{'':<36}{'median':>9}{'p95':>9}{'mean':>9}{'ratio':>9}")
     for name in (WRONG, UNKNOWN, DISABLED):
-        print(_row(name, samples[name], median[WRONG]))
+        print(row(name, samples[name], median[WRONG], width=36, digits=2))
     for name in (VERIFY, REPLAYED, SUCCESS):
-        print(_row(name, samples[name], median[VERIFY]))
+        print(row(name, samples[name], median[VERIFY], width=36, digits=2))
     paired = statistics.median(u / w for u, w in zip(samples[UNKNOWN], samples[WRONG], strict=True))
     print(f"unknown / wrong, median of the per-round ratios: {paired:.3f}")
     enumeration = max(abs(median[n] / median[WRONG] - 1) for n in (UNKNOWN, DISABLED))
