@@ -8,7 +8,13 @@ from support import load_event
 
 from authcore.config import Settings
 from authcore.edge import authorizer, emf
-from authcore.errors import Forbidden, InvalidRequest, InvalidToken, IssuerNotConfigured
+from authcore.errors import (
+    Forbidden,
+    InvalidRequest,
+    InvalidToken,
+    IssuerNotConfigured,
+    NoUserSession,
+)
 
 ARN = "arn:aws:execute-api:us-east-1:123456789012:rest123/prod/POST/orders"
 CLAIMS = {"iss": "https://i", "sub": "u1", "aud": "api", "exp": 2, "iat": 1, "jti": "j", "sid": "s"}
@@ -98,3 +104,43 @@ def test_the_metric_document_is_embedded_metric_format(monkeypatch):
         "AuthorizerDenied": 1,
         "reason": "expired",
     }
+
+
+# ---------------------------------------------------------------- machine clients
+CLIENT = {
+    "iss": "https://i",
+    "sub": "reporting-client",
+    "aud": "api",
+    "exp": 2,
+    "iat": 1,
+    "jti": "j",
+    "client_id": "reporting-client",
+    "scope": "reports:read",
+}
+
+
+def http_on(route_key):
+    return authorizer.read(load_event("authorizer.json", routeKey=route_key))
+
+
+def test_a_client_token_gets_the_same_context_keys_with_an_empty_sid_and_username():
+    assert http_on("GET /api/me").allow(CLIENT)["context"] == {
+        "sub": "reporting-client",
+        "username": "",
+        "scope": "reports:read",
+        "sid": "",
+        "client_id": "reporting-client",
+        "exp": 2,
+    }
+
+
+def test_a_client_refused_by_a_session_route_is_logged_by_reason(
+    caplog,
+):
+    import json
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="authorizer"):
+        authorizer.log_denial(NoUserSession())
+    reasons = [json.loads(r.getMessage())["reason"] for r in caplog.records]
+    assert reasons == ["no_session"]

@@ -119,6 +119,16 @@ class Forbidden(AuthError):
     code = "forbidden"
 
 
+class NoUserSession(Forbidden):
+    """A machine client's token (no ``sid``) on a route that acts on a user's session:
+    there is no session to check, list or end (contract §9: 403)."""
+
+    reason = "no_session"
+
+    def __init__(self) -> None:
+        super().__init__("This route acts on a user's session: a client's token cannot use it.")
+
+
 class EmailNotVerified(Forbidden):
     """The right password for an account whose address is not confirmed yet
     (sign-up with SIGNUP_REQUIRE_VERIFIED_EMAIL)."""

@@ -62,11 +62,13 @@ _METHOD_ARN = (
 
 
 def context_of(claims: AccessClaims) -> Context:
+    # A machine client's token has no sid and no username: empty strings, so that the
+    # context has the same keys for everyone (routes tell a client by its empty sid).
     return {
         "sub": claims["sub"],
         "username": claims.get("username", ""),
         "scope": claims.get("scope", ""),
-        "sid": claims["sid"],
+        "sid": claims.get("sid", ""),
         "client_id": claims.get("client_id", ""),
         "exp": claims["exp"],
     }
@@ -321,7 +323,8 @@ def log_denial(denied: Exception) -> None:
         fields["reason"] = "configuration"
         fields["detail"] = str(denied)  # names variables, never a secret's value
     elif isinstance(denied, AuthError):
-        fields["reason"] = denied.code
+        # NoUserSession says more than their 403's code.
+        fields["reason"] = getattr(denied, "reason", denied.code)
     else:
         fields["reason"] = "error"
         fields["error_type"] = type(denied).__name__
