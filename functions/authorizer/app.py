@@ -36,8 +36,9 @@ runtime = VerifyingRuntime()
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     try:
         request = authorizer.read(event)
-        token, issuer = request.token_and_issuer(runtime.settings())
-        return request.allow(runtime.authorize(token, issuer))
+        settings = runtime.settings()
+        token, issuer = request.token_and_issuer(settings)
+        return request.allow(runtime.authorize(token, issuer), settings.route_scopes)
     except Exception as denied:
         authorizer.log_denial(denied)
         return authorizer.deny(event, denied)

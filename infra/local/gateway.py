@@ -69,22 +69,28 @@ class MalformedResponse(Exception):
 @dataclass(frozen=True)
 class Authorizer:
     """The HttpApi's Lambda authorizer and its identity sources (SAM's ``Identity``
-    ``Headers`` and ``QueryStrings``). When a configured source is missing from a
-    request, API Gateway answers 401 itself without calling the function; the
-    template's default authorizers configure none, precisely so that cookie-borne
-    tokens get through. ``ttl_seconds`` (``ReauthorizeEvery``) caches answers by
-    the identity values and the domain (``Identity: Context: [domainName]``)."""
+    ``Headers``, ``QueryStrings`` and ``Context``). When a configured source is
+    missing from a request, API Gateway answers 401 itself without calling the
+    function; the template's default authorizers configure none, precisely so that
+    cookie-borne tokens get through. ``ttl_seconds`` (``ReauthorizeEvery``) caches
+    answers by the identity values (``Context: [domainName, routeKey]`` among them:
+    a route's scopes make the answer depend on the route) and the domain."""
 
     function: str
     headers: tuple[str, ...] = ()
     query_strings: tuple[str, ...] = ()
     ttl_seconds: int = 0
+    context: tuple[str, ...] = ()
 
-    def identity(self, request: Request) -> list[str] | None:
-        """The identitySource values, or None when a configured one is missing."""
+    def identity(
+        self, request: Request, context: Mapping[str, str] | None = None
+    ) -> list[str] | None:
+        """The identitySource values, or None when a configured one is missing.
+        ``context``: the ``$context`` variables a source may name (``routeKey``, ...)."""
         values = [request.header(name.lower()) for name in self.headers]
         query = dict(parse_qsl(request.raw_query, keep_blank_values=True))
         values += [query.get(name) for name in self.query_strings]
+        values += [(context or {}).get(name) for name in self.context]
         if any(not value for value in values):
             return None
         return [value for value in values if value]
@@ -409,7 +415,11 @@ class Gateway:
         authorizer = self._route_authorizers.get((route.method, route.path), self._authorizer)
         if authorizer is None:
             return gateway_error(500, "Internal Server Error")
-        identity = authorizer.identity(request)
+        variables = {
+            "domainName": self._events.domain_name,
+            "routeKey": f"{route.method} {route.path}",  # as EventBuilder writes it
+        }
+        identity = authorizer.identity(request, variables)
         if identity is None:
             return gateway_error(401, "Unauthorized")
         # API Gateway caches only with identity sources, keyed by their values.

@@ -371,6 +371,7 @@ class LocalStack:
             headers=tuple(identity.get("Headers") or ()),
             query_strings=tuple(identity.get("QueryStrings") or ()),
             ttl_seconds=int(identity.get("ReauthorizeEvery") or 0),
+            context=tuple(identity.get("Context") or ()),
         )
 
     def route_authorizers(self) -> dict[tuple[str, str], Authorizer]:

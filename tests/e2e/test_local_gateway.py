@@ -240,6 +240,38 @@ def test_a_cached_authorizer_answers_from_its_cache_by_identity_until_the_ttl(
     assert status("a", "allow") == 200  # ...and are never cached
 
 
+def test_a_cached_answer_is_per_route_when_the_route_key_is_an_identity_source(fake_pools):
+    """BearerAuthorizer's Context: [domainName, routeKey]: with route scopes the answer
+    depends on the route, so a token allowed on one route must be asked about another."""
+    pools, _ = fake_pools
+    authorizer = Authorizer(
+        "Auth", headers=("Authorization",), ttl_seconds=60, context=("domainName", "routeKey")
+    )
+    routes = [Route("GET", "/x", "Fn", True), Route("GET", "/y", "Fn", True)]
+    gateway = Gateway(routes, pools, authorizer, 3000, print)
+
+    def status(path: str, auth: str) -> int:
+        headers = [("Authorization", "Bearer t"), ("Host", "localhost:3000")]
+        return gateway.handle(request(path=path, query=f"auth={auth}", headers=headers)).status
+
+    assert status("/x", "allow") == 200
+    assert status("/x", "deny") == 200  # cached for this route...
+    assert status("/y", "deny") == 403  # ...and not for another one
+    assert status("/y", "allow") == 403
+    assert status("/x", "deny") == 200
+
+
+def test_the_template_s_bearer_authorizer_keys_its_cache_by_route():
+    from infra.local.stack import LocalStack
+
+    stack = LocalStack(port=3000, log=lambda _line: None)
+    stack.tables = {name: f"local-{name}" for name in template.resources("AWS::DynamoDB::Table")}
+    configs = template.resources("AWS::Serverless::HttpApi")["HttpApi"]["Properties"]["Auth"]
+    bearer = stack._authorizer_from(configs["Authorizers"]["BearerAuthorizer"], "Auth")
+    assert bearer.context == ("domainName", "routeKey")
+    assert bearer.headers == ("Authorization",)
+
+
 def test_a_worker_that_cannot_import_its_handler_fails_at_warm_up(tmp_path):
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(template.ROOT)}
     pool = FunctionPool(FunctionSpec("Broken", "no_such_module", "handler", env, 128, 1), print)

@@ -628,12 +628,19 @@ def test_cookie_capable_authorizers_have_no_identity_source_and_no_cache(cfn_tem
     assert authorizer["authorizerResultTtlInSeconds"] == 0
 
 
-def test_bearer_authorizer_caches_by_authorization_header_and_domain(cfn_template, sam_template):
-    """The cache key must hold everything the answer depends on: the token, and the domain the
+def test_bearer_authorizer_caches_by_authorization_header_domain_and_route(
+    cfn_template, sam_template
+):
+    """The cache key must hold everything the answer depends on: the token, the domain the
     issuer is derived from when IssuerUrl is unset (the authorizer prefers the Bearer header to a
-    cookie, so a cookie riding along cannot change the answer behind a cached key)."""
+    cookie, so a cookie riding along cannot change the answer behind a cached key), and the route,
+    whose ROUTE_SCOPES decide too (a simple response has no per-route policy to carry them)."""
     authorizer = lambda_authorizer(cfn_template, BEARER_SCHEME)
-    assert authorizer["identitySource"] == ["$request.header.Authorization", "$context.domainName"]
+    assert authorizer["identitySource"] == [
+        "$request.header.Authorization",
+        "$context.domainName",
+        "$context.routeKey",
+    ]
     assert authorizer["authorizerResultTtlInSeconds"] == {"Ref": "AuthorizerCacheTtlSeconds"}
     parameter = sam_template["Parameters"]["AuthorizerCacheTtlSeconds"]
     # Off by default; bounded, because a cached allow outlives logout and exp by up to the TTL.

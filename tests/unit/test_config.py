@@ -116,3 +116,46 @@ def test_the_choices_are_literals_and_an_invalid_one_is_named():
         "SIGNING_BACKEND must be kms or secretsmanager, got 'y'; "
         "SIGNING_ALG must be ES256 or RS256, got 'HS256'"
     )
+
+
+# ---------------------------------------------------------------- ROUTE_SCOPES
+def test_route_scopes_are_parsed_once_into_sets():
+    settings = Settings.from_env(
+        {"ROUTE_SCOPES": '{"GET /api/reports": "reports:read", "POST /api/x/{id}": "a b"}'}
+    )
+    assert settings.route_scopes == {
+        "GET /api/reports": frozenset({"reports:read"}),
+        "POST /api/x/{id}": frozenset({"a", "b"}),
+    }
+    assert Settings.from_env({}).route_scopes == {}
+    assert Settings.from_env({"ROUTE_SCOPES": " "}).route_scopes == {}
+    assert Settings.from_env({"ROUTE_SCOPES": "{}"}).route_scopes == {}
+
+
+def test_settings_with_route_scopes_stay_hashable():
+    hash(Settings.from_env({"ROUTE_SCOPES": '{"GET /a": "s"}'}))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "GET /api/reports=reports:read",
+        '["GET /api/reports"]',
+        '{"GET /a": "s", "GET /a": "t"}',
+        '{"get /a": "s"}',
+        '{"GET a": "s"}',
+        '{"GET": "s"}',
+        '{"$default": "s"}',
+        '{"GET /a/*": "s"}',
+        '{"GET /a b": "s"}',
+        '{"GET /a": ""}',
+        '{"GET /a": " s"}',
+        '{"GET /a": "s  t"}',
+        '{"GET /a": ["s"]}',
+        '{"GET /a": "caf\u00e9"}',
+        '{"GET /a": "a\\"b"}',
+    ],
+)
+def test_a_bad_route_scopes_value_fails_the_cold_start_and_is_named(raw):
+    with pytest.raises(ConfigError, match="ROUTE_SCOPES"):
+        Settings.from_env({"ROUTE_SCOPES": raw})

@@ -8,7 +8,7 @@ import pytest
 
 from authcore.clock import FrozenClock
 from authcore.config import Settings
-from authcore.errors import ConfigError, InvalidToken, SessionCheckUnavailable
+from authcore.errors import ConfigError, InvalidToken, NoUserSession, SessionCheckUnavailable
 from authcore.sessions.check import (
     SessionCache,
     SessionChecker,
@@ -76,6 +76,15 @@ def refused(checker, token_claims=None):
     with pytest.raises(InvalidToken) as caught:
         checker.check(token_claims or claims())
     return caught.value.reason
+
+
+def test_a_machine_clients_token_has_no_session_to_check_and_is_refused_without_a_read(
+    checker, reader
+):
+    """Contract §9: session routes refuse a client's token (403); there is nothing to read."""
+    with pytest.raises(NoUserSession):
+        checker.check({"sub": "reporting-client", "client_id": "reporting-client", "exp": T0})
+    assert reader.reads == 0
 
 
 # ---------------------------------------------------------------- the lag

@@ -528,6 +528,58 @@ def test_claim_types_and_presence(signer, verifier, override):
     assert reason(verifier, forge(signer, claims(**override))) == "bad_claims"
 
 
+# ------------------------------------------------------- machine clients (§9)
+def client_claims(**overrides):
+    """A client-credentials token's claims (RFC 9068 §2.2): sub is the client_id, and
+    there is no session and no username."""
+    shape = {
+        "sub": "reporting-client",
+        "client_id": "reporting-client",
+        "sid": ...,
+        "username": ...,
+    }
+    return claims(**{**shape, **overrides})
+
+
+def test_a_machine_clients_token_verifies_without_sid_or_username(signer, verifier):
+    result = verifier.verify(forge(signer, client_claims(scope="reports:read")))
+    assert result["sub"] == result["client_id"] == "reporting-client"
+    assert "sid" not in result
+    assert "username" not in result
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        # A user's token that lost its sid: sub a user id, client_id the web app's.
+        {"sid": ...},
+        {"sid": ..., "username": ...},
+        # Claims of both shapes at once.
+        {"sid": ..., "sub": "web"},
+        # Present, but empty: a value that says nothing is refused, not taken for absent.
+        {"sid": ""},
+        {"username": ""},
+    ],
+)
+def test_a_token_without_a_session_must_have_the_client_credentials_shape(
+    signer, verifier, override
+):
+    assert reason(verifier, forge(signer, claims(**override))) == "bad_claims"
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"client_id": ...},
+        {"client_id": "another-client"},
+        {"username": "reporting-client"},
+        {"client_id": ["reporting-client"]},
+    ],
+)
+def test_a_client_token_names_itself_and_no_user(signer, verifier, override):
+    assert reason(verifier, forge(signer, client_claims(**override))) == "bad_claims"
+
+
 @pytest.mark.parametrize("exp", [b"1e999", b"-1e999", b"1E400"])
 def test_non_finite_dates_are_refused(signer, verifier, exp):
     body = (

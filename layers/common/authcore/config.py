@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar, get_args, overload
 
-from authcore.errors import ConfigError
+from authcore.errors import ConfigError, StrictJSONError
 
 # RFC 9068 §2.2 allows verifiers some skew; the contract caps it at 60 s.
 MAX_LEEWAY_SECONDS = 60
@@ -25,6 +25,15 @@ SIGNING_BACKENDS: tuple[SigningBackend, ...] = get_args(SigningBackend)
 SigningAlg = Literal["ES256", "RS256"]
 SIGNING_ALGS: tuple[SigningAlg, ...] = get_args(SigningAlg)
 _Choice = TypeVar("_Choice", bound=str)
+# ROUTE_SCOPES: HTTP API route keys ("GET /api/reports"), the scopes each requires.
+RouteScopes = Mapping[str, frozenset[str]]
+ROUTE_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"})
+# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ). Checked as a set, not a
+# regular expression: the authorizer parses this at its cold start.
+_SCOPE_CHARACTERS = frozenset(chr(c) for c in range(0x21, 0x7F)) - {'"', "\\"}
+# A route path is matched as IAM matches a Deny's resource (REST), where these are
+# wildcards: one in a route key would deny more than the route.
+_NOT_IN_ROUTE_PATH = frozenset("*?#") | frozenset(" \t\r\n")
 
 
 class _Required:
@@ -102,6 +111,9 @@ class Settings:
     clients_table: str | None = None
     client_secret_pepper: str | None = field(default=None, repr=False)
     client_token_quota_per_hour: int = 1000
+    # Read by the authorizers (docs/protecting-routes.md, "Scopes"): route key -> the
+    # scopes a token must hold, all of them. Not hashed: a dict.
+    route_scopes: RouteScopes = field(default_factory=dict, hash=False)
 
     # The names a function needs only when it uses them: ConfigError names the variable.
     users_table_name = _Required("users_table")
@@ -210,6 +222,7 @@ class Settings:
             # On by default (contract §7 asks it whenever sign-up is on), and kept on when
             # sign-up is turned off: accounts it created stay unverified until confirmed.
             signup_require_verified_email=flag("SIGNUP_REQUIRE_VERIFIED_EMAIL", True),
+            route_scopes=_route_scopes(env.get("ROUTE_SCOPES", ""), errors),
         )
         if "AUTHORIZER_MODE" in invalid:
             errors.append(
@@ -252,3 +265,38 @@ class Settings:
         if not domain_name:
             raise ConfigError("ISSUER is not set and the request has no domain name")
         return f"https://{domain_name}"
+
+
+def _route_scopes(raw: str, errors: list[str]) -> dict[str, frozenset[str]]:
+    """ROUTE_SCOPES, a JSON object ``{"GET /api/reports": "reports:read"}``: for each
+    HTTP API route key, the space-separated scopes a token needs, all of them. Parsed
+    once, into frozensets, so the authorizer's check is a dict lookup and a subset test."""
+    if not raw.strip():
+        return {}
+    from authcore.strictjson import loads_object  # only where ROUTE_SCOPES is set
+
+    try:
+        # Strict: of two entries for one route, which would count is anyone's guess.
+        value = loads_object(raw)
+    except StrictJSONError as exc:
+        errors.append(f'ROUTE_SCOPES must be a JSON object {{"GET /path": "scope ..."}}: {exc}')
+        return {}
+    parsed: dict[str, frozenset[str]] = {}
+    for route, scopes in value.items():
+        method, _, path = route.partition(" ")
+        if (
+            method not in ROUTE_METHODS
+            or not path.startswith("/")
+            or not _NOT_IN_ROUTE_PATH.isdisjoint(path)
+        ):
+            errors.append(f'ROUTE_SCOPES: {route!r} is not a route key like "GET /api/reports"')
+            continue
+        names = scopes.split(" ") if isinstance(scopes, str) else [""]
+        if not all(name and _SCOPE_CHARACTERS.issuperset(name) for name in names):
+            errors.append(
+                f"ROUTE_SCOPES: the scopes of {route!r} must be a string of scope names "
+                "separated by single spaces"
+            )
+            continue
+        parsed[route] = frozenset(names)
+    return parsed

@@ -125,6 +125,26 @@ class Forbidden(AuthError):
     code = "forbidden"
 
 
+class NoUserSession(Forbidden):
+    """A machine client's token (no ``sid``) on a route that acts on a user's session:
+    there is no session to check, list or end (contract §9: 403)."""
+
+    reason = "no_session"
+
+    def __init__(self) -> None:
+        super().__init__("This route acts on a user's session: a client's token cannot use it.")
+
+
+class InsufficientScope(Forbidden):
+    """RFC 6750 §3.1: a valid access token without every scope the route requires (403)."""
+
+    code = "insufficient_scope"
+    reason = "insufficient_scope"
+
+    def __init__(self) -> None:
+        super().__init__("The access token lacks a scope this route requires.")
+
+
 class EmailNotVerified(Forbidden):
     """The right password for an account whose address is not confirmed yet
     (sign-up with SIGNUP_REQUIRE_VERIFIED_EMAIL)."""

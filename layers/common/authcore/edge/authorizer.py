@@ -17,6 +17,12 @@ One function serves both API Gateway flavours; the event's shape decides
   ``Exception("Unauthorized")``, which REST answers with 401; a cross-site
   cookie request gets an explicit deny of this method only (403).
 
+Route scopes (``ROUTE_SCOPES``, ``Settings.route_scopes``): an HTTP API request
+on a route whose scopes the token lacks is refused (403). A REST policy stays
+the same whatever method asked, so that its cache stays safe: the whole API is
+allowed, and every scoped route the token lacks a scope for is denied explicitly
+(an explicit Deny wins over the Allow in IAM's evaluation).
+
 Each request class reads the token its request presents and the issuer it must
 come from (``token_and_issuer``), refusing a cookie sent cross-site on an unsafe
 method, and shapes the allow and the denial of its flavour.
@@ -32,12 +38,13 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, NoReturn
 
-from authcore.config import Settings
+from authcore.config import RouteScopes, Settings
 from authcore.edge import credentials, emf
 from authcore.errors import (
     AuthError,
     ConfigError,
     Forbidden,
+    InsufficientScope,
     InvalidRequest,
     InvalidToken,
     IssuerNotConfigured,
@@ -61,15 +68,30 @@ _METHOD_ARN = (
 )
 
 
+NO_ROUTE_SCOPES: RouteScopes = {}
+
+
 def context_of(claims: AccessClaims) -> Context:
+    # A machine client's token has no sid and no username: empty strings, so that the
+    # context has the same keys for everyone (routes tell a client by its empty sid).
     return {
         "sub": claims["sub"],
         "username": claims.get("username", ""),
         "scope": claims.get("scope", ""),
-        "sid": claims["sid"],
+        "sid": claims.get("sid", ""),
         "client_id": claims.get("client_id", ""),
         "exp": claims["exp"],
     }
+
+
+@lru_cache(maxsize=256)
+def granted(scope: str) -> frozenset[str]:
+    """The scopes of a ``scope`` claim (RFC 6749 §3.3: space-separated)."""
+    return frozenset(scope.split())
+
+
+def lacks_scope(needed: frozenset[str], claims: AccessClaims) -> bool:
+    return not needed <= granted(claims.get("scope", ""))
 
 
 def unauthorized() -> NoReturn:
@@ -126,7 +148,14 @@ class HttpApiRequest:
                 )
         return token, issuer
 
-    def allow(self, claims: AccessClaims) -> Answer:
+    def allow(self, claims: AccessClaims, route_scopes: RouteScopes = NO_ROUTE_SCOPES) -> Answer:
+        if route_scopes:
+            # routeKey is API Gateway's ("GET /api/reports"), never the client's. A
+            # cached answer is per route only if routeKey is an identity source too
+            # (BearerAuthorizer in template.yaml).
+            needed = route_scopes.get(self.event.get("routeKey", ""))
+            if needed is not None and lacks_scope(needed, claims):
+                raise InsufficientScope
         return {"isAuthorized": True, "context": context_of(claims)}
 
     @staticmethod
@@ -148,6 +177,26 @@ def _whole_api(method_arn: str) -> str:
     if match is None:
         raise InvalidRequest("malformed methodArn")
     return f"{match.group(1)}/*/*"
+
+
+@lru_cache(maxsize=256)
+def rest_route(route_key: str) -> str:
+    """A route key as the tail of a REST method ARN: ``GET /api/reports`` ->
+    ``GET/api/reports``. ``ANY`` and path variables (``{id}``, ``{proxy+}``) become
+    IAM wildcards, which match across ``/`` as well: a Deny errs on the safe side."""
+    method, _, path = route_key.partition(" ")
+    segments = ["*" if s.startswith("{") and s.endswith("}") else s for s in path.split("/")]
+    return ("*" if method == "ANY" else method) + "/".join(segments)
+
+
+def scope_denials(api: str, claims: AccessClaims, route_scopes: RouteScopes) -> list[str]:
+    """The method ARNs (under ``api``, ``arn:...:<api id>/<stage>``) of the scoped routes
+    this token lacks a scope for. Depends on the token alone, never on the request."""
+    return sorted(
+        f"{api}/{rest_route(route)}"
+        for route, needed in route_scopes.items()
+        if lacks_scope(needed, claims)
+    )
 
 
 def policy(principal: str, effect: str, resource: str, context: Context | None = None) -> Answer:
@@ -195,8 +244,17 @@ class RestTokenRequest:
         issuer = self.issuer(settings)
         return _bearer(self.event.get("authorizationToken")), issuer
 
-    def allow(self, claims: AccessClaims) -> Answer:
-        return policy(claims["sub"], "Allow", self.resource, context_of(claims))
+    def allow(self, claims: AccessClaims, route_scopes: RouteScopes = NO_ROUTE_SCOPES) -> Answer:
+        answer = policy(claims["sub"], "Allow", self.resource, context_of(claims))
+        if route_scopes:
+            # Not a refusal of this request's route: API Gateway caches the policy by
+            # token and reuses it for every route, so it must name every scoped route.
+            denied = scope_denials(self.resource[: -len("/*/*")], claims, route_scopes)
+            if denied:
+                answer["policyDocument"]["Statement"].append(
+                    {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": denied}
+                )
+        return answer
 
     @staticmethod
     def deny(event: Mapping[str, Any], denied: Exception) -> Answer:
@@ -321,7 +379,8 @@ def log_denial(denied: Exception) -> None:
         fields["reason"] = "configuration"
         fields["detail"] = str(denied)  # names variables, never a secret's value
     elif isinstance(denied, AuthError):
-        fields["reason"] = denied.code
+        # NoUserSession and InsufficientScope say more than their 403's code.
+        fields["reason"] = getattr(denied, "reason", denied.code)
     else:
         fields["reason"] = "error"
         fields["error_type"] = type(denied).__name__

@@ -27,6 +27,7 @@ from authcore.errors import (
     InvalidRequest,
     InvalidToken,
     NotFound,
+    NoUserSession,
     PayloadTooLarge,
     StrictJSONError,
     UnsupportedMediaType,
@@ -90,12 +91,15 @@ class LogoutRequest:
 
 @dataclass(frozen=True)
 class Caller:
-    """Who the authorizer's context says the caller is; nothing else is trusted."""
+    """Who the authorizer's context says the caller is; nothing else is trusted.
+    A machine client (contract §9) has an empty ``sid`` and ``username``, and its
+    ``client_id`` as ``sub``."""
 
     sub: str
     sid: str
     username: str = ""
     scope: str = ""
+    client_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -171,26 +175,41 @@ def logout(event: Event, settings: Settings) -> LogoutRequest:
     return LogoutRequest(presented, everywhere, issuer)
 
 
-def caller(event: Event) -> Caller:
-    """The caller of a session route: the authorizer's context must name both the
-    user and the session."""
+def principal(event: Event) -> Caller:
+    """Whoever the token speaks for, a user or a machine client (an empty ``sid``):
+    for routes that serve both."""
     context = _authorizer_context(event)
-    sub, sid = context.get("sub"), context.get("sid")
-    if not isinstance(sub, str) or not isinstance(sid, str) or not sub:
+    sub = context.get("sub")
+    if not isinstance(sub, str) or not sub:
         raise InvalidToken("missing_context")
-    return Caller(sub, sid)
+
+    def text(name: str) -> str:
+        value = context.get(name, "")
+        return value if isinstance(value, str) else ""
+
+    return Caller(
+        sub=sub,
+        sid=text("sid"),
+        username=text("username"),
+        scope=text("scope"),
+        client_id=text("client_id"),
+    )
+
+
+def caller(event: Event) -> Caller:
+    """The caller of a route that acts on a user's session: the authorizer's context
+    must name both the user and the session. A machine client's token (no session,
+    contract §9) gets 403: the token is valid, this route is not for it."""
+    who = principal(event)
+    if not who.sid:
+        raise NoUserSession
+    return who
 
 
 def me(event: Event) -> Caller:
-    context = _authorizer_context(event)
-    if not context.get("sub"):
-        raise InvalidToken("missing_context")
-    return Caller(
-        sub=context["sub"],
-        sid=context.get("sid", ""),
-        username=context.get("username", ""),
-        scope=context.get("scope", ""),
-    )
+    # /api/me describes a user (contract §9 lists it among the routes a client's token
+    # may not use).
+    return caller(event)
 
 
 def password_change(event: Event) -> PasswordChangeRequest:

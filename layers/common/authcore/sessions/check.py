@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from authcore.clock import Clock, system_clock
-from authcore.errors import InvalidToken, SessionCheckUnavailable
+from authcore.errors import InvalidToken, NoUserSession, SessionCheckUnavailable
 from authcore.tokens.claims import AccessClaims
 
 if TYPE_CHECKING:
@@ -216,8 +216,12 @@ class SessionChecker:
 
     def check(self, claims: AccessClaims) -> None:
         """Return if the session is live; raise ``InvalidToken`` (the session is
-        not live) or ``SessionCheckUnavailable`` (cannot tell: refuse)."""
-        sid = claims["sid"]
+        not live), ``NoUserSession`` (a machine client's token: there is no session
+        to check, so no session-checked route takes it) or ``SessionCheckUnavailable``
+        (cannot tell: refuse)."""
+        sid = claims.get("sid")
+        if sid is None:
+            raise NoUserSession
         sub = claims["sub"]
         now = self._clock()
         cached = self.cache.get(sid, now)

@@ -336,11 +336,16 @@ class SessionService:
         self._logout_all_if_allowed(token, session, standing)
 
     def logout_with_access_claims(self, claims: AccessClaims, *, everywhere: bool = False) -> None:
+        sid = claims.get("sid")
+        if sid is None:
+            # A machine client's token names no session: nothing to end, and its sub
+            # (a client_id) has no sessions to end everywhere. RFC 7009: still a success.
+            return
         if everywhere:
             # A verified signature says the token was issued, not that its session
             # still stands: the access token of a session ended by logout or by
             # theft detection lives on until its exp and must not end the others.
-            session = self.sessions.get(claims["sid"])
+            session = self.sessions.get(sid)
             if (
                 session is None
                 or session.principal.user_id != claims["sub"]
@@ -348,14 +353,12 @@ class SessionService:
             ):
                 self._security_event(
                     "logout_all_refused",
-                    {"credential": "access_token", "sid": claims["sid"], "standing": "dead"},
+                    {"credential": "access_token", "sid": sid, "standing": "dead"},
                 )
                 return
             self.revoke_all(claims["sub"], reason="logout_all", last=session.sid)
         else:
-            self.sessions.revoke(
-                claims["sid"], now=self._now(), reason="logout", user_id=claims["sub"]
-            )
+            self.sessions.revoke(sid, now=self._now(), reason="logout", user_id=claims["sub"])
 
     def revoke_all(
         self, user_id: str, *, reason: str, last: str | None = None, keep: str | None = None

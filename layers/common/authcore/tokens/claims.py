@@ -12,16 +12,23 @@ ACCESS_TOKEN_TYPE = "at+jwt"
 
 class AccessClaims(TypedDict):
     """The claims of an access token; the verifier has checked each type (non-empty
-    strings, JSON numbers) before a value of this type exists."""
+    strings, JSON numbers) before a value of this type exists.
+
+    Two shapes (contract §3 and §9). A user's token carries ``sid`` and ``username``;
+    ``sub`` is the user's id. A machine client's token (client credentials) carries
+    neither: no session stands behind it, and ``sub`` is its ``client_id`` (RFC 9068
+    §2.2), which the verifier requires, so a user's token that lost its ``sid`` cannot
+    pass as a client's. Read ``sid`` and ``username`` with ``.get``.
+    """
 
     iss: str
-    sub: str  # the stable user id, never the username
+    sub: str  # the stable user id (never the username), or a machine client's client_id
     aud: str
     exp: float
     iat: float
     jti: str
-    sid: str  # the session (token family) the token was issued for
+    sid: NotRequired[str]  # the session (token family); absent: a machine client's token
     nbf: NotRequired[float]
     client_id: NotRequired[str]
     scope: NotRequired[str]
-    username: NotRequired[str]
+    username: NotRequired[str]  # present exactly when sid is

@@ -36,9 +36,11 @@ _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 # the key from the attacker (CVE-2018-0114); crit/b64 change the JWS semantics
 # (RFC 7515 §4.1.11, RFC 7797). None of them is ever read: their presence refuses.
 _ALLOWED_HEADER = frozenset({"alg", "kid", "typ"})
-# The members of AccessClaims (authcore.tokens.claims), by type.
-_REQUIRED_STRINGS = ("iss", "aud", "sub", "jti", "sid")
-_OPTIONAL_STRINGS = ("scope", "username", "client_id")
+# The members of AccessClaims (authcore.tokens.claims), by type. sid and username are
+# absent from a machine client's token, and never empty when present.
+_REQUIRED_STRINGS = ("iss", "aud", "sub", "jti")
+_OPTIONAL_NON_EMPTY = ("sid", "username")
+_OPTIONAL_STRINGS = ("scope", "client_id")
 # Order of the P-256 group: r and s must lie in [1, n-1] (CVE-2022-21449 accepted 0).
 _P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 # Low-S only (as BIP 62/146 require of Bitcoin): (r, n - s) verifies whenever (r, s)
@@ -213,9 +215,20 @@ class AccessTokenVerifier:
             value = claims.get(name)
             if type(value) is not str or not value:
                 raise InvalidToken("bad_claims")
+        for name in _OPTIONAL_NON_EMPTY:
+            if name in claims and (type(claims[name]) is not str or not claims[name]):
+                raise InvalidToken("bad_claims")
         for name in _OPTIONAL_STRINGS:
             if name in claims and type(claims[name]) is not str:
                 raise InvalidToken("bad_claims")
+        if "sid" not in claims and (
+            claims.get("client_id") != claims["sub"] or "username" in claims
+        ):
+            # No session: the token speaks for a machine client, and then only in the
+            # client-credentials shape (RFC 9068 §2.2: sub is the client_id, no username).
+            # A user's token that lost its sid (sub a user id, client_id "web") is refused,
+            # never taken for a client's.
+            raise InvalidToken("bad_claims")
         # Exact string equality: no substring, list, case or trailing-slash games.
         if claims["iss"] != self._issuer:
             raise InvalidToken("wrong_issuer")
