@@ -19,7 +19,14 @@ Measured in one run, on the same tokens (ES256, the default; RS256 as well):
 Rounds are interleaved (every variant once per round, in rotating order), so a
 burst of background load weighs on every row alike; the figures are medians.
 
+``--route-scopes JSON`` configures every authorizer above (warm, cold, both
+modes) with that ``ROUTE_SCOPES``. The HTTP API event's route is ``GET /api/me``
+and the tokens' scope ``profile``: ``'{"GET /api/me": "profile", "GET /api/reports":
+"reports:read"}'`` makes every HTTP request a scoped route's (its check passes) and
+every REST policy carry one Deny (reports).
+
     .venv/bin/python -m bench.authorizer [--rounds N] [--tokens N] [--processes N]
+        [--route-scopes JSON]
 """
 
 from __future__ import annotations
@@ -305,6 +312,8 @@ def cold(processes: int) -> dict[str, Any]:
         "JWKS_URL": f"http://127.0.0.1:{server.server_address[1]}/jwks.json",
         "BENCH_EVENT": json.dumps(event),
     }
+    if os.environ.get("ROUTE_SCOPES"):  # --route-scopes: the children too
+        env["ROUTE_SCOPES"] = os.environ["ROUTE_SCOPES"]
 
     def run(code: str, child_env: dict[str, str] | None = None) -> tuple[float, float, str]:
         """Wall-clock ms, CPU ms (user + system) of the child, its stdout."""
@@ -628,9 +637,10 @@ def report(
     import cryptography
     import jwt
 
+    scoped = f" --route-scopes '{args.route_scopes}'" if args.route_scopes else ""
     lines = [
         f"`.venv/bin/python -m bench.authorizer --rounds {args.rounds} --tokens {args.tokens} "
-        f"--processes {args.processes}`  ",
+        f"--processes {args.processes}{scoped}`  ",
         f"Python {platform.python_version()}, cryptography {cryptography.__version__}, "
         f"PyJWT {jwt.__version__}, {platform.machine()}, {os.cpu_count()} CPU(s), "
         f"load average {load[0]:.1f} before / {load[1]:.1f} after",
@@ -778,11 +788,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds (warm)")
     parser.add_argument("--tokens", type=int, default=200, help="new tokens per round")
     parser.add_argument("--processes", type=int, default=21, help="processes each (cold)")
+    parser.add_argument(
+        "--route-scopes",
+        default="",
+        metavar="JSON",
+        help="ROUTE_SCOPES of every authorizer measured (the HTTP event's route: GET /api/me)",
+    )
     args = parser.parse_args(argv)
     if args.processes < 15:
         parser.error("--processes must be at least 15")
     if str(LAYER) not in sys.path:
         sys.path.insert(0, str(LAYER))  # where Lambda puts the layer's content
+    os.environ.pop("ROUTE_SCOPES", None)  # only what the command line says
+    if args.route_scopes:
+        from authcore.config import Settings
+        from authcore.errors import ConfigError
+
+        try:
+            Settings.from_env({"ROUTE_SCOPES": args.route_scopes})
+        except ConfigError as error:
+            parser.error(str(error))
+        os.environ["ROUTE_SCOPES"] = args.route_scopes
     load_before = os.getloadavg()[0]
     warm_results = warm(args.rounds, args.tokens)
     session_results = warm_session(args.rounds, args.tokens)

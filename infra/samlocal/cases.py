@@ -91,6 +91,16 @@ def _set_bearer(token: str) -> Callable[[dict[str, Any]], None]:
     return edit
 
 
+def _set_route(route_key: str) -> Callable[[dict[str, Any]], None]:
+    def edit(event: dict[str, Any]) -> None:
+        method, _, path = route_key.partition(" ")
+        event["routeKey"] = event["requestContext"]["routeKey"] = route_key
+        event["rawPath"] = event["requestContext"]["http"]["path"] = path
+        event["requestContext"]["http"]["method"] = method
+
+    return edit
+
+
 def _set_refresh(token: str) -> Callable[[dict[str, Any]], None]:
     def edit(event: dict[str, Any]) -> None:
         event["body"] = json.dumps({"refresh_token": token})
@@ -185,11 +195,32 @@ def cases(
             _allowed_simple,
             _set_bearer(main.access),
         ),
+        # ROUTE_SCOPES reaches the function from the template: the demo user's token
+        # (scope "profile") lacks the example route's reports:read.
+        Case(
+            "AuthorizerFunction",
+            "authorizer.json",
+            _refused_simple,
+            _both(_set_bearer(main.access), _set_route("GET /api/reports")),
+            label="(scope missing)",
+        ),
         Case(
             "MeFunction",
             "me.json",
             _status(200, lambda b: b["sub"] == main.claims["sub"]),
             _set_authorizer_context(main),
+        ),
+        # The event's context is a machine client's (contract §9), as its authorizer
+        # would write it: no session, no username, sub = client_id.
+        Case(
+            "ReportsFunction",
+            "reports.json",
+            _status(
+                200,
+                lambda b: (
+                    b == {"reports": [], "client_id": "reporting-client", "scope": "reports:read"}
+                ),
+            ),
         ),
         Case(
             "SessionsFunction",

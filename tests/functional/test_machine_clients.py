@@ -1,5 +1,6 @@
 """Machine clients' tokens (contract §9) through the real handlers, signed with the stack's
-own key: the authorizers in both modes, the routes that act on a user's session, logout.
+own key: the authorizers in both modes, the routes that act on a user's session, logout,
+and route scopes (ROUTE_SCOPES) in the HTTP API and REST flavours.
 
 A client-credentials token (RFC 9068): ``sub`` = ``client_id``, a ``scope``, no ``sid`` and
 no ``username``. The token endpoint that issues them is not needed here: the tests forge
@@ -22,11 +23,15 @@ from functions.logout import app as logout
 from functions.me import app as me
 from functions.password import app as password
 from functions.refresh import app as refresh
+from functions.reports import app as reports
 from functions.sessions import app as sessions
+from infra import template
 
 ISSUER = "https://abc123.execute-api.us-east-1.amazonaws.com"
 API = "arn:aws:execute-api:us-east-1:123456789012:rest123/prod"
 CLIENT_ID = "reporting-client"
+# What template.yaml configures on both authorizer functions.
+TEMPLATE_ROUTE_SCOPES = template.functions()["AuthorizerFunction"].environment["ROUTE_SCOPES"]
 
 
 def signed(payload: dict) -> str:
@@ -81,6 +86,15 @@ def session_mode(monkeypatch, jwks_server):
     monkeypatch.setenv("AUTHORIZER_MODE", "session")
     monkeypatch.setenv("ISSUER", ISSUER)  # REST needs it; HTTP API derives the same value
     authorizer.runtime.reset()
+
+
+@pytest.fixture
+def route_scopes(monkeypatch, jwks_server):
+    """The authorizers as template.yaml configures them: ROUTE_SCOPES of the example route."""
+    monkeypatch.setenv("ROUTE_SCOPES", TEMPLATE_ROUTE_SCOPES)
+    monkeypatch.setenv("ISSUER", ISSUER)  # REST needs it; HTTP API derives the same value
+    authorizer.runtime.reset()
+    assert authorizer.runtime.settings().route_scopes == {"GET /api/reports": {"reports:read"}}
 
 
 def live_sessions(stack) -> list[str]:
@@ -181,3 +195,63 @@ def test_logout_with_a_client_token_is_204_and_revokes_nothing(user, stack, ever
     assert live_sessions(stack) == before
     refreshed = invoke(refresh, with_body("refresh.json", {"refresh_token": user["refresh_token"]}))
     assert refreshed.status == 200
+
+
+# ---------------------------------------------------------------- route scopes
+def test_http_api_route_scopes_come_from_the_configuration_not_the_token(user, route_scopes):
+    assert authorize(client_token(), "GET /api/reports")["isAuthorized"] is True
+    assert authorize(client_token(scope="reports:read other"), "GET /api/reports")["isAuthorized"]
+    for token in (
+        client_token(scope="reports:write"),
+        client_token(scope=""),
+        client_token(scope=...),
+        user["access_token"],  # scope "profile"
+    ):
+        assert authorize(token, "GET /api/reports") == {"isAuthorized": False}
+        # Unscoped routes are unchanged.
+        assert authorize(token, "GET /api/orders")["isAuthorized"] is True
+
+
+def test_the_example_route_answers_with_the_authorizers_context(route_scopes):
+    context = authorize(client_token(), "GET /api/reports")["context"]
+    answer = invoke(reports, with_context("reports.json", context))
+    assert answer.status == 200
+    assert answer.body == {"reports": [], "client_id": CLIENT_ID, "scope": "reports:read"}
+
+
+def test_the_example_route_without_context_is_refused():
+    event = load_event("reports.json")
+    del event["requestContext"]["authorizer"]
+    assert invoke(reports, event).status == 401
+
+
+def test_a_rest_policy_denies_the_scoped_routes_a_token_lacks_whatever_method_asked(
+    user, route_scopes
+):
+    def policy(token: str, method_arn: str) -> dict:
+        event = load_event("authorizer_rest_token.json", methodArn=method_arn)
+        event["authorizationToken"] = f"Bearer {token}"
+        return authorizer.lambda_handler(event, None)["policyDocument"]
+
+    allow = {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": f"{API}/*/*"}
+    deny = {
+        "Action": "execute-api:Invoke",
+        "Effect": "Deny",
+        "Resource": [f"{API}/GET/api/reports"],
+    }
+    for method_arn in (f"{API}/GET/api/reports", f"{API}/GET/api/me", f"{API}/POST/x"):
+        assert policy(user["access_token"], method_arn)["Statement"] == [allow, deny]
+        assert policy(client_token(), method_arn)["Statement"] == [allow]
+
+
+def test_a_bad_route_scopes_value_refuses_every_request_and_says_why(
+    user, monkeypatch, jwks_server, caplog
+):
+    """Fail closed: a route whose scopes cannot be read is not left open."""
+    monkeypatch.setenv("ROUTE_SCOPES", '{"GET /api/reports": ""}')
+    authorizer.runtime.reset()
+    with caplog.at_level("INFO", logger="authorizer"):
+        assert authorize(user["access_token"]) == {"isAuthorized": False}
+    line = json.loads(caplog.records[-1].getMessage())
+    assert line["reason"] == "configuration"
+    assert "ROUTE_SCOPES" in line["detail"]

@@ -99,6 +99,8 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
         KMS_KEYS: {"kms:GetPublicKey", "kms:DisableKey", "kms:ScheduleKeyDeletion"},
     },
     "MeFunction": {"MeFunctionLogGroup": LOG_WRITES},
+    # The scoped example route: its scope is the authorizers' business, it needs nothing.
+    "ReportsFunction": {"ReportsFunctionLogGroup": LOG_WRITES},
     # Accounts: the account item, its failure counter and its mail tokens (DeleteItem: a
     # spent token's item goes in the transaction that spends it); ending sessions; handing
     # mail jobs to the mail function, never sending mail itself.
@@ -184,6 +186,7 @@ EXPECTED_ROUTES = {
     ("GET", "/.well-known/jwks.json"): "WellKnownFunction",
     ("GET", "/.well-known/openid-configuration"): "WellKnownFunction",
     ("GET", "/api/me"): "MeFunction",
+    ("GET", "/api/reports"): "ReportsFunction",
     ("POST", "/auth/password"): "PasswordFunction",
     ("ANY", "/auth/password/forgot"): "PasswordFunction",
     ("ANY", "/auth/password/reset"): "PasswordFunction",
@@ -645,6 +648,31 @@ def test_bearer_authorizer_caches_by_authorization_header_domain_and_route(
     parameter = sam_template["Parameters"]["AuthorizerCacheTtlSeconds"]
     # Off by default; bounded, because a cached allow outlives logout and exp by up to the TTL.
     assert (parameter["Default"], parameter["MinValue"], parameter["MaxValue"]) == (0, 0, 300)
+
+
+def route_scopes_of(sam_template: dict[str, Any], function: str) -> dict[str, frozenset[str]]:
+    from authcore.config import Settings
+
+    variables = sam_template["Resources"][function]["Properties"]["Environment"]["Variables"]
+    return dict(Settings.from_env({"ROUTE_SCOPES": variables["ROUTE_SCOPES"]}).route_scopes)
+
+
+def test_route_scopes_are_the_same_for_both_authorizers_and_name_protected_routes(
+    cfn_template, sam_template
+):
+    """ROUTE_SCOPES parses (a bad value would fail every cold start), is one map whichever
+    authorizer a route names, and names only routes of the API that go through an authorizer:
+    a typo in a route key would silently leave the route it meant unscoped."""
+    scopes = route_scopes_of(sam_template, "AuthorizerFunction")
+    assert scopes == route_scopes_of(sam_template, "SessionAuthorizerFunction")
+    assert scopes["GET /api/reports"] == {"reports:read"}
+    operations_by_route = operations(http_api_body(cfn_template))
+    for route in scopes:
+        method, _, path = route.partition(" ")
+        assert (method, path) in operations_by_route, f"{route} is not a route of the API"
+        # Our Lambda authorizers, not NONE and not NativeJwtAuthorizer: only they read it.
+        (scheme,) = operations_by_route[(method, path)]["security"]
+        assert set(scheme) <= set(AUTHORIZER_FUNCTIONS), route
 
 
 def test_routes_reach_their_functions(cfn_template):

@@ -166,6 +166,10 @@ def me(caller: Caller) -> Response[Any]:
     return json(200, {"user": caller.username, "sub": caller.sub, "scope": caller.scope})
 
 
+def reports(caller: Caller) -> Response[Any]:
+    return json(200, {"reports": [], "client_id": caller.client_id, "scope": caller.scope})
+
+
 # ------------------------------------------------------------------- cookies
 def _cookie(name: str, value: str, path: str, same_site: SameSite, max_age: int) -> Cookie:
     return Cookie(
