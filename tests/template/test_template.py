@@ -745,7 +745,7 @@ def test_kms_grants_reach_only_this_stacks_signing_keys(cfn_template):
                 assert statement["Resource"] == "*"
             else:
                 assert statement["Resource"] == {"Fn::Sub": KMS_KEYS}
-    assert checked == 4  # login, refresh, and the rotation function's two statements
+    assert checked == 5  # login, refresh, the OAuth function, and the rotation function's two
 
 
 STACK = "auth-test"  # conftest's AWS::StackName
