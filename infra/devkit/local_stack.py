@@ -30,6 +30,7 @@ SHELL_PREFIXES = (
     "OTHER_ORIGIN_",
     "APP_URL",
     "SIGNUP_",
+    "CLIENT_",
 )
 READY_PATH = "/.well-known/openid-configuration"
 

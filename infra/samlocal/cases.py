@@ -3,10 +3,12 @@ what its function must answer (its success case, not only a refusal)."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote_plus, urlencode
 
 Check = Callable[[Any], str | None]
 
@@ -16,6 +18,15 @@ class Session:
     access: str
     refresh: str
     claims: dict[str, Any]
+
+
+@dataclass(frozen=True, repr=False)
+class Machine:
+    """A machine client registered for the OAuth cases (contract §9), and its secret."""
+
+    client_id: str
+    secret: str
+    scope: str
 
 
 def _json_body(answer: Any) -> Any:
@@ -123,6 +134,56 @@ def _both(*edits: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]]
     return edit
 
 
+def _set_client(machine: Machine) -> Callable[[dict[str, Any]], None]:
+    """client_secret_basic (RFC 6749 §2.3.1: each part form-encoded before base64)."""
+    pair = f"{quote_plus(machine.client_id)}:{quote_plus(machine.secret)}".encode()
+
+    def edit(event: dict[str, Any]) -> None:
+        event["headers"]["authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+
+    return edit
+
+
+def _set_form(form: dict[str, str]) -> Callable[[dict[str, Any]], None]:
+    def edit(event: dict[str, Any]) -> None:
+        event["body"] = urlencode(form)
+        event["isBase64Encoded"] = False
+
+    return edit
+
+
+def _oauth_cases(main: Session, machine: Machine | None) -> list[Case]:
+    """The OAuth function's three events. With a registered client: a token with the
+    client's scope, the main session's access token introspected as active, and the
+    revocation event's placeholder token revoked (nothing to revoke: 200, RFC 7009). With
+    none (the events' placeholder credentials): the one answer to an unknown client."""
+    if machine is None:
+        refused = _status(401, lambda b: b["error"] == "invalid_client")
+        return [
+            Case("OAuthFunction", event_file, refused)
+            for event_file in ("oauth_token.json", "oauth_introspect.json", "oauth_revoke.json")
+        ]
+    client = _set_client(machine)
+    return [
+        Case(
+            "OAuthFunction",
+            "oauth_token.json",
+            _status(
+                200,
+                lambda b: bool(b["access_token"]) and b["scope"] == machine.scope,
+            ),
+            _both(client, _set_form({"grant_type": "client_credentials"})),
+        ),
+        Case(
+            "OAuthFunction",
+            "oauth_introspect.json",
+            _status(200, lambda b: b["active"] is True and b["sub"] == main.claims["sub"]),
+            _both(client, _set_form({"token": main.access, "token_type_hint": "access_token"})),
+        ),
+        Case("OAuthFunction", "oauth_revoke.json", _status(200), client),
+    ]
+
+
 def _mail_outcome(outcome: str) -> Check:
     def check(answer: Any) -> str | None:
         if isinstance(answer, dict) and answer.get("outcome") == outcome:
@@ -155,7 +216,11 @@ CHANGER_NEW_PASSWORD = "plover-quartz-lantern-violet"
 
 
 def cases(
-    main: Session, other: Session, leaving: Session, changer: Session | None = None
+    main: Session,
+    other: Session,
+    leaving: Session,
+    changer: Session | None = None,
+    machine: Machine | None = None,
 ) -> list[Case]:
     """Every function with every event of events/ (a function's refusal as well where the
     event's placeholder is itself a refusal case). Ordered so that no case spends what a
@@ -165,7 +230,11 @@ def cases(
     mail asked for (202 whoever asks; the job goes to the local stack's Lambda API); the
     placeholder tokens of the reset and verification events refused (a real one exists
     only in a mail); sign-up closed (the template's default); a mail job whose account
-    does not exist, the one outcome that needs no mail sent."""
+    does not exist, the one outcome that needs no mail sent.
+
+    The OAuth function: with ``machine``, a client registered in the stack, its success
+    cases (``_oauth_cases``); without, the events' placeholder client refused. A case's
+    name is the same either way."""
     changer = changer or main
     return [
         Case("WellKnownFunction", "wellknown_jwks.json", _status(200, lambda b: bool(b["keys"]))),
@@ -275,5 +344,6 @@ def cases(
             label="(placeholder)",
         ),
         Case("AccountMailFunction", "mail_job.json", _mail_outcome("no_account")),
+        *_oauth_cases(main, machine),
         Case("KeyRotationFunction", "rotation_scheduled.json", _rotation_report),
     ]

@@ -11,6 +11,10 @@ address only (never on the machine's other interfaces) relays to the local stack
 which stays on 127.0.0.1, and another to its Lambda API where it has one
 (``AWS_ENDPOINT_URL_LAMBDA``): the forgot and password routes hand their mail jobs to
 ``AccountMailFunction`` there, as they would to Lambda.
+
+A machine client is registered in the stack's clients table for the OAuth cases, under a
+pepper (``CLIENT_SECRET_PEPPER``) pinned for the run: the stack and the containers must
+digest secrets alike, and each would otherwise generate a pepper of its own.
 """
 
 from __future__ import annotations
@@ -33,15 +37,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from infra import template
+from infra.devkit.environment import FAKE_CREDENTIALS, REGION, use_layer
 from infra.local.stack import DEFAULT_DEMO_PASSWORD, LocalStack
 from infra.samlocal import image, sam, variant
-from infra.samlocal.cases import CHANGER, Case, Session, cases
+from infra.samlocal.cases import CHANGER, Case, Machine, Session, cases
 from infra.samlocal.common import ROOT, SAM, WORK, MachineCannot, SamLocalError, free_port
 from infra.samlocal.forward import Forwarder
 
 EVENTS = ROOT / "events"
 PYTHON = Path(sys.executable)
+# The OAuth cases' client, and the pepper its secret is digested under (stack and containers).
+SAMPLE_CLIENT_ID = "sam-local-client"
+SAMPLE_CLIENT_SCOPE = "reports:read"
+PINNED = {"CLIENT_SECRET_PEPPER": "sam-local-client-secret-pepper-of-no-secrecy-at-all"}
 
 
 # ---------------------------------------------------------------- the machine
@@ -120,6 +131,7 @@ def local_stack() -> Iterator[Stack]:
     users_file = env_file.parent / "users.json"
     users_file.write_text(json.dumps([{**CHANGER, "scope": "profile"}]))
     environ.update(LOCAL_USERS_FILE=str(users_file), LOCAL_OUTBOX_DIR=str(WORK / "outbox"))
+    environ.update(PINNED)
     log = (WORK / "local-stack.log").open("w")
     process = subprocess.Popen(  # noqa: S603
         [str(PYTHON), "-m", "infra.local"],
@@ -181,6 +193,27 @@ def log_in(origin: str, username: str = "sam", password: str | None = None) -> S
     return Session(tokens["access_token"], tokens["refresh_token"], claims)
 
 
+def register_client(stack: Stack) -> Machine:
+    """The OAuth cases' client, written to the stack's clients table with a new secret."""
+    use_layer()
+    from authcore.clients.dynamo import DynamoClientStore
+    from authcore.clients.model import Client
+
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=stack.env["AWS_ENDPOINT_URL"],
+        region_name=stack.env.get("AWS_REGION", REGION),
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+    # The stack names each table local-<logical id>, as environment_file does.
+    table = stack.env.get("CLIENTS_TABLE") or "local-ClientsTable"
+    client = Client(SAMPLE_CLIENT_ID, frozenset(SAMPLE_CLIENT_SCOPE.split()))
+    client, secret = client.with_new_secret(PINNED["CLIENT_SECRET_PEPPER"].encode(), time.time())
+    DynamoClientStore(dynamodb, table).create(client)
+    return Machine(SAMPLE_CLIENT_ID, secret, SAMPLE_CLIENT_SCOPE)
+
+
 # The template's MailSender is empty by default (a deployment names one): without a From
 # address the mail function cannot build its SES adapter at all. Nothing is sent here.
 SAMPLE_MAIL_FROM = "no-reply@example.com"
@@ -189,7 +222,7 @@ SAMPLE_MAIL_FROM = "no-reply@example.com"
 def environment_file(stack: Stack, moto: Forwarder, lambda_api: Forwarder | None = None) -> Path:
     """Each function's variables as the local stack gives them to its own workers, with the
     AWS endpoints reached through the bridge."""
-    resolver_stack = LocalStack(stack.port, lambda _line: None)
+    resolver_stack = LocalStack(stack.port, lambda _line: None, {**os.environ, **PINNED})
     resolver_stack.tables = {
         logical_id: f"local-{logical_id}"
         for logical_id in template.resources("AWS::DynamoDB::Table")
@@ -241,7 +274,7 @@ def run(log: Callable[[str], None] = print, *, warm: bool = True) -> list[Case]:
             options = sam.common_options(built, env_vars, bridge)
             main, other, leaving = (log_in(stack.origin) for _ in range(3))
             changer = log_in(stack.origin, CHANGER["username"], CHANGER["password"])
-            checked = cases(main, other, leaving, changer)
+            checked = cases(main, other, leaving, changer, register_client(stack))
             started = time.monotonic()
             invoker = sam.WarmInvoker(options) if warm else sam.ColdInvoker(options)
             log(f"[sam-local] {invoker.name} ready in {time.monotonic() - started:.1f} s")

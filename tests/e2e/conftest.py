@@ -59,6 +59,10 @@ STACK_SETTINGS = {
 }
 # Contract §7: sign-up open (it is closed by default), so that test_accounts.py can walk it.
 ACCOUNT_SETTINGS = {"SIGNUP_ENABLED": "true"}
+# Contract §9: a pepper the tests know (the stack generates one when it is empty), so they
+# can register machine clients straight into the stack's clients table.
+CLIENT_SECRET_PEPPER = "e2e-client-secret-pepper-of-at-least-32-characters"
+CLIENT_SETTINGS = {"CLIENT_SECRET_PEPPER": CLIENT_SECRET_PEPPER}
 
 
 @dataclass
@@ -100,6 +104,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
     variables = {
         **STACK_SETTINGS,
         **ACCOUNT_SETTINGS,
+        **CLIENT_SETTINGS,
         "OTHER_ORIGIN_PORT": str(other_origin_port),
         "DEMO_PASSWORD": DEMO_PASSWORD,
         "LOCAL_USERS_FILE": str(users_file),

@@ -14,8 +14,10 @@ import json
 import secrets
 import subprocess
 import sys
+import time
 from typing import Any
 
+import boto3
 import pytest
 import requests
 import yaml
@@ -25,8 +27,10 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from authcore.accounts.devices import DEVICE_COOKIE
+from authcore.clients.dynamo import DynamoClientStore
+from authcore.clients.model import Client
 from infra import template
-from tests.e2e.conftest import DEMO_PASSWORD, ROOT, USERS, LocalStack
+from tests.e2e.conftest import CLIENT_SECRET_PEPPER, DEMO_PASSWORD, ROOT, USERS, LocalStack
 
 pytestmark = pytest.mark.e2e
 
@@ -177,6 +181,11 @@ def test_every_error_code_of_the_contract_is_in_the_error_schema():
         "weak_password",
         "email_not_verified",
         "not_found",
+        # §9 (RFC 6749 §5.2, RFC 7009 §2.2.1)
+        "invalid_client",
+        "invalid_scope",
+        "unsupported_grant_type",
+        "unsupported_token_type",
     }
     assert contract <= codes
 
@@ -495,6 +504,191 @@ def test_wrong_methods_on_the_account_routes_answer_405(local_stack: LocalStack)
         "/auth/signup",
         "/auth/email/verify",
     ):
+        for method in ("GET", "PUT", "DELETE"):
+            response = requests.request(method, f"{local_stack.base_url}{path}", timeout=10)
+            check(method, path, response, 405, described_as="MethodNotAllowed")
+            assert response.headers["Allow"] == "POST"
+
+
+# ------------------------------------------------------------ machine clients (§9)
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+OAUTH_PATHS = ("/oauth2/token", "/oauth2/introspect", "/oauth2/revoke")
+# CLIENT_ID's default: the client the web app's sessions (and so its tokens) belong to.
+WEB_CLIENT = "web"
+
+
+def _clients(stack: LocalStack) -> DynamoClientStore:
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=stack.env["AWS_ENDPOINT_URL"],
+        region_name=stack.env["AWS_REGION"],
+        aws_access_key_id=stack.env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=stack.env["AWS_SECRET_ACCESS_KEY"],
+    )
+    # The stack names each table local-<logical id> (infra.local.stack).
+    return DynamoClientStore(dynamodb, stack.env.get("CLIENTS_TABLE", "local-ClientsTable"))
+
+
+def _register(stack: LocalStack, client_id: str, scope: str, quota_per_hour: int = 0) -> str:
+    """A client in the stack's table, straight through the store (the stack's pepper is
+    the tests' own); its new secret. A client registered already gets one more secret."""
+    store = _clients(stack)
+    existing = store.get(client_id)
+    client = existing or Client(client_id, frozenset(scope.split()), quota_per_hour=quota_per_hour)
+    updated, secret = client.with_new_secret(CLIENT_SECRET_PEPPER.encode(), time.time())
+    if existing is None:
+        store.create(updated)
+    else:
+        store.replace(existing, updated)
+    return secret
+
+
+@pytest.fixture(scope="module")
+def machine(local_stack: LocalStack) -> tuple[str, str]:
+    client_id = f"openapi-{secrets.token_hex(4)}"
+    return client_id, _register(local_stack, client_id, "reports:read reports:write")
+
+
+def _oauth(stack: LocalStack, path: str, form: dict[str, str] | bytes, **kwargs: Any):
+    """A form (requests encodes a dict and says so; raw bytes are sent as a form too,
+    unless ``headers`` says otherwise)."""
+    kwargs.setdefault("headers", FORM)
+    return requests.post(f"{stack.base_url}{path}", data=form, timeout=10, **kwargs)
+
+
+def _client_token(stack: LocalStack, machine: tuple[str, str], **form: str) -> str:
+    answer = _oauth(
+        stack, "/oauth2/token", {"grant_type": "client_credentials", **form}, auth=machine
+    )
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])
+
+
+def test_token_answers_conform(local_stack: LocalStack, machine: tuple[str, str]):
+    path = "/oauth2/token"
+    client_id, secret = machine
+
+    def token(form: dict[str, str] | bytes, **kwargs: Any) -> requests.Response:
+        return _oauth(local_stack, path, form, **kwargs)
+
+    basic = check("POST", path, token({"grant_type": "client_credentials"}, auth=machine), 200)
+    assert basic.json()["scope"] == "reports:read reports:write"
+    assert basic.headers["Pragma"] == "no-cache"
+    posted = token(
+        {
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": secret,
+            "scope": "reports:read",
+        }
+    )
+    assert check("POST", path, posted, 200).json()["scope"] == "reports:read"
+    for form, code in (
+        ({"grant_type": "client_credentials", "scope": "admin"}, "invalid_scope"),
+        ({"grant_type": "password"}, "unsupported_grant_type"),
+        ({"scope": "reports:read"}, "invalid_request"),
+        (b"grant_type=client_credentials&scope=a&scope=b", "invalid_request"),
+        ({"grant_type": "client_credentials", "client_secret": secret}, "invalid_request"),
+    ):
+        refused = check("POST", path, token(form, auth=machine), 400)
+        assert refused.json()["error"] == code, (form, refused.text)
+    wrong = (client_id, secret[:-1] + ("A" if secret[-1] != "A" else "B"))
+    stranger = (f"nobody-{secrets.token_hex(4)}", secret)
+    answers = [
+        check("POST", path, token({"grant_type": "client_credentials"}, auth=who), 401)
+        for who in (wrong, stranger)
+    ]
+    answers.append(check("POST", path, token({"grant_type": "client_credentials"}), 401))
+    assert {a.text for a in answers} == {answers[0].text}
+    assert answers[0].json()["error"] == "invalid_client"
+    check("POST", path, token(b'{"grant_type": "client_credentials"}', headers=JSON), 415)
+    check("POST", path, token({"grant_type": "client_credentials", "scope": "x" * 9000}), 413)
+
+
+def test_a_client_over_its_quota_gets_429_with_retry_after(local_stack: LocalStack):
+    client_id = f"quota-{secrets.token_hex(4)}"
+    secret = _register(local_stack, client_id, "reports:read", quota_per_hour=1)
+    form = {"grant_type": "client_credentials"}
+    path = "/oauth2/token"
+    check("POST", path, _oauth(local_stack, path, form, auth=(client_id, secret)), 200)
+    refused = check("POST", path, _oauth(local_stack, path, form, auth=(client_id, secret)), 429)
+    assert 0 < int(refused.headers["Retry-After"]) <= 3600
+
+
+def test_introspection_answers_conform(local_stack: LocalStack, machine: tuple[str, str]):
+    path = "/oauth2/introspect"
+
+    def introspect(token: str, **kwargs: Any) -> requests.Response:
+        return _oauth(local_stack, path, {"token": token}, **kwargs)
+
+    user = _login(local_stack, "body").json()
+    about_user = check("POST", path, introspect(user["access_token"], auth=machine), 200).json()
+    assert about_user["active"] is True
+    assert about_user["username"] == "sam"
+    assert about_user["sid"] == user["refresh_token"].split(".")[0]
+    for token in ("garbage", user["refresh_token"]):
+        assert check("POST", path, introspect(token, auth=machine), 200).json() == {"active": False}
+    # A logout shows at once.
+    logout = requests.post(
+        f"{local_stack.base_url}/auth/logout",
+        json={"refresh_token": user["refresh_token"]},
+        timeout=10,
+    )
+    assert logout.status_code == 204
+    ended = check("POST", path, introspect(user["access_token"], auth=machine), 200)
+    assert ended.json() == {"active": False}
+    check("POST", path, introspect(user["access_token"]), 401)
+    check("POST", path, _oauth(local_stack, path, {"token": ""}, auth=machine), 400)
+    check("POST", path, _oauth(local_stack, path, b"token=a&token=b", auth=machine), 400)
+    check("POST", path, _oauth(local_stack, path, b'{"token": "x"}', headers=JSON), 415)
+
+
+def test_revocation_answers_conform(local_stack: LocalStack, machine: tuple[str, str]):
+    path = "/oauth2/revoke"
+    web = (WEB_CLIENT, _register(local_stack, WEB_CLIENT, ""))
+
+    def revoke(token: str, **kwargs: Any) -> requests.Response:
+        return _oauth(local_stack, path, {"token": token}, **kwargs)
+
+    user = _login(local_stack, "body").json()
+    # Another client's request revokes nothing, and says so in no way.
+    check("POST", path, revoke(user["refresh_token"], auth=machine), 200)
+    assert _introspected(local_stack, machine, user["access_token"])["active"] is True
+    check("POST", path, revoke(user["refresh_token"], auth=web), 200)
+    assert _introspected(local_stack, machine, user["access_token"]) == {"active": False}
+    check("POST", path, revoke("garbage", auth=web), 200)
+    check("POST", path, revoke("garbage"), 401)
+    check("POST", path, _oauth(local_stack, path, {"token_type_hint": "x"}, auth=web), 400)
+
+
+@pytest.mark.xfail(
+    reason="a client token (no sid) verifies only with the authorizer branch's sid-less"
+    " verification; remove this mark once it is merged",
+    strict=False,
+)
+def test_client_tokens_introspect_and_cannot_be_revoked(
+    local_stack: LocalStack, machine: tuple[str, str]
+):
+    client_token = _client_token(local_stack, machine)
+    introspected = _oauth(local_stack, "/oauth2/introspect", {"token": client_token}, auth=machine)
+    about = check("POST", "/oauth2/introspect", introspected, 200).json()
+    assert about["active"] is True
+    assert about["sub"] == about["client_id"] == machine[0]
+    assert "sid" not in about
+    assert "username" not in about
+    revoked = _oauth(local_stack, "/oauth2/revoke", {"token": client_token}, auth=machine)
+    refused = check("POST", "/oauth2/revoke", revoked, 400)
+    assert refused.json()["error"] == "unsupported_token_type"
+
+
+def _introspected(stack: LocalStack, machine: tuple[str, str], token: str) -> dict[str, Any]:
+    answer = _oauth(stack, "/oauth2/introspect", {"token": token}, auth=machine)
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def test_wrong_methods_on_the_oauth_routes_answer_405(local_stack: LocalStack):
+    for path in OAUTH_PATHS:
         for method in ("GET", "PUT", "DELETE"):
             response = requests.request(method, f"{local_stack.base_url}{path}", timeout=10)
             check(method, path, response, 405, described_as="MethodNotAllowed")
