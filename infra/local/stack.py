@@ -596,8 +596,13 @@ class LocalStack:
             self._lambda_server.shutdown()
             self._lambda_server.server_close()
             self._lambda_server = None
-        for pool in self.pools.values():
-            pool.close()
+        # The pools side by side: one after another, a loaded machine takes longer to stop
+        # some fifteen functions' workers than a caller's patience (SIGKILL) allows.
+        closing = [threading.Thread(target=pool.close) for pool in self.pools.values()]
+        for thread in closing:
+            thread.start()
+        for thread in closing:
+            thread.join()
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
