@@ -67,6 +67,7 @@ sam-local: prepare dev sam-cli
 bench: dev
 	$(PY) -m bench.authorizer
 	$(PY) -m bench.refresh
+	$(PY) -m bench.token
 	$(PY) -m bench.login
 	$(PY) -m bench.forgot
 	$(PY) -m bench.memory

@@ -1,5 +1,5 @@
 """Admin command line: create, invite, disable, enable, unlock and inspect users, set
-passwords.
+passwords; create and manage machine clients (infra/admin_clients.py).
 
 Works against a deployed stack (``--stack NAME``: table names and the mail function
 from its outputs) or any DynamoDB the standard AWS environment points at, the local
@@ -9,6 +9,10 @@ Passwords come from standard input or a prompt, never from an argument (argv
 is visible to every user of the machine and lands in shell history). An address
 given here counts as verified (contract §7); an invitation sets no password at all:
 the invitee chooses one through the link mailed to them, never a temporary one.
+
+The client commands need ``CLIENTS_TABLE`` (or ``--stack``), and those that make a
+secret the pepper: ``CLIENT_SECRET_PEPPER``, or with ``--stack`` the secret the stack
+generated (``. .local/env`` sets both for the local stack).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -29,10 +34,12 @@ from authcore.accounts.dynamo import DynamoUserStore
 from authcore.accounts.lockout import LockoutPolicy
 from authcore.accounts.passwords import Passwords
 from authcore.accounts.users import User, canonical_username
+from authcore.clients.dynamo import ClientExists
 from authcore.config import Settings
-from authcore.errors import AuthError, ConfigError, UnknownUser, UserExists
+from authcore.errors import AuthError, ConfigError, UnknownUser, UserExists, WriteConflict
 from authcore.sessions.dynamo import DynamoSessionStore
 from authcore.sessions.service import SessionService
+from infra import admin_clients
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
@@ -233,7 +240,8 @@ def main(
     process); by default the mail function, invoked through the Lambda API."""
     parser = argparse.ArgumentParser(prog="python -m infra.admin", description=__doc__)
     parser.add_argument(
-        "--stack", help="deployed stack whose outputs name the tables and the mail function"
+        "--stack",
+        help="deployed stack whose outputs name the tables, the mail function and the pepper",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser(
@@ -257,7 +265,10 @@ def main(
         ("show", "show a user (never the hash)"),
     ):
         commands.add_parser(name, help=text).add_argument("username")
+    admin_clients.add_commands(commands)
     args = parser.parse_args(argv)
+    if args.command in admin_clients.COMMANDS:
+        return _clients(args, stdout)
 
     settings = Settings.from_env()
     outputs = stack_outputs(args.stack) if args.stack else {}
@@ -308,6 +319,56 @@ def main(
         return 1
     print(json.dumps(result), file=stdout)
     return 0
+
+
+def _clients(args: argparse.Namespace, stdout: TextIO) -> int:
+    """A client command: the table and (for a new secret) the pepper resolved before
+    anything is written."""
+    pepper: bytes | None = None
+    try:
+        if args.stack:
+            outputs = stack_outputs(args.stack)
+            table = outputs[admin_clients.CLIENTS_TABLE_OUTPUT]
+        else:
+            outputs, table = {}, Settings.from_env().clients_table_name
+        if admin_clients.needs_pepper(args):
+            pepper = (
+                admin_clients.stack_pepper(
+                    args.stack, outputs, os.environ, admin_clients.secrets_manager_value
+                )
+                if args.stack
+                else admin_clients.environment_pepper(os.environ)
+            )
+    except ConfigError as exc:
+        hint = " (or give --stack)" if not args.stack and "(or give" not in str(exc) else ""
+        print(f"error: {exc}{hint}", file=sys.stderr)
+        return 1
+    except KeyError as exc:
+        print(f"error: stack {args.stack} has no output {exc}", file=sys.stderr)
+        return 1
+    except (BotoCoreError, ClientError) as exc:
+        print(f"error: cannot read the stack's pepper: {exc}", file=sys.stderr)
+        return 1
+
+    def the_pepper() -> bytes:
+        if pepper is None:
+            raise admin_clients.PepperUnavailable("no pepper for this command")
+        return pepper
+
+    clients = admin_clients.ClientAdmin.connect(table, the_pepper)
+    try:
+        return admin_clients.run(clients, args, stdout, sys.stderr)
+    except admin_clients.BadKeySet as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    except ClientExists:
+        print(f"error: client {args.client_id} already exists", file=sys.stderr)
+    except WriteConflict:
+        print(f"error: client {args.client_id} kept changing meanwhile: try again", file=sys.stderr)
+    except LookupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    except AuthError as exc:
+        print(f"error: {exc.description}", file=sys.stderr)
+    return 1
 
 
 def _invite(admin: Admin, username: str, email: str, scope: str, stdout: TextIO) -> int:

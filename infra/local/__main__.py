@@ -2,7 +2,8 @@
 the demo page at ``/``, and a page of another origin at http://localhost:$OTHER_ORIGIN_PORT
 (default PORT + 1; 0 turns it off) for trying cross-site requests by hand.
 
-Environment: PORT, OTHER_ORIGIN_PORT, DEMO_PASSWORD, LOCAL_USERS_FILE, LOCAL_ENV_FILE
+Environment: PORT, OTHER_ORIGIN_PORT, DEMO_PASSWORD, LOCAL_USERS_FILE, LOCAL_CLIENTS_FILE
+(machine clients to create at start, contract §9), LOCAL_ENV_FILE
 (where to write the sourceable admin environment, default .local/env), LOCAL_OUTBOX_DIR
 (where the account mails go, default .local/outbox/; the newest are at /_local/outbox),
 the variables of contract §5 (ACCESS_TOKEN_TTL_SECONDS, SESSION_TTL_SECONDS,
@@ -93,6 +94,7 @@ def main() -> int:
         stack.start()
         os.environ["AWS_ENDPOINT_URL"] = stack.endpoint  # for any client made in-process
         users = stack.seed_users()
+        clients = stack.seed_clients()
         authorizer = stack.authorizer()
         route_authorizers = stack.route_authorizers()
         # Not routes of the template: what only `make run` serves.
@@ -128,6 +130,8 @@ def main() -> int:
             count = sum(1 for a in route_authorizers.values() if a.function == function)
             guard += f", {function} on {count} route(s)"
         log(f"[stack] moto at {stack.endpoint}; users: {', '.join(users)}; authorizer: {guard}")
+        if clients:
+            log(f"[stack] machine clients: {', '.join(clients)}")
         log(f"[stack] Lambda API at {stack.lambda_endpoint}; mail to {stack.outbox}")
         sys.stdout.write(
             walkthrough(
@@ -137,6 +141,7 @@ def main() -> int:
                 env_file,
                 other_port if other is not None else None,
                 stack.outbox,
+                clients,
             )
         )
         sys.stdout.flush()

@@ -132,6 +132,12 @@ class Worker:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def end_input(self) -> None:
+        """End of input: the worker's loop ends (``stop`` then waits for it)."""
+        if self.process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
+
     def stop(self, grace: float = 3.0) -> None:
         if self.process.stdin is not None:
             with contextlib.suppress(OSError):
@@ -268,5 +274,8 @@ class FunctionPool:
             self._closed = True
             workers = list(self._all)
             self._lock.notify_all()
+        # Every worker told first, so that they wind down together, not one by one.
+        for worker in workers:
+            worker.end_input()
         for worker in workers:
             worker.stop()

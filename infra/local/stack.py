@@ -12,8 +12,8 @@ import re
 import secrets
 import shlex
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +50,11 @@ DEFAULT_OUTBOX_DIR = ROOT / ".local" / "outbox"
 # from a deployed stack (``invite``); locally it names the pool.
 MAIL_FUNCTION_OUTPUT = "AccountMailFunctionName"
 _SUB = re.compile(r"\$\{([^}!][^}]*)\}")
+# Written to the admin environment file (which only its owner may read) but never
+# printed in the startup text.
+UNPRINTED_VARIABLES = frozenset({"CLIENT_SECRET_PEPPER"})
+# Contract §9: the members of an entry of LOCAL_CLIENTS_FILE.
+CLIENT_MEMBERS = frozenset({"client_id", "client_secret", "jwks", "scope"})
 
 Log = Callable[[str], None]
 
@@ -224,12 +229,74 @@ def users_to_seed(environ: Mapping[str, str]) -> list[SeedUser]:
     return found
 
 
+class BadClientsFile(ValueError):
+    """LOCAL_CLIENTS_FILE is not what contract §9 describes; the message says where."""
+
+
+@dataclass
+class SeedClient:
+    """A machine client of LOCAL_CLIENTS_FILE: a secret in clear (the developer chose
+    it; only its digest is stored) or the public keys of a private_key_jwt client."""
+
+    client_id: str
+    scope: str
+    client_secret: str | None = field(default=None, repr=False)
+    jwks: dict[str, Any] | None = None
+
+
+def clients_to_seed(environ: Mapping[str, str]) -> list[SeedClient]:
+    """Contract §9: LOCAL_CLIENTS_FILE, a JSON array of
+    ``{"client_id", "client_secret" | "jwks", "scope"}``; ValueError says what is wrong."""
+    from infra.admin_clients import BadKeySet, public_jwks
+
+    path = environ.get("LOCAL_CLIENTS_FILE")
+    if not path:
+        return []
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        entries = json.loads(text)
+    except ValueError as error:
+        raise BadClientsFile(f"{path}: not JSON: {error}") from None
+    if not isinstance(entries, list):
+        raise BadClientsFile(f"{path}: expected a JSON array of clients")
+    found = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("client_id"), str):
+            raise BadClientsFile(f"{path}: client {index} needs a string client_id")
+        name = f"{path}: client {entry['client_id']!r}"
+        unknown = sorted(set(entry) - CLIENT_MEMBERS)
+        if unknown:
+            raise BadClientsFile(
+                f"{name}: unknown member {', '.join(unknown)}"
+                f" (a client has {', '.join(sorted(CLIENT_MEMBERS))})"
+            )
+        if ("client_secret" in entry) == ("jwks" in entry):
+            raise BadClientsFile(f"{name}: give either client_secret or jwks")
+        if not isinstance(entry.get("scope", ""), str):
+            raise BadClientsFile(f"{name}: scope must be a string of space-separated scopes")
+        secret = entry.get("client_secret")
+        if secret is not None and (not isinstance(secret, str) or not secret):
+            raise BadClientsFile(f"{name}: client_secret must be a non-empty string")
+        jwks = None
+        if "jwks" in entry:
+            try:
+                jwks = public_jwks(entry["jwks"])
+            except BadKeySet as error:
+                raise BadClientsFile(f"{name}: jwks: {error}") from None
+        found.append(SeedClient(entry["client_id"], entry.get("scope", ""), secret, jwks))
+    return found
+
+
 class LocalStack:
     def __init__(self, port: int, log: Log, environ: Mapping[str, str] = os.environ) -> None:
         self.port = port
         self.origin = f"http://localhost:{port}"
         self._log = log
         self._environ = environ
+        # The template's parameters, resolved once: the secrets generated when empty
+        # (the client-secret pepper above all) must be the same for every function, the
+        # seeding and the admin environment.
+        self._parameters: dict[str, str] | None = None
         self._moto: MotoServer | None = None
         self.endpoint = ""
         self.tables: dict[str, str] = {}
@@ -268,6 +335,11 @@ class LocalStack:
         threading.Thread(target=server.serve_forever, name="lambda-api", daemon=True).start()
 
     # -------------------------------------------------------- functions
+    def parameters(self) -> dict[str, str]:
+        if self._parameters is None:
+            self._parameters = local_parameters(self.origin, self._environ)
+        return self._parameters
+
     def resolver(self) -> Resolver:
         refs: dict[str, str] = {
             "AWS::Region": REGION,
@@ -275,7 +347,7 @@ class LocalStack:
             "AWS::Partition": "aws",
             "AWS::StackName": "local",
             "AWS::URLSuffix": "amazonaws.com",
-            **local_parameters(self.origin, self._environ),
+            **self.parameters(),
             **self.tables,
             # A function's Ref is its name; locally the name is the logical id.
             **{logical_id: logical_id for logical_id in template.functions()},
@@ -425,6 +497,43 @@ class LocalStack:
             created.append(user.username)
         return created
 
+    # ------------------------------------------------------------ machine clients
+    def function_variable(self, name: str) -> str:
+        """A variable as the template's functions receive it (the first that does)."""
+        resolver = self.resolver()
+        for function in template.functions().values():
+            if name in function.environment:
+                return resolver.string(function.environment[name])
+        raise SetupError(f"no function of the template receives {name}")
+
+    def seed_clients(self) -> list[str]:
+        """LOCAL_CLIENTS_FILE's clients, their secrets digested with the pepper the
+        OAuth function was given."""
+        from authcore.clients.dynamo import ClientExists
+        from authcore.errors import AuthError
+        from infra.admin_clients import ClientAdmin
+
+        try:
+            seeds = clients_to_seed(self._environ)
+        except (OSError, ValueError) as error:
+            raise SetupError(str(error)) from None
+        if not seeds:
+            return []
+        pepper = self.function_variable("CLIENT_SECRET_PEPPER").encode("utf-8")
+        admin = ClientAdmin.connect(self.tables["ClientsTable"], lambda: pepper, self.dynamodb())
+        created = []
+        for seed in seeds:
+            try:
+                admin.create(seed.client_id, seed.scope, jwks=seed.jwks, secret=seed.client_secret)
+            except ClientExists:
+                raise SetupError(f"client {seed.client_id!r} is listed twice") from None
+            except AuthError as error:
+                raise SetupError(
+                    f"cannot create client {seed.client_id!r}: {error.description}"
+                ) from None
+            created.append(seed.client_id)
+        return created
+
     def mail_function(self) -> str:
         """The mail function's name, as the template's output gives it."""
         output = template.load().get("Outputs", {}).get(MAIL_FUNCTION_OUTPUT, {})
@@ -440,6 +549,10 @@ class LocalStack:
             "USERS_TABLE": self.tables.get("UsersTable", ""),
             "SESSIONS_TABLE": self.tables.get("SessionsTable", ""),
             "KEYS_TABLE": self.tables.get("KeysTable", ""),
+            # `python -m infra.admin create-client` and `rotate-secret` digest new secrets
+            # with the pepper the OAuth function was given.
+            "CLIENTS_TABLE": self.tables.get("ClientsTable", ""),
+            "CLIENT_SECRET_PEPPER": self.function_variable("CLIENT_SECRET_PEPPER"),
             # `python -m infra.admin invite` hands the invitation to this function.
             "MAIL_FUNCTION": self.mail_function(),
             "LOCAL_OUTBOX_DIR": str(self.outbox),
@@ -484,8 +597,13 @@ class LocalStack:
             self._lambda_server.shutdown()
             self._lambda_server.server_close()
             self._lambda_server = None
-        for pool in self.pools.values():
-            pool.close()
+        # The pools side by side: one after another, a loaded machine takes longer to stop
+        # some fifteen functions' workers than a caller's patience (SIGKILL) allows.
+        closing = [threading.Thread(target=pool.close) for pool in self.pools.values()]
+        for thread in closing:
+            thread.start()
+        for thread in closing:
+            thread.join()
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
@@ -498,7 +616,11 @@ def write_env_file(path: Path, variables: Mapping[str, str]) -> None:
     # Nothing of a real account may win over the fake credentials.
     lines.append("unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_SESSION_TOKEN AWS_SECURITY_TOKEN")
     lines += [f"export {name}={shlex.quote(value)}" for name, value in variables.items()]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # It holds the client-secret pepper: its owner's alone.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.chmod(path, 0o600)  # an existing file keeps its mode through os.open
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write("\n".join(lines) + "\n")
 
 
 def _display(path: Path) -> str:
@@ -525,6 +647,7 @@ def walkthrough(
     env_file: Path,
     other_port: int | None = None,
     outbox: Path | None = None,
+    clients: Sequence[str] = (),
 ) -> str:
     password = "<your DEMO_PASSWORD>" if demo_password_set else DEFAULT_DEMO_PASSWORD
     login = f'{{"username":"sam","password":"{password}"'
@@ -562,15 +685,35 @@ def walkthrough(
         f"  curl -si {json_type} -d {refresh_body} {origin}/auth/logout",
         "",
         f"Admin commands against this stack: `. {_display(env_file)}` sets",
-        *(f"  export {name}={value}" for name, value in admin_env.items()),
+        *(
+            f"  export {name}={'<in the file>' if name in UNPRINTED_VARIABLES else value}"
+            for name, value in admin_env.items()
+        ),
         "then, e.g.:",
         "  printf '%s\\n' 'a-long-passphrase' \\",
         "    | .venv/bin/python -m infra.admin create-user alice --scope profile",
         "  .venv/bin/python -m infra.admin invite bob --email bob@example.com --scope profile",
         "",
+        *_client_lines(origin, clients),
         *_outbox_lines(origin, outbox),
     ]
     return "\n".join(lines)
+
+
+def _client_lines(origin: str, clients: Sequence[str]) -> list[str]:
+    seeded = [f"  Created from LOCAL_CLIENTS_FILE: {', '.join(clients)}"] if clients else []
+    return [
+        "Machine clients (OAuth 2.0 client credentials, form-encoded): the token endpoint is",
+        f"  {origin}/oauth2/token (discovery's token_endpoint).",
+        *seeded,
+        "  With the admin environment, a client and a token:",
+        "  SECRET=$(.venv/bin/python -m infra.admin create-client reports-job \\",
+        "      --scope reports:read | python3 -c 'import json,sys; print(json.load(sys.stdin)"
+        '["client_secret"])\')',
+        '  curl -s -u "reports-job:$SECRET" -d grant_type=client_credentials \\',
+        f"       {origin}/oauth2/token",
+        "",
+    ]
 
 
 def _outbox_lines(origin: str, outbox: Path | None) -> list[str]:

@@ -38,6 +38,21 @@ def test_bench_refresh_runs():
     assert "DynamoDB requests per handler refresh: 1" in out
 
 
+def test_bench_token_reports_its_verdicts_and_round_trips():
+    """The token endpoint against its baseline (one GetItem and one signature), with and
+    without the quota counter's write: both verdicts printed, two DynamoDB requests per
+    token (the client, its hour's counter)."""
+    out = bench("token", "--iterations", "3", "--warmup", "1")
+    for comparison in (
+        "handler / baseline (median):",
+        "handler / (baseline + quota counter) (median):",
+    ):
+        (line,) = [line for line in out.splitlines() if line.startswith(comparison)]
+        assert "[target at most 1.3x:" in line, line
+    assert "DynamoDB requests per token: 2" in out
+    assert "secret check / handler (median):" in out
+
+
 def test_bench_login_reports_both_targets():
     out = bench("login", "--tries", "2", "--warmup", "1")
     assert "[target within 10%:" in out

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from infra.devkit.local_stack import LocalStackProcess, StackFailed, free_port, read_env_file
+from tests.e2e.machine_clients import MACHINE_CLIENTS
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_SECONDS = 60
@@ -100,6 +101,8 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
     other_origin_port = free_port()
     users_file = tmp / "users.json"
     users_file.write_text(json.dumps(EXTRA_USERS), encoding="utf-8")
+    clients_file = tmp / "clients.json"
+    clients_file.write_text(json.dumps(MACHINE_CLIENTS), encoding="utf-8")
     outbox = tmp / "outbox"
     variables = {
         **STACK_SETTINGS,
@@ -108,6 +111,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         "OTHER_ORIGIN_PORT": str(other_origin_port),
         "DEMO_PASSWORD": DEMO_PASSWORD,
         "LOCAL_USERS_FILE": str(users_file),
+        "LOCAL_CLIENTS_FILE": str(clients_file),
         "LOCAL_OUTBOX_DIR": str(outbox),
     }
     try:
