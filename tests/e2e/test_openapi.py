@@ -661,11 +661,6 @@ def test_revocation_answers_conform(local_stack: LocalStack, machine: tuple[str,
     check("POST", path, _oauth(local_stack, path, {"token_type_hint": "x"}, auth=web), 400)
 
 
-@pytest.mark.xfail(
-    reason="a client token (no sid) verifies only with the authorizer branch's sid-less"
-    " verification; remove this mark once it is merged",
-    strict=False,
-)
 def test_client_tokens_introspect_and_cannot_be_revoked(
     local_stack: LocalStack, machine: tuple[str, str]
 ):

@@ -375,3 +375,21 @@ def test_a_client_credentials_token_cannot_be_revoked(store):
     own = grant("reports-job", secret).body["access_token"]
     answer = revoke("reports-job", secret, own)
     assert (answer.status, answer.body["error"]) == (400, "unsupported_token_type")
+
+
+def test_a_disabled_clients_tokens_introspect_as_inactive(store):
+    from dataclasses import replace
+
+    secret = register(store)
+    observer = register(store, client_id="observer")
+    own = grant("reports-job", secret).body["access_token"]
+    assert introspect("observer", observer, own).body["active"] is True
+    current = store.get("reports-job")
+    store.replace(current, replace(current, status="disabled"))
+    assert introspect("observer", observer, own).body == {"active": False}
+
+
+@pytest.mark.parametrize("client_id", ["", "x" * 3000, "a b"])
+def test_a_client_id_no_client_can_have_is_invalid_client_not_a_503(store, client_id):
+    answer = grant(client_id, "whatever")
+    assert (answer.status, answer.body) == (401, INVALID_CLIENT)

@@ -55,6 +55,11 @@ def check_client_id(client_id: str) -> str:
     raise InvalidRequest("client_id must not be a UUID (users' ids are)")
 
 
+def is_client_id(value: str) -> bool:
+    """The shape check alone (no UUID test): whether ``value`` can name a client."""
+    return _CLIENT_ID.fullmatch(value) is not None
+
+
 def parse_scope(scope: str) -> frozenset[str]:
     """RFC 6749 §3.3: space-delimited scope tokens."""
     tokens = scope.split(" ") if scope else []

@@ -419,9 +419,9 @@ def oauth_form(event: Event) -> dict[str, str]:
     form: dict[str, str] = {}
     for name, value in pairs:
         if name in form:
-            raise InvalidRequest(f"'{name}' is given more than once.")
+            raise InvalidRequest(f"'{name[:64]}' is given more than once.")
         if len(value) > MAX_BODY_BYTES:
-            raise InvalidRequest(f"'{name}' is too long.")
+            raise InvalidRequest(f"'{name[:64]}' is too long.")
         form[name] = value
     return form
 

@@ -54,7 +54,7 @@ _METRIC_NAMES = {
     "mail_suppressed": "MailSuppressed",
     "session_sweep_deferred": "SessionSweepDeferred",
     "password_notice_lost": "PasswordNoticeLost",
-    "client_quota_exceeded": "ClientQuotaExceeded",
+    "client_quota_exceeded": "ClientTokenQuotaExceeded",
 }
 
 # The services' time source; tests and benchmarks swap it with use_clock().
