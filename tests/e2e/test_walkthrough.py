@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from authcore.accounts.devices import DEVICE_COOKIE, DEVICE_COOKIE_TTL_SECONDS
 from tests.e2e.conftest import DEMO_PASSWORD, EXTRA_USERS, ROOT, STACK_SETTINGS, LocalStack
+from tests.e2e.conftest import USERS as USERS_BY_NAME
 
 pytestmark = pytest.mark.e2e
 
@@ -329,6 +330,28 @@ def test_protected_route_without_a_valid_token_is_denied_by_the_gateway(local_st
     )
     sessions = f"{local_stack.base_url}/auth/sessions"
     assert_gateway_denied(requests.get(sessions, timeout=10))
+
+
+def test_a_protected_route_with_route_scopes_needs_them(local_stack: LocalStack):
+    """ROUTE_SCOPES reaches the local authorizer from template.yaml, and the local gateway
+    hands it the routeKey as API Gateway does: sam's token (scope "profile") gets the
+    gateway's 403 on GET /api/reports, a token holding reports:read the route's answer."""
+    url = f"{local_stack.base_url}/api/reports"
+    sam = login(local_stack, "body").json()["access_token"]
+    refused = requests.get(url, headers={"Authorization": f"Bearer {sam}"}, timeout=10)
+    assert refused.status_code == 403, refused.text
+    assert refused.json() == {"message": "Forbidden"}
+    me = requests.get(
+        f"{local_stack.base_url}/api/me", headers={"Authorization": f"Bearer {sam}"}, timeout=10
+    )
+    assert me.status_code == 200  # unscoped routes are unchanged
+    reporter = USERS_BY_NAME["reporter"]
+    token = login(local_stack, "body", reporter["username"], reporter["password"])
+    answer = requests.get(
+        url, headers={"Authorization": f"Bearer {token.json()['access_token']}"}, timeout=10
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"reports": [], "client_id": "web", "scope": "reports:read"}
 
 
 def test_unknown_routes_and_methods_are_404_from_the_gateway(local_stack: LocalStack):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from support import load_event
 
-from authcore.config import Settings
+from authcore.config import RouteScopes, Settings
 from authcore.edge import authorizer, emf
 from authcore.errors import (
     Forbidden,
@@ -119,12 +119,14 @@ CLIENT = {
     "client_id": "reporting-client",
     "scope": "reports:read",
 }
-SCOPES = {
-    "GET /api/reports": frozenset({"reports:read"}),
-    "POST /api/reports": frozenset({"reports:read", "reports:write"}),
-    "DELETE /api/orders/{id}": frozenset({"orders:admin"}),
-    "ANY /api/audit/{proxy+}": frozenset({"audit"}),
-}
+SCOPES = RouteScopes(
+    {
+        "GET /api/reports": frozenset({"reports:read"}),
+        "POST /api/reports": frozenset({"reports:read", "reports:write"}),
+        "DELETE /api/orders/{id}": frozenset({"orders:admin"}),
+        "ANY /api/audit/{proxy+}": frozenset({"audit"}),
+    }
+)
 
 
 def http_on(route_key):
@@ -160,7 +162,7 @@ def test_http_api_refuses_a_scoped_route_without_every_scope_it_names():
 
 
 def test_scopes_are_whole_names_not_substrings():
-    scopes = {"GET /api/reports": frozenset({"reports:read"})}
+    scopes = RouteScopes({"GET /api/reports": frozenset({"reports:read"})})
     for scope in ("reports", "reports:rea", "reports:read2", "REPORTS:READ", "reports:read,x"):
         with pytest.raises(InsufficientScope):
             http_on("GET /api/reports").allow({**CLIENT, "scope": scope}, scopes)
@@ -202,6 +204,17 @@ def test_a_rest_policy_allows_the_api_and_denies_exactly_the_scoped_routes_it_la
     ]
 
 
+def test_memoized_denials_follow_the_configuration():
+    """Denials are memoized by API, scope and ROUTE_SCOPES content: another configuration
+    (a new container) never gets an answer computed for the previous one."""
+    one = RouteScopes({"GET /a": frozenset({"x"})})
+    other = RouteScopes({"GET /b": frozenset({"x"})})
+    assert authorizer.scope_denials(API, "", one) == (f"{API}/GET/a",)
+    assert authorizer.scope_denials(API, "", other) == (f"{API}/GET/b",)
+    assert authorizer.scope_denials(API, "x", other) == ()
+    assert hash(RouteScopes(dict(one))) == hash(one)
+
+
 def test_a_rest_policy_is_the_same_whatever_method_asked():
     """API Gateway caches it by token and hands it to every route: it must not depend on
     the methodArn beyond the API and stage, whichever route (scoped or not) asked first."""
@@ -223,7 +236,8 @@ def test_a_rest_token_with_every_scope_gets_the_plain_whole_api_allow():
         {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": f"{API}/*/*"}
     ]
     # Without ROUTE_SCOPES, exactly today's answer.
-    assert rest_policy(f"{API}/GET/api/me", CLIENT, scopes={})["policyDocument"]["Statement"] == [
+    plain = rest_policy(f"{API}/GET/api/me", CLIENT, scopes=RouteScopes())
+    assert plain["policyDocument"]["Statement"] == [
         {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": f"{API}/*/*"}
     ]
 

@@ -25,8 +25,6 @@ SIGNING_BACKENDS: tuple[SigningBackend, ...] = get_args(SigningBackend)
 SigningAlg = Literal["ES256", "RS256"]
 SIGNING_ALGS: tuple[SigningAlg, ...] = get_args(SigningAlg)
 _Choice = TypeVar("_Choice", bound=str)
-# ROUTE_SCOPES: HTTP API route keys ("GET /api/reports"), the scopes each requires.
-RouteScopes = Mapping[str, frozenset[str]]
 ROUTE_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"})
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ). Checked as a set, not a
 # regular expression: the authorizer parses this at its cold start.
@@ -54,6 +52,21 @@ class _Required:
         if not value:
             raise ConfigError(f"{self._field.upper()} is not set")
         return value
+
+
+class RouteScopes(dict[str, frozenset[str]]):
+    """ROUTE_SCOPES, parsed: HTTP API route key ("GET /api/reports") -> the scopes a
+    token needs there. Never changed once parsed, and hashed by content (computed once),
+    so that the authorizer can memoize what it derives from it (REST policies)."""
+
+    __slots__ = ("_hash",)
+
+    def __init__(self, items: Mapping[str, frozenset[str]] | None = None) -> None:
+        super().__init__(items or {})
+        self._hash = hash(frozenset(self.items()))
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return self._hash
 
 
 @dataclass(frozen=True)
@@ -113,7 +126,7 @@ class Settings:
     client_token_quota_per_hour: int = 1000
     # Read by the authorizers (docs/protecting-routes.md, "Scopes"): route key -> the
     # scopes a token must hold, all of them. Not hashed: a dict.
-    route_scopes: RouteScopes = field(default_factory=dict, hash=False)
+    route_scopes: RouteScopes = field(default_factory=RouteScopes, hash=False)
 
     # The names a function needs only when it uses them: ConfigError names the variable.
     users_table_name = _Required("users_table")
@@ -267,12 +280,12 @@ class Settings:
         return f"https://{domain_name}"
 
 
-def _route_scopes(raw: str, errors: list[str]) -> dict[str, frozenset[str]]:
+def _route_scopes(raw: str, errors: list[str]) -> RouteScopes:
     """ROUTE_SCOPES, a JSON object ``{"GET /api/reports": "reports:read"}``: for each
     HTTP API route key, the space-separated scopes a token needs, all of them. Parsed
     once, into frozensets, so the authorizer's check is a dict lookup and a subset test."""
     if not raw.strip():
-        return {}
+        return RouteScopes()
     from authcore.strictjson import loads_object  # only where ROUTE_SCOPES is set
 
     try:
@@ -280,7 +293,7 @@ def _route_scopes(raw: str, errors: list[str]) -> dict[str, frozenset[str]]:
         value = loads_object(raw)
     except StrictJSONError as exc:
         errors.append(f'ROUTE_SCOPES must be a JSON object {{"GET /path": "scope ..."}}: {exc}')
-        return {}
+        return RouteScopes()
     parsed: dict[str, frozenset[str]] = {}
     for route, scopes in value.items():
         method, _, path = route.partition(" ")
@@ -299,4 +312,4 @@ def _route_scopes(raw: str, errors: list[str]) -> dict[str, frozenset[str]]:
             )
             continue
         parsed[route] = frozenset(names)
-    return parsed
+    return RouteScopes(parsed)
