@@ -60,7 +60,7 @@ STACK_SETTINGS = {
     "REFRESH_REUSE_GRACE_SECONDS": "0",
     "REVOCATION_MAX_LAG_SECONDS": "2",
 }
-# Contract §7: sign-up open (it is closed by default), so that test_accounts.py can walk it.
+# Contract §7: sign-up open (it is closed by default), so that test_account_flows.py can walk it.
 ACCOUNT_SETTINGS = {"SIGNUP_ENABLED": "true"}
 # Contract §9: a pepper the tests know (the stack generates one when it is empty), so they
 # can register machine clients straight into the stack's clients table.
