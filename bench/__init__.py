@@ -4,6 +4,8 @@ same run (``python -m bench.<name> --help``)."""
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
+from typing import Any
 
 
 def row(
@@ -16,3 +18,15 @@ def row(
     mean = statistics.fmean(samples)
     figures = "".join(f"{value:>9.{digits}f}" for value in (median, p95, mean))
     return f"{name:<{width}}{figures}{median / reference:>8.{digits}f}x"
+
+
+def round_trips(client: Any, call: Callable[[], object], times: int = 10) -> float:
+    """DynamoDB requests per ``call``, counted on the wire with botocore's own hook
+    (outside any timing)."""
+    sent: list[str] = []
+    client.meta.events.register(
+        "before-send.dynamodb", lambda event_name, **_: sent.append(event_name)
+    )
+    for _ in range(times):
+        call()
+    return len(sent) / times

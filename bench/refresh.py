@@ -28,6 +28,7 @@ import statistics
 import time
 from collections.abc import Callable
 
+from bench import round_trips
 from infra.devkit import environment, moto
 from infra.devkit.context import LambdaContext
 from infra.devkit.events import with_body
@@ -128,14 +129,7 @@ def run(iterations: int, warmup: int) -> dict[str, list[float]]:
             iterations,
             warmup,
         )
-        # Round trips, counted on the wire (botocore's own hook), outside the timing.
-        sent: list[str] = []
-        aws.dynamodb().meta.events.register(
-            "before-send.dynamodb", lambda event_name, **_: sent.append(event_name)
-        )
-        for _ in range(10):
-            handler()
-        results[ROUND_TRIPS] = [len(sent) / 10]
+        results[ROUND_TRIPS] = [round_trips(aws.dynamodb(), handler)]
     return results
 
 

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote_plus, urlencode
 
+from bench import round_trips
 from infra.devkit import environment, moto
 from infra.devkit.context import LambdaContext
 from infra.devkit.events import load_event
@@ -155,14 +156,7 @@ def run(iterations: int, warmup: int) -> dict[str, list[float]]:
             iterations,
             warmup,
         )
-        # Round trips, counted on the wire (botocore's own hook), outside the timing.
-        sent: list[str] = []
-        db.meta.events.register(
-            "before-send.dynamodb", lambda event_name, **_: sent.append(event_name)
-        )
-        for _ in range(10):
-            handler()
-        results[ROUND_TRIPS] = [len(sent) / 10]
+        results[ROUND_TRIPS] = [round_trips(db, handler)]
     return results
 
 
