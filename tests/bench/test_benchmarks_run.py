@@ -40,16 +40,17 @@ def test_bench_refresh_runs():
 
 def test_bench_token_reports_its_verdicts_and_round_trips():
     """The token endpoint against its baseline (one GetItem and one signature), with and
-    without the quota counter's write: both verdicts printed, two DynamoDB requests per
-    token (the client, its hour's counter)."""
+    without the quota's share: both verdicts printed; 1.1 DynamoDB requests per token
+    (the client's read each time, a reservation of the hour's quota every tenth)."""
     out = bench("token", "--iterations", "3", "--warmup", "1")
     for comparison in (
         "handler / baseline (median):",
-        "handler / (baseline + quota counter) (median):",
+        "handler / (baseline + reservation / block) (median):",
     ):
         (line,) = [line for line in out.splitlines() if line.startswith(comparison)]
         assert "[target at most 1.3x:" in line, line
-    assert "DynamoDB requests per token: 2" in out
+    assert "quota block: 10 tokens per reservation" in out
+    assert "DynamoDB requests per token: 1.1" in out
     assert "secret check / handler (median):" in out
 
 

@@ -124,28 +124,34 @@ class DynamoClientStore:
             )
         return stored
 
-    def count_token(self, client_id: str, hour: int, limit: int) -> bool:
-        """Count one token against the client's hour; False when the hour's quota
-        is spent. One conditional ADD: concurrent requests can never exceed it."""
+    def reserve_tokens(self, client_id: str, hour: int, limit: int, wanted: int) -> int:
+        """Reserve up to ``wanted`` of the client's tokens for ``hour``: how many were
+        granted, 0 when the hour's quota is spent. One conditional ``ADD``: the
+        condition admits a reservation only while fewer than ``limit`` are reserved,
+        and a reservation that would cross the limit is granted only the rest, so the
+        tokens handed out across every container can never exceed the quota (the
+        counter itself may pass ``limit`` by what was not granted)."""
         try:
             with unavailable_on_error():
-                self._db.update_item(
+                answer = self._db.update_item(
                     TableName=self._table,
                     Key={"client_id": {"S": f"{QUOTA_PREFIX}{client_id}#{hour}"}},
-                    UpdateExpression="ADD issued :one SET expires_at = :expires",
+                    UpdateExpression="ADD issued :wanted SET expires_at = :expires",
                     ConditionExpression="attribute_not_exists(issued) OR issued < :limit",
                     ExpressionAttributeValues={
-                        ":one": {"N": "1"},
+                        ":wanted": {"N": str(wanted)},
                         ":limit": {"N": str(limit)},
                         # The counter matters for its hour; TTL removes it a day later.
                         ":expires": {"N": str((hour + 25) * 3600)},
                     },
+                    ReturnValues="UPDATED_NEW",
                 )
         except ClientError as exc:
             if is_conditional_failure(exc):
-                return False
+                return 0
             raise
-        return True
+        reserved_before = int(answer["Attributes"]["issued"]["N"]) - wanted
+        return min(wanted, limit - reserved_before)
 
     def use_jti(self, client_id: str, jti: str, until: float) -> None:
         """Record an assertion's ``jti`` until it expires; ``InvalidClient`` if it was

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from authcore.clients.assertion import claimed_client, verify_assertion
 from authcore.clients.model import Client, ClientAuthentication, is_client_id, parse_scope
+from authcore.clients.quota import HourlyQuota
 from authcore.clock import Clock, system_clock
 from authcore.config import Settings
 from authcore.errors import (
@@ -47,7 +48,7 @@ _NOBODY = Client("-", frozenset(), "disabled")
 
 class ClientStore(Protocol):
     def get(self, client_id: str) -> Client | None: ...
-    def count_token(self, client_id: str, hour: int, limit: int) -> bool: ...
+    def reserve_tokens(self, client_id: str, hour: int, limit: int, wanted: int) -> int: ...
     def use_jti(self, client_id: str, jti: str, until: float) -> None: ...
 
 
@@ -66,6 +67,7 @@ class ClientService:
     ) -> None:
         self._settings = settings
         self._clients = clients
+        self._quota = HourlyQuota(clients)
         self._signer = signer
         self._pepper = pepper
         self._sessions = sessions
@@ -123,7 +125,7 @@ class ClientService:
         now = self._clock()
         hour = int(now // 3600)
         limit = client.quota_per_hour or self._settings.client_token_quota_per_hour
-        if not self._clients.count_token(client.client_id, hour, limit):
+        if not self._quota.take(client.client_id, hour, limit):
             self._security_event("client_quota_exceeded", {"client_id": client.client_id})
             raise QuotaExceeded(max(1, math.ceil((hour + 1) * 3600 - now)))
         granted = " ".join(sorted(requested))
