@@ -33,7 +33,10 @@ from authcore.edge.credentials import ACCESS_COOKIE, REFRESH_COOKIE
 from authcore.runtime import signing
 from functions.login import app as login
 
-ACCESS_CLAIMS = {"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "sid", "scope", "username"}
+ACCESS_CLAIMS = {
+    *("iss", "sub", "aud", "exp", "iat", "jti", "client_id", "sid", "scope", "username"),
+    *("amr", "auth_time"),
+}
 
 
 def _aws_first(request):
@@ -158,6 +161,9 @@ def test_access_token_claims(demo_user, login_as):
     assert claims["iss"] == "https://abc123.execute-api.us-east-1.amazonaws.com"
     assert claims["aud"] == "api"
     assert claims["exp"] - claims["iat"] == 900
+    # RFC 8176: a password alone; the login's time, which a refresh keeps.
+    assert claims["amr"] == ["pwd"]
+    assert claims["auth_time"] == claims["iat"]
 
 
 def test_username_variants_log_into_one_account(demo_user, login_as):

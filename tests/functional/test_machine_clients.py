@@ -111,6 +111,8 @@ def test_the_stateless_authorizer_allows_a_client_token_on_an_unscoped_route(cli
         "sid": "",
         "client_id": CLIENT_ID,
         "exp": client_context["exp"],
+        "amr": "",
+        "auth_time": 0,
     }
 
 

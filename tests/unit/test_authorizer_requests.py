@@ -53,6 +53,8 @@ def test_allows_and_denials_in_each_flavour():
             "sid": "s",
             "client_id": "",
             "exp": 2,
+            "amr": "",
+            "auth_time": 0,
         },
     }
     assert authorizer.deny(http, Forbidden()) == {"isAuthorized": False}
@@ -141,6 +143,8 @@ def test_a_client_token_gets_the_same_context_keys_with_an_empty_sid_and_usernam
         "sid": "",
         "client_id": "reporting-client",
         "exp": 2,
+        "amr": "",
+        "auth_time": 0,
     }
 
 

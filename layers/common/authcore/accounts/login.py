@@ -17,13 +17,20 @@ from typing import NoReturn
 from authcore.accounts.devices import DeviceCookies, binding
 from authcore.accounts.lockout import LockoutPolicy, unknown_account_key
 from authcore.accounts.passwords import Passwords, normalize_password
+from authcore.accounts.signin import open_session
 from authcore.accounts.users import Counter, User, UserStore, canonical_username
 from authcore.clock import Clock, system_clock
 from authcore.config import Settings
 from authcore.errors import AccountLocked, CounterLocked, EmailNotVerified, InvalidGrant
-from authcore.sessions.model import Session, SessionStore
-from authcore.tokens.issue import IssuedTokens, Principal, SecurityEvent, TokenIssuer, ignore_event
-from authcore.tokens.refresh import RefreshToken
+from authcore.sessions.model import SessionStore
+from authcore.tokens.issue import (
+    PASSWORD,
+    IssuedTokens,
+    Principal,
+    SecurityEvent,
+    TokenIssuer,
+    ignore_event,
+)
 
 
 @dataclass(frozen=True, repr=False)
@@ -103,28 +110,19 @@ class LoginService:
             self._unverified(user, counter)
         verified = self._succeeded(user, password)
         now = self._clock()
-        settings = self._settings
-        token = RefreshToken.new()
-        session = Session(
-            sid=token.sid,
-            principal=Principal(user.user_id, user.username, user.scope),
-            created_at=now,
-            last_used_at=now,
-            absolute_expires_at=now + settings.session_ttl,
-            idle_expires_at=now + min(settings.session_idle_ttl, settings.session_ttl),
-            user_agent=user_agent,
-            token_digest=token.digest,
-            family_digest=token.family_digest,
-        )
-        # Sign first, store second: if KMS fails nothing is written, and if the
-        # write fails the signed token is dropped, never issued.
-        issued = self._issuer.issue(
-            session.principal, token, issuer=issuer, now=now, session_expires_at=session.expires_at
-        )
         # The account's counter (charged unless a trusted device was) is reset in
         # the same transaction as the session.
         condition = self._users.unchanged_condition(verified, clear_failures=counter.account)
-        self._sessions.create(session, condition=condition)
+        issued = open_session(
+            self._settings,
+            self._issuer,
+            self._sessions,
+            Principal(user.user_id, user.username, user.scope, PASSWORD, now),
+            issuer=issuer,
+            now=now,
+            user_agent=user_agent,
+            guards=[condition],
+        )
         if not counter.account:
             # A trusted device's count is reset once the login has really succeeded
             # (signed and stored), never for a login that failed after the password.

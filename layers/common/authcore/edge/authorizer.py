@@ -81,6 +81,9 @@ def context_of(claims: AccessClaims) -> Context:
         "sid": claims.get("sid", ""),
         "client_id": claims.get("client_id", ""),
         "exp": claims["exp"],
+        # Scalars only in a context: the methods space-separated; 0 when unknown.
+        "amr": " ".join(claims.get("amr", ())),
+        "auth_time": claims.get("auth_time", 0),
     }
 
 

@@ -100,6 +100,8 @@ class Caller:
     username: str = ""
     scope: str = ""
     client_id: str = ""
+    amr: frozenset[str] = frozenset()
+    auth_time: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -187,13 +189,24 @@ def principal(event: Event) -> Caller:
         value = context.get(name, "")
         return value if isinstance(value, str) else ""
 
+    auth_time = context.get("auth_time", 0)
     return Caller(
         sub=sub,
         sid=text("sid"),
         username=text("username"),
         scope=text("scope"),
         client_id=text("client_id"),
+        amr=frozenset(text("amr").split()),
+        # API Gateway hands REST context values on as strings.
+        auth_time=_number(auth_time),
     )
+
+
+def _number(value: object) -> float:
+    try:
+        return float(value) if isinstance(value, int | float | str) else 0.0
+    except ValueError:
+        return 0.0
 
 
 def caller(event: Event) -> Caller:

@@ -14,6 +14,7 @@ from "someone else got there first".
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -21,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from authcore.aws import is_conditional_failure, unavailable_on_error
 from authcore.errors import InvalidGrant, RotationRefused, TemporarilyUnavailable
 from authcore.sessions.model import MAX_USER_AGENT_LENGTH, Session
-from authcore.tokens.issue import Principal
+from authcore.tokens.issue import PASSWORD, Principal
 from authcore.tokens.refresh import RefreshToken
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ def _to_item(s: Session) -> dict[str, Any]:
         "user_agent": {"S": s.user_agent[:MAX_USER_AGENT_LENGTH]},
         "token_digest": {"B": s.token_digest},
         "family_digest": {"B": s.family_digest},
+        "amr": {"L": [{"S": method} for method in s.principal.amr]},
+        "auth_time": _n(s.principal.auth_time),
     }
     if s.revoked_at is not None:
         item["revoked_at"] = _n(s.revoked_at)
@@ -73,14 +76,18 @@ def _from_item(item: dict[str, Any]) -> Session:
         return bytes(item[name]["B"]) if name in item else None
 
     absolute = float(item["absolute_expires_at"]["N"])
+    created_at = float(item["created_at"]["N"])
     return Session(
         sid=item["sid"]["S"],
         principal=Principal(
             user_id=item["user_id"]["S"],
             username=item["username"]["S"],
             scope=item.get("scope", {}).get("S", ""),
+            # Sessions written before amr was kept began with a password.
+            amr=tuple(m["S"] for m in item["amr"]["L"]) if "amr" in item else PASSWORD,
+            auth_time=num("auth_time") or created_at,
         ),
-        created_at=float(item["created_at"]["N"]),
+        created_at=created_at,
         last_used_at=float(item["last_used_at"]["N"]),
         absolute_expires_at=absolute,
         # A refresh pushes the idle expiry forward but never past the absolute
@@ -107,12 +114,13 @@ class DynamoSessionStore:
         self._db = client
         self._table = table
 
-    def create(self, session: Session, *, condition: dict[str, Any] | None = None) -> None:
-        """Write a new session; with ``condition`` (a ConditionCheck on another
-        item), both in one transaction. A condition that no longer holds is an
-        ``InvalidGrant``: the grant was withdrawn while this login was under way."""
-        if condition is not None:
-            self._create_guarded(session, condition)
+    def create(self, session: Session, *, guards: Sequence[dict[str, Any]] = ()) -> None:
+        """Write a new session; with ``guards`` (TransactWriteItems entries on other
+        items: a ConditionCheck, or an Update or Delete under a condition), all in one
+        transaction. A guard whose condition no longer holds is an ``InvalidGrant``:
+        the grant was withdrawn (or spent) while this login was under way."""
+        if guards:
+            self._create_guarded(session, guards)
             return
         try:
             with unavailable_on_error():
@@ -131,7 +139,7 @@ class DynamoSessionStore:
             # A 128-bit sid collision: never overwrite, let the client retry.
             raise TemporarilyUnavailable() from None
 
-    def _create_guarded(self, session: Session, condition: dict[str, Any]) -> None:
+    def _create_guarded(self, session: Session, guards: Sequence[dict[str, Any]]) -> None:
         # botocore fills ClientRequestToken once per call and reuses it on its
         # retries, so a transaction whose response was lost is not applied twice.
         put: Any = {
@@ -142,7 +150,7 @@ class DynamoSessionStore:
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
-        items: Any = [put, condition]
+        items: Any = [put, *guards]
         try:
             self._db.transact_write_items(TransactItems=items)
         except ClientError as exc:
@@ -153,7 +161,7 @@ class DynamoSessionStore:
                 stored = reasons[0].get("Item")
                 if stored and _same(bytes(stored["token_digest"]["B"]), session.token_digest):
                     return  # our own write, retried after its response was lost
-            if len(codes) == 2 and codes[1] == "ConditionalCheckFailed":
+            if "ConditionalCheckFailed" in codes[1:]:
                 raise InvalidGrant("Invalid username or password.") from None
             raise TemporarilyUnavailable() from None
         except BotoCoreError:

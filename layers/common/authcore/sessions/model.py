@@ -6,6 +6,7 @@ token (``sessions.dynamo``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -51,7 +52,7 @@ class Session:
 
 
 class SessionStore(Protocol):
-    def create(self, session: Session, *, condition: dict[str, Any] | None = None) -> None: ...
+    def create(self, session: Session, *, guards: Sequence[dict[str, Any]] = ()) -> None: ...
     def get(self, sid: str) -> Session | None: ...
     def rotate(
         self,

@@ -32,3 +32,7 @@ class AccessClaims(TypedDict):
     client_id: NotRequired[str]
     scope: NotRequired[str]
     username: NotRequired[str]  # present exactly when sid is
+    # RFC 8176 method references and the time of the login (OIDC Core §2); a user's
+    # tokens carry both (tokens issued before they existed did not).
+    amr: NotRequired[list[str]]
+    auth_time: NotRequired[float]

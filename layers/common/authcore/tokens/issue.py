@@ -16,14 +16,27 @@ from authcore.keys.signers import Signer
 from authcore.tokens.claims import ACCESS_TOKEN_TYPE, AccessClaims
 from authcore.tokens.refresh import RefreshToken
 
+# RFC 8176 authentication method references: a password; a one-time password (TOTP
+# or a recovery code); a hardware-bound key (a passkey); user presence verified by
+# biometrics or a PIN (the passkey's user verification); more than one factor.
+PASSWORD: tuple[str, ...] = ("pwd",)
+PASSWORD_AND_OTP: tuple[str, ...] = ("pwd", "otp", "mfa")
+PASSKEY: tuple[str, ...] = ("hwk", "user", "mfa")
+SECOND_FACTORS = frozenset({"otp", "hwk"})
+
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a token speaks for: the stable id, never the username, is ``sub``."""
+    """Who a token speaks for: the stable id, never the username, is ``sub``; and how
+    they proved it (``amr``, RFC 8176) and when (``auth_time``, OIDC Core §2), which a
+    refresh carries over unchanged: step-up asks how recent the login is, not the
+    token."""
 
     user_id: str
     username: str
     scope: str
+    amr: tuple[str, ...] = PASSWORD
+    auth_time: float = 0.0
 
 
 def _segment(obj: Mapping[str, object]) -> str:
@@ -54,6 +67,8 @@ def issue_access_token(
         "sid": sid,
         "scope": principal.scope,
         "username": principal.username,
+        "amr": list(principal.amr),
+        "auth_time": int(principal.auth_time),
     }
     signing_input = f"{_segment(header)}.{_segment(claims)}"
     signature = signer.sign(signing_input.encode("ascii"))

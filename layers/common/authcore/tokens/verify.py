@@ -221,6 +221,11 @@ class AccessTokenVerifier:
         for name in _OPTIONAL_STRINGS:
             if name in claims and type(claims[name]) is not str:
                 raise InvalidToken("bad_claims")
+        amr: Any = claims.get("amr", [])
+        if type(amr) is not list or any(type(m) is not str or not m for m in amr):
+            raise InvalidToken("bad_claims")
+        if "auth_time" in claims and not _is_number(claims["auth_time"]):
+            raise InvalidToken("bad_claims")
         if "sid" not in claims and (
             claims.get("client_id") != claims["sub"] or "username" in claims
         ):
