@@ -69,12 +69,28 @@ def bootstrap_keys(dynamodb: Any, kms: Any, table: str = "keys") -> KeyRecord:
     return next(r for r in keys.load() if r.state == "current")
 
 
+# What the template's MfaSecretsKey is called where there is no template (tests,
+# benchmarks): the default of MFA_KEY_ID (authcore.config).
+MFA_KEY_ALIAS = "alias/authcore-mfa-secrets"
+
+
+def create_mfa_key(kms: Any) -> str:
+    """The symmetric key that seals TOTP secrets (template: MfaSecretsKey), under the
+    alias the functions default to; its key id."""
+    key_id: str = kms.create_key(
+        Description="TOTP secrets", KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT"
+    )["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName=MFA_KEY_ALIAS, TargetKeyId=key_id)
+    return key_id
+
+
 def build(dynamodb: Any, kms: Any, names: Mapping[str, str] = TABLES) -> KeyRecord:
     """Tables and key ring; the process's cached signer and clients forgotten, so that
     the next handler call starts as a cold Lambda container would."""
     from authcore.runtime import signing
 
     create_tables(dynamodb, names)
+    create_mfa_key(kms)
     current = bootstrap_keys(dynamodb, kms, names["KeysTable"])
     signing.reset()
     return current

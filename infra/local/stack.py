@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from infra import template
-from infra.devkit.moto import MotoServer, create_tables
+from infra.devkit.moto import MFA_KEY_ALIAS, MotoServer, create_mfa_key, create_tables
 from infra.local import ACCOUNT_ID, FAKE_CREDENTIALS, PYTHONPATH, REGION, ROOT
 from infra.local.gateway import Authorizer, Cors
 from infra.local.invoke import AsyncConfig, LambdaApi, lambda_server
@@ -300,6 +300,9 @@ class LocalStack:
         self._moto: MotoServer | None = None
         self.endpoint = ""
         self.tables: dict[str, str] = {}
+        # The template's symmetric keys, by the alias create_resources gives them (a Ref
+        # is a key id deployed; an alias names the key as well for Encrypt and Decrypt).
+        self.kms_keys: dict[str, str] = {"MfaSecretsKey": MFA_KEY_ALIAS}
         self.pools: dict[str, FunctionPool] = {}
         self.cors: Cors | None = None
         self.outbox = outbox_directory(environ)
@@ -324,6 +327,8 @@ class LocalStack:
             for logical_id in template.resources("AWS::DynamoDB::Table")
         }
         self.tables = create_tables(self.dynamodb(), names)
+        assert self._moto is not None  # noqa: S101
+        create_mfa_key(self._moto.client("kms"))
 
     def start_lambda_api(self) -> None:
         """The Invoke API the functions (and the admin command line) reach through
@@ -349,6 +354,7 @@ class LocalStack:
             "AWS::URLSuffix": "amazonaws.com",
             **self.parameters(),
             **self.tables,
+            **self.kms_keys,
             # A function's Ref is its name; locally the name is the logical id.
             **{logical_id: logical_id for logical_id in template.functions()},
         }

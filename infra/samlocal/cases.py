@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -209,6 +210,24 @@ def _set_authorizer_context(
     return edit
 
 
+def _set_recent_login(session: Session) -> Callable[[dict[str, Any]], None]:
+    """The session's context, as its authorizer would write it for a password login
+    made just now (the MFA routes ask how recent it is)."""
+    own = _set_authorizer_context(session)
+
+    def edit(event: dict[str, Any]) -> None:
+        own(event)
+        context = event["requestContext"]["authorizer"]["lambda"]
+        context["amr"] = "pwd"
+        context["auth_time"] = int(time.time())
+
+    return edit
+
+
+def _step_up_refused(answer: Any) -> str | None:
+    return _status(401, lambda b: b["error"] == "insufficient_user_authentication")(answer)
+
+
 # The user whose password the password-change case changes (seeded through
 # LOCAL_USERS_FILE): never the demo user, whom later logins need.
 CHANGER = {"username": "sam-local-changer", "password": "a-passphrase-about-to-change"}
@@ -325,6 +344,35 @@ def cases(
             ),
         ),
         Case("PasswordFunction", "password_forgot.json", _status(202, lambda b: b == {})),
+        # The second step's placeholder token is refused; the MFA function seals a new
+        # TOTP secret with KMS, refuses a wrong first code, and refuses turning TOTP off
+        # or new recovery codes to a login without a second factor (RFC 9470).
+        Case(
+            "LoginFunction",
+            "login_mfa.json",
+            _status(401, lambda b: b["error"] == "invalid_grant"),
+            label="(placeholder)",
+        ),
+        Case(
+            "MfaFunction",
+            "mfa_totp_start.json",
+            _status(
+                200,
+                lambda b: (
+                    b["otpauth_uri"].startswith("otpauth://totp/")
+                    and b["otpauth_qr"].startswith("data:image/svg+xml;base64,")
+                ),
+            ),
+            _set_recent_login(main),
+        ),
+        Case(
+            "MfaFunction",
+            "mfa_totp_confirm.json",
+            _status(401, lambda b: b["error"] == "invalid_grant"),
+            _both(_set_recent_login(main), _set_body({"code": "000000"})),
+        ),
+        Case("MfaFunction", "mfa_totp_delete.json", _step_up_refused, _set_recent_login(main)),
+        Case("MfaFunction", "mfa_recovery_codes.json", _step_up_refused, _set_recent_login(main)),
         Case(
             "PasswordFunction",
             "password_reset.json",

@@ -336,20 +336,30 @@ def test_a_weak_new_password_is_refused_and_the_token_stays_usable(alice, outbox
     assert reset(token).status == 204
 
 
-def test_reset_leaves_a_second_factor_on_the_account(alice, outbox, stack):
-    # Contract §8 lands later: whatever second-factor state the account item holds must
-    # survive a reset untouched, so the next login still asks for it.
+def test_reset_leaves_a_second_factor_on_the_account(alice, outbox, stack, login_as):
+    """Contract §8: a reset neither removes nor bypasses the second factor: the item's
+    TOTP attributes survive untouched, and the new password's login still asks for it."""
     stack.dynamodb.update_item(
         TableName="users",
         Key={"username": {"S": "alice"}},
-        UpdateExpression="SET totp = :t, recovery_codes = :r",
-        ExpressionAttributeValues={":t": {"M": {"on": {"BOOL": True}}}, ":r": {"SS": ["d1"]}},
+        UpdateExpression="SET totp_secret = :t, totp_last_step = :s, recovery_codes = :r",
+        ExpressionAttributeValues={
+            ":t": {"B": b"sealed"},
+            ":s": {"N": "7"},
+            ":r": {"SS": ["d1"]},
+        },
     )
     forgot(email="alice@example.com")
     assert reset(outbox.token()).status == 204
     item = stack.dynamodb.get_item(TableName="users", Key={"username": {"S": "alice"}})["Item"]
-    assert item["totp"] == {"M": {"on": {"BOOL": True}}}
-    assert item["recovery_codes"] == {"SS": ["d1"]}
+    assert (item["totp_secret"], item["totp_last_step"], item["recovery_codes"]) == (
+        {"B": b"sealed"},
+        {"N": "7"},
+        {"SS": ["d1"]},
+    )
+    answer = login_as("alice", NEW_PASSWORD)
+    assert (answer.status, answer.body["error"]) == (401, "mfa_required")
+    assert "access_token" not in answer.body
 
 
 def test_only_a_digest_of_the_token_is_stored(alice, outbox, stack):

@@ -41,6 +41,8 @@ def test_the_login_route_has_a_tighter_throttle_of_its_own(cfn_template, sam_tem
         route: limits
         for route in (
             "ANY /auth/login",
+            # Each second-step request checks a code.
+            "ANY /auth/login/mfa",
             "ANY /auth/password/forgot",
             "ANY /auth/password/reset",
             "ANY /auth/signup",

@@ -66,10 +66,20 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
         "LoginFunctionLogGroup": LOG_WRITES,
         # ConditionCheckItem: the session is written only if the account is still enabled and
         # its password unchanged, in one transaction (no race with a disable or a reset).
-        "UsersTable": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"},
+        # PutItem and DeleteItem: a login's pending second step (contract section 8), spent
+        # in the transaction that writes the session.
+        "UsersTable": {
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:ConditionCheckItem",
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
+        },
         "SessionsTable": {"dynamodb:PutItem"},
         "KeysTable": {"dynamodb:Query"},
         KMS_KEYS: {"kms:Sign"},
+        # The second step opens the account's sealed TOTP secret.
+        "MfaSecretsKey": {"kms:Decrypt"},
     },
     "RefreshFunction": {
         "RefreshFunctionLogGroup": LOG_WRITES,
@@ -104,6 +114,12 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
     # Accounts: the account item, its failure counter and its mail tokens (DeleteItem: a
     # spent token's item goes in the transaction that spends it); ending sessions; handing
     # mail jobs to the mail function, never sending mail itself.
+    # Enrolment seals a new TOTP secret and opens it to check the first code.
+    "MfaFunction": {
+        "MfaFunctionLogGroup": LOG_WRITES,
+        "UsersTable": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+        "MfaSecretsKey": {"kms:Encrypt", "kms:Decrypt"},
+    },
     "PasswordFunction": {
         "PasswordFunctionLogGroup": LOG_WRITES,
         "UsersTable": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
@@ -179,6 +195,10 @@ EXPECTED_MANAGED_POLICIES = {
 
 EXPECTED_ROUTES = {
     ("ANY", "/auth/login"): "LoginFunction",
+    ("ANY", "/auth/login/mfa"): "LoginFunction",
+    ("ANY", "/auth/mfa/totp"): "MfaFunction",
+    ("ANY", "/auth/mfa/totp/confirm"): "MfaFunction",
+    ("ANY", "/auth/mfa/recovery-codes"): "MfaFunction",
     ("ANY", "/auth/refresh"): "RefreshFunction",
     ("ANY", "/auth/logout"): "LogoutFunction",
     ("GET", "/auth/sessions"): "SessionsFunction",
@@ -217,12 +237,17 @@ SESSION_CHECKED_ROUTES = {
     ("GET", "/auth/sessions"),
     ("DELETE", "/auth/sessions/{sid}"),
     ("POST", "/auth/password"),
+    # Contract section 8: the second factor of the caller's own account.
+    ("ANY", "/auth/mfa/totp"),
+    ("ANY", "/auth/mfa/totp/confirm"),
+    ("ANY", "/auth/mfa/recovery-codes"),
 }
 
 # Contract sections 1 and 7: these answer without the authorizer; every other route goes
 # through it.
 PUBLIC_PATHS = {
     "/auth/login",
+    "/auth/login/mfa",
     "/auth/refresh",
     "/auth/logout",
     "/auth/password/forgot",
@@ -554,6 +579,7 @@ def test_granted_resources_exist_with_the_granted_indexes(cfn_template):
     kinds = {
         "AWS::DynamoDB::Table",
         "AWS::SecretsManager::Secret",
+        "AWS::KMS::Key",
         "AWS::Logs::LogGroup",
         "AWS::Lambda::Function",
     }
@@ -710,7 +736,7 @@ def test_only_login_refresh_logout_and_well_known_are_public(cfn_template):
     assert problems == []
     public = {route for route in operations(body) if is_public(route[1])}
     assert public == {route for route in EXPECTED_ROUTES if is_public(route[1])}
-    assert len(public) == 12
+    assert len(public) == 13
 
 
 def test_a_route_added_later_is_protected_by_default(sam_template, translate_sam):
@@ -774,6 +800,8 @@ def test_kms_grants_reach_only_this_stacks_signing_keys(cfn_template):
             actions = set(as_list(statement["Action"]))
             if statement["Effect"] == "Deny" or not any(a.startswith("kms:") for a in actions):
                 continue
+            if statement["Resource"] == {"Fn::GetAtt": ["MfaSecretsKey", "Arn"]}:
+                continue  # the TOTP key, a resource of the stack (test below)
             checked += 1
             assert _tag_conditioned(statement), (function, statement)
             if "kms:CreateKey" in actions:
@@ -781,6 +809,27 @@ def test_kms_grants_reach_only_this_stacks_signing_keys(cfn_template):
             else:
                 assert statement["Resource"] == {"Fn::Sub": KMS_KEYS}
     assert checked == 5  # login, refresh, oauth, and the rotation function's two statements
+
+
+def test_the_totp_key_is_used_for_its_purpose_only(cfn_template):
+    """The TOTP secrets' key: encrypt or decrypt only with the purpose in the encryption
+    context (a sealed secret opens for its user and purpose alone), by the two functions
+    that need it; kept when the stack goes."""
+    users = {}
+    for function in EXPECTED_GRANTS:
+        for statement in role_statements(cfn_template, role_of(cfn_template, function)):
+            if statement.get("Resource") == {"Fn::GetAtt": ["MfaSecretsKey", "Arn"]}:
+                users[function] = set(as_list(statement["Action"]))
+                assert statement["Condition"] == {
+                    "StringEquals": {"kms:EncryptionContext:purpose": "totp"}
+                }
+    assert users == {
+        "LoginFunction": {"kms:Decrypt"},
+        "MfaFunction": {"kms:Encrypt", "kms:Decrypt"},
+    }
+    key = cfn_template["Resources"]["MfaSecretsKey"]
+    assert key["DeletionPolicy"] == key["UpdateReplacePolicy"] == "Retain"
+    assert key["Properties"]["EnableKeyRotation"] is True
 
 
 STACK = "auth-test"  # conftest's AWS::StackName

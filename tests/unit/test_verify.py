@@ -522,10 +522,23 @@ def test_header_must_be_a_utf8_json_object(signer, verifier, raw):
         {"scope": ["a"]},
         {"username": 1},
         {"client_id": None},
+        # RFC 8176: a JSON array of non-empty strings; auth_time a number.
+        {"amr": "pwd"},
+        {"amr": ["pwd", 1]},
+        {"amr": [""]},
+        {"amr": None},
+        {"auth_time": "1800000000"},
+        {"auth_time": True},
+        {"auth_time": None},
     ],
 )
 def test_claim_types_and_presence(signer, verifier, override):
     assert reason(verifier, forge(signer, claims(**override))) == "bad_claims"
+
+
+def test_amr_and_auth_time_pass_through(signer, verifier):
+    result = verifier.verify(forge(signer, claims(amr=["pwd", "otp", "mfa"], auth_time=NOW - 5)))
+    assert (result["amr"], result["auth_time"]) == (["pwd", "otp", "mfa"], NOW - 5)
 
 
 # ------------------------------------------------------- machine clients (§9)

@@ -124,6 +124,13 @@ class Settings:
     clients_table: str | None = None
     client_secret_pepper: str | None = field(default=None, repr=False)
     client_token_quota_per_hour: int = 1000
+    # The second factor (contract §8): the KMS key that seals TOTP secrets (an id, ARN
+    # or alias; the local stacks and tests make this alias), and how recent a login must
+    # be for enrolment and a second factor for turning it off (RFC 9470's max_age).
+    mfa_key_id: str = "alias/authcore-mfa-secrets"
+    step_up_max_age: int = 300
+    # The name authenticator apps show beside the account (the otpauth URI's issuer).
+    totp_issuer_name: str = "authcore"
     # Read by the authorizers (docs/protecting-routes.md, "Scopes"): route key -> the
     # scopes a token must hold, all of them. Not hashed: a dict.
     route_scopes: RouteScopes = field(default_factory=RouteScopes, hash=False)
@@ -232,6 +239,9 @@ class Settings:
             clients_table=optional("CLIENTS_TABLE"),
             client_secret_pepper=optional("CLIENT_SECRET_PEPPER"),
             client_token_quota_per_hour=integer("CLIENT_TOKEN_QUOTA_PER_HOUR", 1000, 1, 10_000_000),
+            mfa_key_id=optional("MFA_KEY_ID") or "alias/authcore-mfa-secrets",
+            step_up_max_age=integer("STEP_UP_MAX_AGE_SECONDS", 300, 30, 3600),
+            totp_issuer_name=optional("TOTP_ISSUER_NAME") or "authcore",
             # On by default (contract §7 asks it whenever sign-up is on), and kept on when
             # sign-up is turned off: accounts it created stay unverified until confirmed.
             signup_require_verified_email=flag("SIGNUP_REQUIRE_VERIFIED_EMAIL", True),

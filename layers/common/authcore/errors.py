@@ -76,6 +76,30 @@ class InvalidGrant(AuthError):
     code = "invalid_grant"
 
 
+class MfaRequired(AuthError):
+    """Contract §8: the right password of an account with a second factor. The
+    answer carries a single-use ``mfa_token`` for ``POST /auth/login/mfa``; a wrong
+    password answers ``InvalidGrant`` exactly as for any other account."""
+
+    code = "mfa_required"
+
+    def __init__(self, mfa_token: str, methods: tuple[str, ...]) -> None:
+        super().__init__("A second factor is required.")
+        self.mfa_token = mfa_token
+        self.methods = methods
+
+
+class InsufficientUserAuthentication(AuthError):
+    """RFC 9470: the token is valid, but its login is too old, or lacks a second
+    factor, for this action; the client logs in again (with the second factor)."""
+
+    code = "insufficient_user_authentication"
+
+    def __init__(self, description: str, *, max_age: int) -> None:
+        super().__init__(description)
+        self.max_age = max_age
+
+
 class InvalidClient(AuthError):
     """RFC 6749 §5.2: client authentication failed (unknown client, wrong secret,
     a bad assertion): one answer for all, 401 with ``WWW-Authenticate: Basic``."""

@@ -68,7 +68,13 @@ def _spend_budget(
     return f"{name} = :sent"
 
 
-def unlocked_condition(policy: LockoutPolicy, now: float) -> tuple[str, dict[str, Any]]:
+def unlocked_condition(
+    policy: LockoutPolicy,
+    now: float,
+    *,
+    count: str = "failed_logins",
+    last: str = "last_failed_at",
+) -> tuple[str, dict[str, Any]]:
     """A condition expression true exactly when a counter is not locked at ``now``
     (``Failures.retry_after`` == 0), with its values.
 
@@ -76,26 +82,28 @@ def unlocked_condition(policy: LockoutPolicy, now: float) -> tuple[str, dict[str
     each step up to the cap is spelled out: "count c and the last failure at
     least lock(c) ago". Evaluated by DynamoDB on the item as it is when the write
     applies, it makes counting an attempt and checking the lock one atomic step."""
-    terms = ["attribute_not_exists(failed_logins)", "failed_logins < :lk_threshold"]
+    terms = [f"attribute_not_exists({count})", f"{count} < :lk_threshold"]
     values: dict[str, Any] = {":lk_threshold": {"N": str(policy.threshold)}}
-    count = policy.threshold
+    failures = policy.threshold
     for step in range(33):
-        lock = policy.lock_seconds(count)
-        last = lock >= policy.max_seconds or step == 32
-        operator = ">=" if last else "="
-        terms.append(f"(failed_logins {operator} :lk_c{step} AND last_failed_at <= :lk_u{step})")
-        values[f":lk_c{step}"] = {"N": str(count)}
+        lock = policy.lock_seconds(failures)
+        final = lock >= policy.max_seconds or step == 32
+        operator = ">=" if final else "="
+        terms.append(f"({count} {operator} :lk_c{step} AND {last} <= :lk_u{step})")
+        values[f":lk_c{step}"] = {"N": str(failures)}
         values[f":lk_u{step}"] = {"N": f"{now - lock:.3f}"}
-        if last:
+        if final:
             break
-        count += 1
+        failures += 1
     return "(" + " OR ".join(terms) + ")", values
 
 
-def _failures(item: dict[str, Any]) -> Failures:
+def stored_failures(
+    item: dict[str, Any], count: str = "failed_logins", last: str = "last_failed_at"
+) -> Failures:
     return Failures(
-        count=int(item.get("failed_logins", {}).get("N", "0")),
-        last_at=float(item.get("last_failed_at", {}).get("N", "0")),
+        count=int(item.get(count, {}).get("N", "0")),
+        last_at=float(item.get(last, {}).get("N", "0")),
     )
 
 
@@ -112,7 +120,7 @@ class DynamoUserStore:
             password_hash=item["password_hash"]["S"],
             scope=item.get("scope", {}).get("S", ""),
             disabled=item.get("disabled", {}).get("BOOL", False),
-            failures=_failures(item),
+            failures=stored_failures(item),
             email=item.get("email", {}).get("S", ""),
             email_verified=item.get("email_verified", {}).get("BOOL", False),
             mail_tokens={
@@ -125,6 +133,11 @@ class DynamoUserStore:
                 for kind in _BUDGETED
                 if f"mail_sent_{kind}" in item
             },
+            totp_secret=bytes(item["totp_secret"]["B"]) if "totp_secret" in item else None,
+            totp_pending=bytes(item["totp_pending"]["B"]) if "totp_pending" in item else None,
+            totp_last_step=int(item.get("totp_last_step", {}).get("N", "0")),
+            recovery_codes=frozenset(item.get("recovery_codes", {}).get("SS", ())),
+            mfa_failures=stored_failures(item, "mfa_failed", "mfa_last_failed_at"),
         )
 
     def unchanged_condition(self, user: User, *, clear_failures: bool = False) -> dict[str, Any]:
@@ -280,11 +293,13 @@ class DynamoUserStore:
         user_item, unknown_item, *device_item = (
             entry.get("Item") for entry in response["Responses"]
         )
-        device = _failures(device_item[0] or {}) if device_item else Failures()
+        device = stored_failures(device_item[0] or {}) if device_item else Failures()
         if user_item:
             user = self._from_item(user_item)
             return LoginRecord(user, user.failures, unknown_key, device_key, device)
-        return LoginRecord(None, _failures(unknown_item or {}), unknown_key, device_key, device)
+        return LoginRecord(
+            None, stored_failures(unknown_item or {}), unknown_key, device_key, device
+        )
 
     def count_attempt(
         self, counter: Counter, *, now: float, policy: LockoutPolicy, _retries: int = 2
@@ -336,7 +351,7 @@ class DynamoUserStore:
             item: Any = exc.response.get("Item")
             if item is None and counter.account:
                 return 0  # the account is gone: nothing to count on, and no stub
-            stored = _failures(item or {})
+            stored = stored_failures(item or {})
             if not restart:
                 raise CounterLocked(stored) from None
             if _retries == 0:

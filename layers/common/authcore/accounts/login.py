@@ -21,7 +21,14 @@ from authcore.accounts.signin import open_session
 from authcore.accounts.users import Counter, User, UserStore, canonical_username
 from authcore.clock import Clock, system_clock
 from authcore.config import Settings
-from authcore.errors import AccountLocked, CounterLocked, EmailNotVerified, InvalidGrant
+from authcore.errors import (
+    AccountLocked,
+    CounterLocked,
+    EmailNotVerified,
+    InvalidGrant,
+    TemporarilyUnavailable,
+)
+from authcore.mfa.pending import Delivery, PendingLogins, require_second_step
 from authcore.sessions.model import SessionStore
 from authcore.tokens.issue import (
     PASSWORD,
@@ -54,6 +61,7 @@ class LoginService:
         lockout_key: bytes | None = None,
         on_security_event: SecurityEvent = ignore_event,
         devices: DeviceCookies | None = None,
+        pending: PendingLogins | None = None,
     ) -> None:
         self._settings = settings
         self._users = users
@@ -65,6 +73,7 @@ class LoginService:
         self._lockout_key = lockout_key
         self._on_security_event = on_security_event
         self._devices = devices
+        self._pending = pending
 
     def login(
         self,
@@ -74,6 +83,7 @@ class LoginService:
         issuer: str,
         user_agent: str = "",
         device_cookie: str | None = None,
+        delivery: Delivery = "cookie",
     ) -> LoginResult:
         canonical = canonical_username(username)
         # Both fields are refused (400) before any lookup or hash: hostile input costs nothing.
@@ -110,6 +120,8 @@ class LoginService:
             self._unverified(user, counter)
         verified = self._succeeded(user, password)
         now = self._clock()
+        if verified.has_totp:
+            self._second_step(verified, counter, delivery, now)
         # The account's counter (charged unless a trusted device was) is reset in
         # the same transaction as the session.
         condition = self._users.unchanged_condition(verified, clear_failures=counter.account)
@@ -134,6 +146,21 @@ class LoginService:
             else None
         )
         return LoginResult(issued, device)
+
+    def _second_step(
+        self, user: User, counter: Counter, delivery: Delivery, now: float
+    ) -> NoReturn:
+        """Contract §8: the right password of an account with a second factor gives
+        no session, only an ``mfa_token``. The password step did succeed: its counter
+        is reset (the second step counts its own failures)."""
+        if self._pending is None:
+            raise TemporarilyUnavailable()  # a function wired without the second step
+        refusal = require_second_step(self._pending, user, delivery, now)
+        if counter.account:
+            self._users.clear_failures(user.username)
+        else:
+            self._users.clear_counter(counter.key)
+        raise refusal
 
     def _count(self, counter: Counter, now: float) -> int:
         """Count the attempt before any password is checked (authcore.accounts.dynamo)."""

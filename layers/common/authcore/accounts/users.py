@@ -70,6 +70,18 @@ class User:
     # times of recent mails of each budgeted kind (authcore.accounts.service).
     mail_tokens: Mapping[str, str] = field(default_factory=dict)
     mail_sent: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    # The second factor (authcore.mfa): the TOTP secret sealed by KMS (None: TOTP is
+    # off), one awaiting its first code, the last time step accepted, the recovery
+    # codes' digests, and the second step's own failure counter.
+    totp_secret: bytes | None = None
+    totp_pending: bytes | None = None
+    totp_last_step: int = 0
+    recovery_codes: frozenset[str] = frozenset()
+    mfa_failures: Failures = field(default_factory=Failures)
+
+    @property
+    def has_totp(self) -> bool:
+        return self.totp_secret is not None
 
     @classmethod
     def new(

@@ -29,13 +29,8 @@ def new_app(*paths: str, allowed: tuple[str, ...] = ("POST",)) -> APIGatewayHttp
     # debug=False whatever POWERTOOLS_DEV says: Powertools' debug mode prints every raw event
     # (passwords, cookies, Authorization headers) to the function's log.
     app = APIGatewayHttpResolver(serializer=_compact_json, debug=False)
-    others = [m for m in _ALL_METHODS if m not in allowed]
     for path in paths:
-
-        def method_not_allowed() -> Response[Any]:
-            raise MethodNotAllowed("Method not allowed.", allow=", ".join(allowed))
-
-        app.route(path, method=others)(method_not_allowed)
+        only(app, path, allowed)
 
     def handle_unexpected(error: Exception) -> Response[Any]:
         # A bug must not become a 500 with a stack trace: log where it happened
@@ -54,6 +49,15 @@ def new_app(*paths: str, allowed: tuple[str, ...] = ("POST",)) -> APIGatewayHttp
     app.exception_handler(Exception)(handle_unexpected)
     app.not_found(handle_not_found)
     return app
+
+
+def only(app: APIGatewayHttpResolver, path: str, allowed: tuple[str, ...]) -> None:
+    """``path`` answers 405 (with ``Allow``) to every method but ``allowed``."""
+
+    def method_not_allowed() -> Response[Any]:
+        raise MethodNotAllowed("Method not allowed.", allow=", ".join(allowed))
+
+    app.route(path, method=[m for m in _ALL_METHODS if m not in allowed])(method_not_allowed)
 
 
 def lambda_handler(

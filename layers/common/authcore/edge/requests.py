@@ -55,6 +55,16 @@ class LoginRequest:
 
 
 @dataclass(frozen=True, repr=False)
+class LoginMfaRequest:
+    mfa_token: str
+    # Exactly one of the two.
+    code: str | None
+    recovery_code: str | None
+    issuer: str
+    user_agent: str
+
+
+@dataclass(frozen=True, repr=False)
 class RefreshRequest:
     """Never empty; several only when the refresh cookie came more than once."""
 
@@ -157,6 +167,29 @@ def login(event: Event, settings: Settings) -> LoginRequest:
         # Browsers and API clients alike send it in the Cookie header.
         device_cookie=credentials.cookie_value(event.cookies, DEVICE_COOKIE),
     )
+
+
+def login_mfa(event: Event, settings: Settings) -> LoginMfaRequest:
+    require_edge(event, settings)
+    # The same login-CSRF check as the first step: the second one makes the session.
+    _, issuer = _present(event, settings)
+    body = json_body(event, required=True)
+    code = string_field(body, "code", max_length=64, required=False)
+    recovery_code = string_field(body, "recovery_code", max_length=64, required=False)
+    if (code is None) == (recovery_code is None):
+        raise InvalidRequest("Give either 'code' or 'recovery_code'.")
+    return LoginMfaRequest(
+        mfa_token=string_field(body, "mfa_token", max_length=128) or "",
+        code=code,
+        recovery_code=recovery_code,
+        issuer=issuer,
+        user_agent=event.headers.get("user-agent", ""),
+    )
+
+
+def mfa_code(event: Event) -> str:
+    body = json_body(event, required=True)
+    return string_field(body, "code", max_length=64) or ""
 
 
 def refresh(event: Event, settings: Settings) -> RefreshRequest:

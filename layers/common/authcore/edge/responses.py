@@ -17,11 +17,13 @@ from authcore.errors import (
     AccountLocked,
     AuthError,
     Forbidden,
+    InsufficientUserAuthentication,
     InvalidClient,
     InvalidGrant,
     InvalidRequest,
     InvalidToken,
     MethodNotAllowed,
+    MfaRequired,
     NotFound,
     PayloadTooLarge,
     QuotaExceeded,
@@ -40,6 +42,8 @@ _STATUS: list[tuple[type[AuthError], int]] = [
     (InvalidRequest, 400),
     (InvalidGrant, 401),
     (InvalidClient, 401),
+    (MfaRequired, 401),
+    (InsufficientUserAuthentication, 401),
     (InvalidToken, 401),
     (Forbidden, 403),
     (NotFound, 404),
@@ -86,9 +90,16 @@ def error(refused: AuthError) -> Response[Any]:
         headers["WWW-Authenticate"] = 'Basic realm="token"'
     if isinstance(refused, InvalidGrant | InvalidToken):
         headers["WWW-Authenticate"] = f'Bearer error="{refused.code}"'
-    return json(
-        status, {"error": refused.code, "error_description": refused.description}, headers=headers
-    )
+    body: dict[str, Any] = {"error": refused.code, "error_description": refused.description}
+    if isinstance(refused, InsufficientUserAuthentication):
+        # RFC 9470 §3: the error, and how recent the authentication must be.
+        headers["WWW-Authenticate"] = (
+            f'Bearer error="{refused.code}", '
+            f'error_description="{refused.description}", max_age={refused.max_age}'
+        )
+    if isinstance(refused, MfaRequired):
+        body |= {"mfa_token": refused.mfa_token, "methods": list(refused.methods)}
+    return json(status, body, headers=headers)
 
 
 def tokens(

@@ -24,6 +24,7 @@ from authcore.keys.publish import published_jwks
 from authcore.keys.ring import KeyRing
 from authcore.keys.signers import Signer
 from authcore.keys.table import KeyTable
+from authcore.mfa.dynamo import DynamoMfaStore
 from authcore.sessions.dynamo import DynamoSessionStore
 from authcore.sessions.service import SessionService
 from authcore.tokens.claims import AccessClaims
@@ -55,6 +56,10 @@ _METRIC_NAMES = {
     "session_sweep_deferred": "SessionSweepDeferred",
     "password_notice_lost": "PasswordNoticeLost",
     "client_quota_exceeded": "ClientTokenQuotaExceeded",
+    "mfa_enabled": "MfaEnabled",
+    "mfa_disabled": "MfaDisabled",
+    "mfa_lockout": "MfaLockoutStarted",
+    "recovery_code_used": "RecoveryCodeUsed",
 }
 
 # The services' time source; tests and benchmarks swap it with use_clock().
@@ -68,7 +73,7 @@ def clock() -> Clock:
 def _reset_dependents() -> None:
     # The account and client wirings (authcore.runtime.accounts, .clients) build on
     # this module's; they are reset with it, if the function imported them at all.
-    for name in ("authcore.runtime.accounts", "authcore.runtime.clients"):
+    for name in ("authcore.runtime.accounts", "authcore.runtime.clients", "authcore.runtime.mfa"):
         module = sys.modules.get(name)
         if module is not None:
             module.reset()
@@ -168,7 +173,14 @@ def login_service() -> LoginService:
         on_security_event=security_event,
         # No key, no device cookies: a built-in key would let anyone mint them.
         devices=DeviceCookies(s.device_cookie_key.encode()) if s.device_cookie_key else None,
+        pending=mfa_store(),
     )
+
+
+@cache
+def mfa_store() -> DynamoMfaStore:
+    """The second factor's items on the users table (the pending logins among them)."""
+    return DynamoMfaStore(aws.dynamodb(), settings().users_table_name)
 
 
 @cache
@@ -208,6 +220,7 @@ def reset() -> None:
         key_lifecycle,
         token_issuer,
         login_service,
+        mfa_store,
         session_service,
     ):
         cached.cache_clear()
