@@ -37,6 +37,7 @@ from authcore.accounts.users import User, canonical_username
 from authcore.clients.dynamo import ClientExists
 from authcore.config import Settings
 from authcore.errors import AuthError, ConfigError, UnknownUser, UserExists, WriteConflict
+from authcore.mfa.dynamo import DynamoMfaStore
 from authcore.sessions.dynamo import DynamoSessionStore
 from authcore.sessions.service import SessionService
 from infra import admin_clients
@@ -97,6 +98,7 @@ class Admin:
     users: DynamoUserStore
     service: SessionService
     passwords: Passwords
+    mfa: DynamoMfaStore
     settle_seconds: float = INDEX_SETTLE_SECONDS
     # What sends the invitations (``invite``); None where nothing may send mail.
     mail: MailRunner | None = None
@@ -118,6 +120,7 @@ class Admin:
         )
         return cls(
             users=DynamoUserStore(db, users_table),
+            mfa=DynamoMfaStore(db, users_table),
             service=SessionService(settings, sessions=DynamoSessionStore(db, sessions_table)),
             passwords=passwords,
             mail=mail,
@@ -181,6 +184,15 @@ class Admin:
         revoked.update(self.service.revoke_all(user_id, reason=reason))
         return len(revoked)
 
+    def reset_mfa(self, username: str) -> dict[str, Any]:
+        """TOTP off and recovery codes void, for a user who lost both the phone and the
+        codes (after checking who asks: this removes a factor). Every session ends: a
+        caller who could not pass the second step must not keep one."""
+        user = self._existing(username)
+        self.mfa.disable(user)
+        revoked = self._revoke_everywhere(user.user_id, reason="mfa_reset")
+        return {"mfa_reset": user.username, "had_totp": user.has_totp, "sessions_revoked": revoked}
+
     def unlock(self, username: str) -> dict[str, Any]:
         """Forget the failed logins: the lock (if any) ends now."""
         user = self._existing(username)
@@ -200,6 +212,8 @@ class Admin:
             "disabled": user.disabled,
             "failed_logins": user.failures.current(policy, now),
             "locked_for_seconds": user.failures.retry_after(policy, now),
+            "totp": user.has_totp,
+            "recovery_codes_left": len(user.recovery_codes),
         }
 
 
@@ -262,6 +276,7 @@ def main(
         ("disable", "disable a user and end all sessions"),
         ("enable", "enable a disabled user"),
         ("unlock", "forget failed logins and end a lockout now"),
+        ("reset-mfa", "turn TOTP off and void the recovery codes, end all sessions"),
         ("show", "show a user (never the hash)"),
     ):
         commands.add_parser(name, help=text).add_argument("username")
@@ -306,6 +321,8 @@ def main(
             }
         elif args.command == "unlock":
             result = admin.unlock(args.username)
+        elif args.command == "reset-mfa":
+            result = admin.reset_mfa(args.username)
         else:
             result = admin.show(args.username)
     except UserExists as exc:

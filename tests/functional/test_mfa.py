@@ -383,3 +383,24 @@ def test_other_methods_are_405(clock):
     answer = route("GET", "/auth/mfa/totp", claims)
     assert answer.status == 405
     assert answer.headers["Allow"] == "POST, DELETE"
+
+
+def test_an_administrator_can_reset_a_lost_second_factor(enrolled, clock, stack):
+    """The way out when both the phone and the recovery codes are lost: TOTP off, codes
+    void, every session ended; the password alone logs in afterwards."""
+    clock.shift(60)
+    done = second_step(mfa_token_of(login()), code=code_at(enrolled.secret, clock.time()))
+    assert stack.admin.show("sam")["totp"] is True
+    stack.admin.settle_seconds = 0.0
+    result = stack.admin.reset_mfa("sam")
+    # The enrolment's login and the second step's.
+    assert result == {"mfa_reset": "sam", "had_totp": True, "sessions_revoked": 2}
+    assert (stack.admin.show("sam")["totp"], stack.admin.show("sam")["recovery_codes_left"]) == (
+        False,
+        0,
+    )
+    refused = invoke(
+        refresh_app, with_body("refresh.json", {"refresh_token": done.body["refresh_token"]})
+    )
+    assert refused.status == 401
+    assert login().status == 200
