@@ -25,6 +25,8 @@ def change() -> Response[Any]:
             username=request.caller.username,
             current=request.current_password,
             new=request.new_password,
+            amr=request.caller.amr,
+            auth_time=request.caller.auth_time,
         )
     except InvalidGrant:
         metrics.add_metric(name="PasswordChangeFailed", unit="Count", value=1)

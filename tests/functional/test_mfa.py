@@ -404,3 +404,46 @@ def test_an_administrator_can_reset_a_lost_second_factor(enrolled, clock, stack)
     )
     assert refused.status == 401
     assert login().status == 200
+
+
+def test_a_password_change_with_totp_on_needs_a_recent_second_factor(enrolled, clock, monkeypatch):
+    """A sensitive change (contract §8): the password that guards the first step is not
+    changed on the strength of a session alone once the account has a second factor."""
+    import functools
+
+    from authcore.runtime import accounts as accounts_runtime
+    from functions.password import app as password_app
+
+    handed_off: list[dict[str, str]] = []
+
+    class Jobs:
+        def submit(self, job: dict[str, str]) -> None:
+            handed_off.append(job)
+
+    monkeypatch.setenv("MAIL_FUNCTION", "AccountMailFunction")
+    monkeypatch.setattr(accounts_runtime, "mail_jobs", functools.cache(Jobs))
+
+    def change(claims: dict[str, Any], new: str) -> Answer:
+        event = with_body(
+            "password_change.json", {"current_password": DEMO_PASSWORD, "new_password": new}
+        )
+        event["requestContext"]["authorizer"]["lambda"].update(
+            {
+                **{k: claims[k] for k in ("sub", "sid", "username", "scope")},
+                "amr": " ".join(claims["amr"]),
+                "auth_time": claims["auth_time"],
+            }
+        )
+        return invoke(password_app, event)
+
+    clock.shift(60)
+    done = second_step(mfa_token_of(login()), code=code_at(enrolled.secret, clock.time()))
+    with_factor = claims_of(done.body["access_token"])
+    password_only = dict(with_factor, amr=["pwd"])
+    refused = change(password_only, "plover-quartz-lantern-violet")
+    assert (refused.status, refused.body["error"]) == (401, "insufficient_user_authentication")
+    assert change(with_factor, "plover-quartz-lantern-violet").status == 204
+    assert [job["job"] for job in handed_off] == ["password_changed"]
+    clock.shift(301)
+    stale = change(with_factor, "another-quite-long-passphrase")
+    assert (stale.status, stale.body["error"]) == (401, "insufficient_user_authentication")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from typing import Any
 
 from authcore.accounts.lockout import LockoutPolicy
@@ -63,6 +63,7 @@ from authcore.errors import (
     TemporarilyUnavailable,
     WriteConflict,
 )
+from authcore.mfa.stepup import require_recent
 from authcore.sessions.service import SessionService
 from authcore.tokens.issue import SecurityEvent, ignore_event
 
@@ -108,11 +109,22 @@ class AccountService:
         self._sleep = sleep
 
     # ================================================================ HTTP half
-    def change_password(self, *, sub: str, sid: str, username: str, current: str, new: str) -> None:
+    def change_password(
+        self,
+        *,
+        sub: str,
+        sid: str,
+        username: str,
+        current: str,
+        new: str,
+        amr: Set[str] = frozenset(),
+        auth_time: float = 0.0,
+    ) -> None:
         """The caller's password, replaced; every *other* session ends. A wrong
         ``current`` is a failed login: counted before it is checked, refused while
         the account is locked, so a stolen access token cannot be used to guess
-        the password at leisure."""
+        the password at leisure. An account with a second factor also needs a login
+        with it in the last few minutes (contract §8: a sensitive change)."""
         user = self._users.get(canonical_username(username))
         # The token names a user id: an account deleted and re-created under the
         # same name is another person's.
@@ -120,6 +132,14 @@ class AccountService:
             raise InvalidGrant("Invalid password.")
         normalized = check_new_password(new, username=user.username, email=user.email)
         now = self._clock()
+        if user.has_totp:
+            require_recent(
+                amr,
+                auth_time,
+                now=now,
+                max_age=self._settings.step_up_max_age,
+                second_factor=True,
+            )
         counter = Counter(user.username, user.failures, account=True)
         retry_after = counter.failures.retry_after(self._lockout, now)
         if retry_after:

@@ -265,7 +265,7 @@ def password_change(event: Event) -> PasswordChangeRequest:
         raise InvalidToken("missing_context")
     body = json_body(event, required=True)
     return PasswordChangeRequest(
-        caller=Caller(who.sub, who.sid, username=username),
+        caller=Caller(who.sub, who.sid, username=username, amr=who.amr, auth_time=who.auth_time),
         current_password=string_field(body, "current_password") or "",
         new_password=string_field(body, "new_password") or "",
     )

@@ -19,7 +19,6 @@ from authcore.config import Settings
 from authcore.errors import (
     AccountLocked,
     CounterLocked,
-    InsufficientUserAuthentication,
     InvalidGrant,
     InvalidRequest,
     NotFound,
@@ -29,10 +28,10 @@ from authcore.mfa import recovery, totp
 from authcore.mfa.dynamo import DynamoMfaStore
 from authcore.mfa.pending import Delivery, digest_of
 from authcore.mfa.sealing import Sealer
+from authcore.mfa.stepup import require_recent
 from authcore.sessions.model import SessionStore
 from authcore.tokens.issue import (
     PASSWORD_AND_OTP,
-    SECOND_FACTORS,
     IssuedTokens,
     Principal,
     SecurityEvent,
@@ -92,17 +91,13 @@ class MfaService:
 
     # ------------------------------------------------------------ step-up
     def _recent(self, caller: Authenticated, *, second_factor: bool) -> None:
-        """RFC 9470: the login behind the token must be recent (and, for turning a
-        factor off or replacing codes, have used a second factor): a stolen session,
-        or a laptop left open, must not be enough to remove the factor that protects
-        the account."""
-        max_age = self._settings.step_up_max_age
-        if self._clock() - caller.auth_time > max_age:
-            raise InsufficientUserAuthentication("Log in again to do this.", max_age=max_age)
-        if second_factor and not caller.amr & SECOND_FACTORS:
-            raise InsufficientUserAuthentication(
-                "Log in again with your second factor to do this.", max_age=max_age
-            )
+        require_recent(
+            caller.amr,
+            caller.auth_time,
+            now=self._clock(),
+            max_age=self._settings.step_up_max_age,
+            second_factor=second_factor,
+        )
 
     def _account(self, caller: Authenticated) -> User:
         user = self._users.get(caller.username)
