@@ -832,6 +832,25 @@ def test_the_totp_key_is_used_for_its_purpose_only(cfn_template):
     assert key["Properties"]["EnableKeyRotation"] is True
 
 
+def test_login_writes_and_deletes_pending_second_steps_only(cfn_template):
+    """The login function may put and delete items of the users table only under the
+    pending second step's prefix: never an account (whose key no "#" can start)."""
+    from authcore.mfa.dynamo import PENDING_PREFIX
+
+    writes = [
+        statement
+        for statement in role_statements(cfn_template, role_of(cfn_template, "LoginFunction"))
+        if statement["Effect"] == "Allow"
+        and {"dynamodb:PutItem", "dynamodb:DeleteItem"} & set(as_list(statement["Action"]))
+        and statement["Resource"] == {"Fn::GetAtt": ["UsersTable", "Arn"]}
+    ]
+    assert len(writes) == 1
+    assert writes[0]["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [PENDING_PREFIX + "*"]}
+    }
+    assert set(as_list(writes[0]["Action"])) == {"dynamodb:PutItem", "dynamodb:DeleteItem"}
+
+
 STACK = "auth-test"  # conftest's AWS::StackName
 
 
