@@ -55,6 +55,7 @@ _METRIC_NAMES = {
     "session_sweep_deferred": "SessionSweepDeferred",
     "password_notice_lost": "PasswordNoticeLost",
     "client_quota_exceeded": "ClientTokenQuotaExceeded",
+    "passkey_sign_count_regressed": "PasskeySignCountRegressed",
 }
 
 # The services' time source; tests and benchmarks swap it with use_clock().
@@ -66,9 +67,14 @@ def clock() -> Clock:
 
 
 def _reset_dependents() -> None:
-    # The account and client wirings (authcore.runtime.accounts, .clients) build on
-    # this module's; they are reset with it, if the function imported them at all.
-    for name in ("authcore.runtime.accounts", "authcore.runtime.clients"):
+    # The account, client and passkey wirings (authcore.runtime.accounts, .clients,
+    # .passkeys) build on this module's; they are reset with it, if the function
+    # imported them at all.
+    for name in (
+        "authcore.runtime.accounts",
+        "authcore.runtime.clients",
+        "authcore.runtime.passkeys",
+    ):
         module = sys.modules.get(name)
         if module is not None:
             module.reset()
