@@ -121,6 +121,22 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
         },
         "AccountMailFunction": {"lambda:InvokeFunction"},
     },
+    # Passkeys: the account, passkey and challenge items (the challenge deleted, the
+    # counter updated and the account checked in the transaction that writes the session);
+    # the session; signing like login.
+    "PasskeyFunction": {
+        "PasskeyFunctionLogGroup": LOG_WRITES,
+        "UsersTable": {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:ConditionCheckItem",
+        },
+        "SessionsTable": {"dynamodb:PutItem"},
+        "KeysTable": {"dynamodb:Query"},
+        KMS_KEYS: {"kms:Sign"},
+    },
     # Machine clients: the client, its hourly counter and assertion jtis; a user token's
     # session (introspection reads it, revocation ends it); signing like login.
     "OAuthFunction": {
@@ -148,6 +164,7 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
 SECRETS_BACKEND_GRANTS = {
     "LoginFunction": {KMS_KEYS: None, "SigningKeysSecret": {"secretsmanager:GetSecretValue"}},
     "OAuthFunction": {KMS_KEYS: None, "SigningKeysSecret": {"secretsmanager:GetSecretValue"}},
+    "PasskeyFunction": {KMS_KEYS: None, "SigningKeysSecret": {"secretsmanager:GetSecretValue"}},
     "RefreshFunction": {KMS_KEYS: None, "SigningKeysSecret": {"secretsmanager:GetSecretValue"}},
     "KeyRotationFunction": {
         "*": None,
@@ -195,6 +212,10 @@ EXPECTED_ROUTES = {
     ("ANY", "/oauth2/token"): "OAuthFunction",
     ("ANY", "/oauth2/introspect"): "OAuthFunction",
     ("ANY", "/oauth2/revoke"): "OAuthFunction",
+    ("POST", "/auth/webauthn/register/options"): "PasskeyFunction",
+    ("POST", "/auth/webauthn/register"): "PasskeyFunction",
+    ("ANY", "/auth/webauthn/login/options"): "PasskeyFunction",
+    ("ANY", "/auth/webauthn/login"): "PasskeyFunction",
 }
 
 # The HttpApi's Lambda authorizers, by scheme name: the default (stateless) one, the
@@ -217,6 +238,9 @@ SESSION_CHECKED_ROUTES = {
     ("GET", "/auth/sessions"),
     ("DELETE", "/auth/sessions/{sid}"),
     ("POST", "/auth/password"),
+    # Contract section 8: registering a passkey, like changing the password.
+    ("POST", "/auth/webauthn/register/options"),
+    ("POST", "/auth/webauthn/register"),
 }
 
 # Contract sections 1 and 7: these answer without the authorizer; every other route goes
@@ -233,6 +257,9 @@ PUBLIC_PATHS = {
     "/oauth2/token",
     "/oauth2/introspect",
     "/oauth2/revoke",
+    # Contract section 8: signing in with a passkey.
+    "/auth/webauthn/login/options",
+    "/auth/webauthn/login",
 }
 PUBLIC_PREFIX = "/.well-known/"
 
@@ -710,7 +737,7 @@ def test_only_login_refresh_logout_and_well_known_are_public(cfn_template):
     assert problems == []
     public = {route for route in operations(body) if is_public(route[1])}
     assert public == {route for route in EXPECTED_ROUTES if is_public(route[1])}
-    assert len(public) == 12
+    assert len(public) == 14
 
 
 def test_a_route_added_later_is_protected_by_default(sam_template, translate_sam):
@@ -780,7 +807,9 @@ def test_kms_grants_reach_only_this_stacks_signing_keys(cfn_template):
                 assert statement["Resource"] == "*"
             else:
                 assert statement["Resource"] == {"Fn::Sub": KMS_KEYS}
-    assert checked == 5  # login, refresh, oauth, and the rotation function's two statements
+    assert (
+        checked == 6
+    )  # login, refresh, oauth, passkey, and the rotation function's two statements
 
 
 STACK = "auth-test"  # conftest's AWS::StackName
