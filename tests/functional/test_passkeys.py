@@ -458,6 +458,12 @@ def _assertion_body(device: SoftAuthenticator) -> dict[str, Any]:
         lambda b: b["response"].update(userHandle=12),
         lambda b: b.update(delivery="smoke-signal"),
         lambda b: b.update(authenticatorAttachment=1),
+        lambda b: b.update(authenticatorAttachment="x" * 33),
+        lambda b: b.update(rawId="!!!"),
+        lambda b: b.update(rawId="A" * 513),
+        lambda b: b["response"].update(signature="A" * 769),
+        lambda b: b["response"].update(clientDataJSON="e30="),
+        lambda b: b["response"].update(userHandle="***"),
     ],
 )
 def test_malformed_sign_in_requests_are_400(enrolled, device, mutate):

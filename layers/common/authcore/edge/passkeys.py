@@ -19,10 +19,22 @@ from authcore.errors import InvalidRequest, InvalidToken
 # A challenge id is 43 base64url characters; longer input is malformed.
 MAX_CHALLENGE_ID_LENGTH = 128
 MAX_PASSKEY_NAME_LENGTH = 64
-# The body is at most 8 KiB (requests.MAX_BODY_BYTES): each field fits in it.
-_MAX_FIELD = 8 * 1024
+# The longest each base64url field of a response may be. Real ones are far shorter (a
+# credential id of 16 to 64 bytes, an ES256 signature of 72, "none" attestation of a few
+# hundred); together they fit the 8 KiB a body may have (requests.MAX_BODY_BYTES).
+_LIMITS = {
+    "id": 512,
+    "rawId": 512,
+    "clientDataJSON": 1024,
+    "attestationObject": 3072,
+    "authenticatorData": 512,
+    "signature": 768,
+    "userHandle": 128,
+}
 _REGISTRATION_FIELDS = ("clientDataJSON", "attestationObject")
 _ASSERTION_FIELDS = ("clientDataJSON", "authenticatorData", "signature")
+_MAX_TRANSPORTS = 8
+_BASE64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 @dataclass(frozen=True)
@@ -121,6 +133,17 @@ def _passkey_name(value: str | None) -> str | None:
     return name
 
 
+def _base64url(container: dict[str, Any], name: str, *, empty: bool = False) -> None:
+    value = container.get(name)
+    if (
+        not isinstance(value, str)
+        or (not value and not empty)
+        or len(value) > _LIMITS[name]
+        or not _BASE64URL.issuperset(value)
+    ):
+        raise InvalidRequest(f"'{name}' must be base64url, at most {_LIMITS[name]} characters.")
+
+
 def _credential(
     body: dict[str, Any],
     fields: tuple[str, ...],
@@ -131,27 +154,27 @@ def _credential(
     """The credential's JSON (``PublicKeyCredential.toJSON()``), its shape checked: the
     verifier then only ever sees strings where it expects them."""
     for name in ("id", "rawId"):
-        requests.string_field(body, name, max_length=_MAX_FIELD)
+        _base64url(body, name)
     if body.get("type") != "public-key":
         raise InvalidRequest("'type' must be \"public-key\".")
     response = body.get("response")
     if not isinstance(response, dict):
         raise InvalidRequest("'response' must be an object.")
     for name in fields:
-        requests.string_field(response, name, max_length=_MAX_FIELD)
+        _base64url(response, name)
     if transports and "transports" in response:
         value = response["transports"]
-        if not isinstance(value, list) or not all(
-            isinstance(t, str) and len(t) <= 32 for t in value
+        if (
+            not isinstance(value, list)
+            or len(value) > _MAX_TRANSPORTS
+            or not all(isinstance(t, str) and len(t) <= 32 for t in value)
         ):
-            raise InvalidRequest("'transports' must be a list of strings.")
-    if user_handle:
-        handle = response.get("userHandle")
-        if handle is not None and (not isinstance(handle, str) or len(handle) > 128):
-            raise InvalidRequest("'userHandle' must be a string or null.")
+            raise InvalidRequest("'transports' must be a list of at most 8 short strings.")
+    if user_handle and response.get("userHandle") is not None:
+        _base64url(response, "userHandle", empty=True)
     attachment = body.get("authenticatorAttachment")
-    if attachment is not None and not isinstance(attachment, str):
-        raise InvalidRequest("'authenticatorAttachment' must be a string.")
+    if attachment is not None and (not isinstance(attachment, str) or len(attachment) > 32):
+        raise InvalidRequest("'authenticatorAttachment' must be a short string.")
     # Only what the verifier reads goes on: nothing else of the body (the challenge id,
     # the delivery, the name) reaches it.
     kept_response = {name: response[name] for name in fields}
