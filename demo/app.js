@@ -292,6 +292,117 @@ async function signup(event) {
   show("signup", result);
 }
 
+// ------------------------------------------------------------------ passkeys
+// WebAuthn wants bytes where the API's JSON has base64url (WebAuthn L3's *JSON forms). Newer
+// browsers convert with PublicKeyCredential.parse*OptionsFromJSON and credential.toJSON();
+// the conversions are spelled out here so the page works in older ones too.
+const b64url = {
+  decode(text) {
+    const base64 = text.replace(/-/g, "+").replace(/_/g, "/");
+    const binary = atob(base64 + "===".slice((base64.length + 3) % 4));
+    return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+  },
+  encode(buffer) {
+    let binary = "";
+    for (const byte of new Uint8Array(buffer)) binary += String.fromCharCode(byte);
+    return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  },
+};
+
+const withIds = (list) => (list ?? []).map((c) => ({ ...c, id: b64url.decode(c.id) }));
+
+function creationOptions(json) {
+  return {
+    ...json,
+    challenge: b64url.decode(json.challenge),
+    user: { ...json.user, id: b64url.decode(json.user.id) },
+    excludeCredentials: withIds(json.excludeCredentials),
+  };
+}
+
+function requestOptions(json) {
+  return { ...json, challenge: b64url.decode(json.challenge), allowCredentials: withIds(json.allowCredentials) };
+}
+
+// What PublicKeyCredential.toJSON() gives: what the API verifies. The private key never
+// leaves the authenticator; the page only carries signed data.
+function credentialJSON(credential) {
+  const r = credential.response;
+  const response = { clientDataJSON: b64url.encode(r.clientDataJSON) };
+  if (r.attestationObject) {
+    response.attestationObject = b64url.encode(r.attestationObject);
+    response.transports = r.getTransports ? r.getTransports() : [];
+  } else {
+    response.authenticatorData = b64url.encode(r.authenticatorData);
+    response.signature = b64url.encode(r.signature);
+    response.userHandle = r.userHandle ? b64url.encode(r.userHandle) : null;
+  }
+  return {
+    id: credential.id,
+    rawId: b64url.encode(credential.rawId),
+    type: credential.type,
+    authenticatorAttachment: credential.authenticatorAttachment ?? null,
+    clientExtensionResults: credential.getClientExtensionResults(),
+    response,
+  };
+}
+
+// The browser's own refusal (the user cancelled, no authenticator, a timeout), shown as a call
+// that never reached the API.
+const browserRefused = (method, path, error) => ({
+  method,
+  path,
+  status: 0,
+  data: { error: "webauthn_error", error_description: `${error.name}: ${error.message}` },
+});
+
+async function registerPasskey(event) {
+  event.preventDefault();
+  const options = await callProtected("POST", "/auth/webauthn/register/options", {});
+  if (options.status !== 200) {
+    say("passkey-message", refusedByGateway(options) ? "Sign in first." : explain(options, "No options"), false);
+    show("passkey-register", options);
+    return;
+  }
+  let created;
+  try {
+    created = await navigator.credentials.create({ publicKey: creationOptions(options.data.publicKey) });
+  } catch (error) {
+    say("passkey-message", "The browser created no passkey.", false);
+    show("passkey-register", browserRefused("POST", "/auth/webauthn/register", error));
+    return;
+  }
+  const body = { ...credentialJSON(created), challenge_id: options.data.challenge_id };
+  const name = $("passkey-name").value.trim();
+  if (name) body.name = name;
+  const result = await callProtected("POST", "/auth/webauthn/register", body);
+  if (result.status === 201) say("passkey-message", `Passkey "${result.data.name}" registered: sign in with it next time.`, true);
+  else say("passkey-message", explain(result, "Not registered"), false);
+  show("passkey-register", result);
+}
+
+async function passkeyLogin() {
+  // With a username typed above, that user's passkeys; without, whichever the device holds
+  // for this site (a discoverable credential). The options look the same for every username.
+  const username = $("username").value.trim();
+  const options = await call("POST", "/auth/webauthn/login/options", username ? { username } : {});
+  if (options.status !== 200) {
+    show("passkey-login", options);
+    return;
+  }
+  let assertion;
+  try {
+    assertion = await navigator.credentials.get({ publicKey: requestOptions(options.data.publicKey) });
+  } catch (error) {
+    show("passkey-login", browserRefused("POST", "/auth/webauthn/login", error));
+    return;
+  }
+  const body = { ...credentialJSON(assertion), challenge_id: options.data.challenge_id, delivery: "cookie" };
+  const result = await call("POST", "/auth/webauthn/login", body);
+  if (result.status === 200) setState(true, "Signed in with a passkey.");
+  show("passkey-login", result);
+}
+
 // ------------------------------------------------------------------ the local outbox
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -351,6 +462,8 @@ $("sessions").addEventListener("click", sessions);
 $("logout").addEventListener("click", () => logout(false));
 $("logout-all").addEventListener("click", () => logout(true));
 $("change-form").addEventListener("submit", changePassword);
+$("passkey-form").addEventListener("submit", registerPasskey);
+$("passkey-login").addEventListener("click", passkeyLogin);
 $("forgot-form").addEventListener("submit", forgot);
 $("reset-form").addEventListener("submit", reset);
 $("signup-form").addEventListener("submit", signup);

@@ -31,6 +31,7 @@ SHELL_PREFIXES = (
     "APP_URL",
     "SIGNUP_",
     "CLIENT_",
+    "WEBAUTHN_",
 )
 READY_PATH = "/.well-known/openid-configuration"
 

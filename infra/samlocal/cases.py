@@ -392,6 +392,38 @@ def cases(
             label="(placeholder)",
         ),
         Case("AccountMailFunction", "mail_job.json", _mail_outcome("no_account")),
+        # Passkeys: options for the main session's user and for a sign-in (a challenge
+        # each); the events' placeholder responses answer a challenge never issued.
+        Case(
+            "PasskeyFunction",
+            "webauthn_register_options.json",
+            _status(
+                200,
+                lambda b: (
+                    b["publicKey"]["user"]["name"] == main.claims["username"]
+                    and bool(b["challenge_id"])
+                ),
+            ),
+            _set_recent_login(main),
+        ),
+        Case(
+            "PasskeyFunction",
+            "webauthn_register.json",
+            _status(401, lambda b: b["error"] == "invalid_grant"),
+            _set_authorizer_context(main),
+            label="(placeholder)",
+        ),
+        Case(
+            "PasskeyFunction",
+            "webauthn_login_options.json",
+            _status(200, lambda b: b["publicKey"]["allowCredentials"] == []),
+        ),
+        Case(
+            "PasskeyFunction",
+            "webauthn_login.json",
+            _status(401, lambda b: b["error"] == "invalid_grant"),
+            label="(placeholder)",
+        ),
         *_oauth_cases(main, machine),
         Case("KeyRotationFunction", "rotation_scheduled.json", _rotation_report),
     ]

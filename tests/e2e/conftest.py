@@ -28,6 +28,8 @@ EXTRA_USERS = [
     {"username": "fuzzer", "password": "the-fuzzer-has-a-passphrase", "scope": "profile"},
     {"username": "browser", "password": "the-browser-has-a-passphrase", "scope": "profile"},
     {"username": "lockout-probe", "password": "locked-out-soon-enough", "scope": "profile"},
+    # Registers a passkey on the demo page and signs in with it (test_passkey_browser.py).
+    {"username": "passkey-holder", "password": "the-passkey-holder-has-one", "scope": "profile"},
     # Holds the scope of the example scoped route, GET /api/reports (ROUTE_SCOPES).
     {"username": "reporter", "password": "the-reporter-has-a-passphrase", "scope": "reports:read"},
     # Users with an address (contract §7), one per test that mails them, so that no test

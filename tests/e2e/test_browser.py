@@ -82,9 +82,13 @@ def outcome(browser: Browser, action: str) -> tuple[int, Any]:
 
 
 def log_in(browser: Browser, stack: LocalStack) -> dict[str, Any]:
+    return log_in_as(browser, stack, USER)
+
+
+def log_in_as(browser: Browser, stack: LocalStack, user: dict[str, str]) -> dict[str, Any]:
     open_demo(browser, stack)
-    browser.element("username").send_keys(USER["username"])
-    browser.element("password").send_keys(USER["password"])
+    browser.element("username").send_keys(user["username"])
+    browser.element("password").send_keys(user["password"])
     browser.click("login")
     status, body = outcome(browser, "login")
     assert status == 200, body

@@ -93,3 +93,44 @@ def test_environment_holds_only_the_layer(lambda_python):
     )
     assert probe.returncode != 0
     assert "No module named 'moto'" in probe.stderr
+
+
+# py_webauthn costs about 110 ms at a cold start: only the passkey function may pay it.
+WITHOUT_WEBAUTHN = (
+    "LoginFunction",
+    "RefreshFunction",
+    "AuthorizerFunction",
+    "SessionAuthorizerFunction",
+    "PasswordFunction",
+)
+
+
+def _imports_webauthn(lambda_python: Path, logical_id: str) -> bool:
+    function = FUNCTIONS[logical_id]
+    module, attribute = function.handler.rsplit(".", 1)
+    check = (
+        "import importlib, sys\n"
+        f"getattr(importlib.import_module({module!r}), {attribute!r})\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'webauthn', 'cbor2'}))\n"
+    )
+    result = subprocess.run(
+        [str(lambda_python), "-s", "-c", check],
+        cwd=ROOT / function.code_uri,
+        env=_lambda_environment(logical_id),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, f"{logical_id} cannot start:\n{result.stderr[-3000:]}"
+    return result.stdout.strip() != "[]"
+
+
+@pytest.mark.parametrize("logical_id", WITHOUT_WEBAUTHN)
+def test_only_the_passkey_function_imports_webauthn(lambda_python, logical_id):
+    assert not _imports_webauthn(lambda_python, logical_id)
+
+
+def test_the_passkey_function_does_import_webauthn(lambda_python):
+    """The check above would pass for a misspelt module name: here it must see it."""
+    assert _imports_webauthn(lambda_python, "PasskeyFunction")

@@ -31,7 +31,8 @@ def test_the_stage_throttles_every_route_with_parameters(cfn_template):
 def test_the_login_route_has_a_tighter_throttle_of_its_own(cfn_template, sam_template):
     # The route key must be the login route's own (it is an ANY route), or the
     # setting silently applies to nothing.
-    # The other routes that cost an argon2id hash or may send a mail share the limits.
+    # The other routes that cost an argon2id hash or may send a mail share the limits, and
+    # so do the passkey sign-in routes (each options request stores a challenge).
     routes = stage(cfn_template)["RouteSettings"]
     limits = {
         "ThrottlingRateLimit": {"Ref": "LoginThrottlingRateLimit"},
@@ -46,6 +47,8 @@ def test_the_login_route_has_a_tighter_throttle_of_its_own(cfn_template, sam_tem
             "ANY /auth/password/forgot",
             "ANY /auth/password/reset",
             "ANY /auth/signup",
+            "ANY /auth/webauthn/login/options",
+            "ANY /auth/webauthn/login",
         )
     }
     login_event = sam_template["Resources"]["LoginFunction"]["Properties"]["Events"]["Login"]

@@ -137,6 +137,22 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
         },
         "AccountMailFunction": {"lambda:InvokeFunction"},
     },
+    # Passkeys: the account, passkey and challenge items (the challenge deleted, the
+    # counter updated and the account checked in the transaction that writes the session);
+    # the session; signing like login.
+    "PasskeyFunction": {
+        "PasskeyFunctionLogGroup": LOG_WRITES,
+        "UsersTable": {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:ConditionCheckItem",
+        },
+        "SessionsTable": {"dynamodb:PutItem"},
+        "KeysTable": {"dynamodb:Query"},
+        KMS_KEYS: {"kms:Sign"},
+    },
     # Machine clients: the client, its hourly counter and assertion jtis; a user token's
     # session (introspection reads it, revocation ends it); signing like login.
     "OAuthFunction": {
@@ -164,6 +180,7 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
 SECRETS_BACKEND_GRANTS = {
     "LoginFunction": {KMS_KEYS: None, "SigningKeysSecret": {"secretsmanager:GetSecretValue"}},
     "OAuthFunction": {KMS_KEYS: None, "SigningKeysSecret": {"secretsmanager:GetSecretValue"}},
+    "PasskeyFunction": {KMS_KEYS: None, "SigningKeysSecret": {"secretsmanager:GetSecretValue"}},
     "RefreshFunction": {KMS_KEYS: None, "SigningKeysSecret": {"secretsmanager:GetSecretValue"}},
     "KeyRotationFunction": {
         "*": None,
@@ -215,6 +232,10 @@ EXPECTED_ROUTES = {
     ("ANY", "/oauth2/token"): "OAuthFunction",
     ("ANY", "/oauth2/introspect"): "OAuthFunction",
     ("ANY", "/oauth2/revoke"): "OAuthFunction",
+    ("POST", "/auth/webauthn/register/options"): "PasskeyFunction",
+    ("POST", "/auth/webauthn/register"): "PasskeyFunction",
+    ("ANY", "/auth/webauthn/login/options"): "PasskeyFunction",
+    ("ANY", "/auth/webauthn/login"): "PasskeyFunction",
 }
 
 # The HttpApi's Lambda authorizers, by scheme name: the default (stateless) one, the
@@ -241,6 +262,9 @@ SESSION_CHECKED_ROUTES = {
     ("ANY", "/auth/mfa/totp"),
     ("ANY", "/auth/mfa/totp/confirm"),
     ("ANY", "/auth/mfa/recovery-codes"),
+    # Contract section 8: registering a passkey, like changing the password.
+    ("POST", "/auth/webauthn/register/options"),
+    ("POST", "/auth/webauthn/register"),
 }
 
 # Contract sections 1 and 7: these answer without the authorizer; every other route goes
@@ -258,6 +282,9 @@ PUBLIC_PATHS = {
     "/oauth2/token",
     "/oauth2/introspect",
     "/oauth2/revoke",
+    # Contract section 8: signing in with a passkey.
+    "/auth/webauthn/login/options",
+    "/auth/webauthn/login",
 }
 PUBLIC_PREFIX = "/.well-known/"
 
@@ -736,7 +763,7 @@ def test_only_login_refresh_logout_and_well_known_are_public(cfn_template):
     assert problems == []
     public = {route for route in operations(body) if is_public(route[1])}
     assert public == {route for route in EXPECTED_ROUTES if is_public(route[1])}
-    assert len(public) == 13
+    assert len(public) == 15
 
 
 def test_a_route_added_later_is_protected_by_default(sam_template, translate_sam):
@@ -808,7 +835,9 @@ def test_kms_grants_reach_only_this_stacks_signing_keys(cfn_template):
                 assert statement["Resource"] == "*"
             else:
                 assert statement["Resource"] == {"Fn::Sub": KMS_KEYS}
-    assert checked == 5  # login, refresh, oauth, and the rotation function's two statements
+    assert (
+        checked == 6
+    )  # login, refresh, oauth, passkey, and the rotation function's two statements
 
 
 def test_the_totp_key_is_used_for_its_purpose_only(cfn_template):
@@ -832,21 +861,34 @@ def test_the_totp_key_is_used_for_its_purpose_only(cfn_template):
     assert key["Properties"]["EnableKeyRotation"] is True
 
 
-def test_login_writes_and_deletes_pending_second_steps_only(cfn_template):
-    """The login function may put and delete items of the users table only under the
-    pending second step's prefix: never an account (whose key no "#" can start)."""
-    from authcore.mfa.dynamo import PENDING_PREFIX
+@pytest.mark.parametrize(
+    ("function", "prefixes"),
+    [
+        ("LoginFunction", ("PENDING_PREFIX",)),
+        ("PasskeyFunction", ("PASSKEY_PREFIX", "CHALLENGE_PREFIX")),
+    ],
+)
+def test_put_and_delete_on_the_users_table_reach_only_prefixed_items(
+    cfn_template, function, prefixes
+):
+    """The login function (pending second steps) and the passkey function (passkeys and
+    their challenges) may put and delete items of the users table only under their
+    prefixes: never an account, whose key no "#" can start."""
+    from authcore.mfa import dynamo, passkey_store
 
+    constants = {**vars(dynamo), **vars(passkey_store)}
     writes = [
         statement
-        for statement in role_statements(cfn_template, role_of(cfn_template, "LoginFunction"))
+        for statement in role_statements(cfn_template, role_of(cfn_template, function))
         if statement["Effect"] == "Allow"
         and {"dynamodb:PutItem", "dynamodb:DeleteItem"} & set(as_list(statement["Action"]))
         and statement["Resource"] == {"Fn::GetAtt": ["UsersTable", "Arn"]}
     ]
     assert len(writes) == 1
     assert writes[0]["Condition"] == {
-        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [PENDING_PREFIX + "*"]}
+        "ForAllValues:StringLike": {
+            "dynamodb:LeadingKeys": [constants[name] + "*" for name in prefixes]
+        }
     }
     assert set(as_list(writes[0]["Action"])) == {"dynamodb:PutItem", "dynamodb:DeleteItem"}
 

@@ -134,6 +134,13 @@ class Settings:
     # Read by the authorizers (docs/protecting-routes.md, "Scopes"): route key -> the
     # scopes a token must hold, all of them. Not hashed: a dict.
     route_scopes: RouteScopes = field(default_factory=RouteScopes, hash=False)
+    # Passkeys (contract §8, WebAuthn L3 §5.4.2 and §7): the relying party's id (the
+    # registrable domain a passkey is scoped to: it can never be used on another site),
+    # its name shown by the authenticator, and the exact origins a ceremony may come from
+    # (clientDataJSON.origin; empty: the allowed origins).
+    webauthn_rp_id: str = "localhost"
+    webauthn_rp_name: str = "authcore"
+    webauthn_origins: frozenset[str] = field(default_factory=frozenset)
 
     # The names a function needs only when it uses them: ConfigError names the variable.
     users_table_name = _Required("users_table")
@@ -246,6 +253,9 @@ class Settings:
             # sign-up is turned off: accounts it created stay unverified until confirmed.
             signup_require_verified_email=flag("SIGNUP_REQUIRE_VERIFIED_EMAIL", True),
             route_scopes=_route_scopes(env.get("ROUTE_SCOPES", ""), errors),
+            webauthn_rp_id=_rp_id(env.get("WEBAUTHN_RP_ID", ""), errors),
+            webauthn_rp_name=env.get("WEBAUTHN_RP_NAME", "").strip() or "authcore",
+            webauthn_origins=_webauthn_origins(env.get("WEBAUTHN_ORIGINS", ""), origins, errors),
         )
         if "AUTHORIZER_MODE" in invalid:
             errors.append(
@@ -276,6 +286,11 @@ class Settings:
             raise ConfigError("invalid configuration: " + "; ".join(errors))
         return settings
 
+    @property
+    def passkey_origins(self) -> list[str]:
+        """The origins a WebAuthn ceremony may have run on, sorted (py_webauthn takes a list)."""
+        return sorted(self.webauthn_origins or self.allowed_origins)
+
     def issuer_for(self, domain_name: str | None) -> str:
         """The configured issuer, else the https origin API Gateway reports.
 
@@ -288,6 +303,29 @@ class Settings:
         if not domain_name:
             raise ConfigError("ISSUER is not set and the request has no domain name")
         return f"https://{domain_name}"
+
+
+def _rp_id(raw: str, errors: list[str]) -> str:
+    """WEBAUTHN_RP_ID: a bare host name (WebAuthn L3 §5.1.4: a valid domain string, no
+    scheme, port or path), compared by the authenticator through its SHA-256 hash."""
+    rp_id = raw.strip().lower() or "localhost"
+    labels = rp_id.split(".")
+    if len(rp_id) > 253 or not all(
+        label and len(label) <= 63 and all(c.isalnum() or c == "-" for c in label)
+        for label in labels
+    ):
+        errors.append(f"WEBAUTHN_RP_ID must be a host name like example.com, got {raw!r}")
+    return rp_id
+
+
+def _webauthn_origins(raw: str, allowed: frozenset[str], errors: list[str]) -> frozenset[str]:
+    """WEBAUTHN_ORIGINS: exact origins, https (or http on localhost, where browsers treat
+    the page as a secure context); unset, the cookie flows' ALLOWED_ORIGINS."""
+    origins = frozenset(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in sorted(origins):
+        if not origin.startswith(("https://", "http://localhost", "http://127.0.0.1")):
+            errors.append(f"WEBAUTHN_ORIGINS must hold https origins, got {origin!r}")
+    return origins or allowed
 
 
 def _route_scopes(raw: str, errors: list[str]) -> RouteScopes:

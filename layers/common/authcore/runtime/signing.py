@@ -60,6 +60,7 @@ _METRIC_NAMES = {
     "mfa_disabled": "MfaDisabled",
     "mfa_lockout": "MfaLockoutStarted",
     "recovery_code_used": "RecoveryCodeUsed",
+    "passkey_sign_count_regressed": "PasskeySignCountRegressed",
 }
 
 # The services' time source; tests and benchmarks swap it with use_clock().
@@ -71,9 +72,15 @@ def clock() -> Clock:
 
 
 def _reset_dependents() -> None:
-    # The account and client wirings (authcore.runtime.accounts, .clients) build on
-    # this module's; they are reset with it, if the function imported them at all.
-    for name in ("authcore.runtime.accounts", "authcore.runtime.clients", "authcore.runtime.mfa"):
+    # The account, client, second-factor and passkey wirings (authcore.runtime.accounts,
+    # .clients, .mfa, .passkeys) build on this module's; they are reset with it, if the
+    # function imported them at all.
+    for name in (
+        "authcore.runtime.accounts",
+        "authcore.runtime.clients",
+        "authcore.runtime.mfa",
+        "authcore.runtime.passkeys",
+    ):
         module = sys.modules.get(name)
         if module is not None:
             module.reset()
