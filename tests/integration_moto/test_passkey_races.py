@@ -60,7 +60,9 @@ def test_one_assertion_raced_by_many_clients_signs_in_exactly_once(server):
     build = factory(server, clock)
     device = SoftAuthenticator(origin=ORIGIN, rp_id=RP_ID)
     service = build()
-    options = service.registration_options(user_id=user.user_id, username="ann")
+    options = service.registration_options(
+        user_id=user.user_id, username="ann", amr={"pwd"}, auth_time=clock()
+    )
     service.register(
         user_id=user.user_id,
         username="ann",
@@ -103,7 +105,9 @@ def test_one_registration_response_raced_registers_one_passkey(server):
     user = server.admin.create_user("ann", "ann-has-a-long-passphrase", "profile")
     build = factory(server, clock)
     device = SoftAuthenticator(origin=ORIGIN, rp_id=RP_ID)
-    options = build().registration_options(user_id=user.user_id, username="ann")
+    options = build().registration_options(
+        user_id=user.user_id, username="ann", amr={"pwd"}, auth_time=clock()
+    )
     credential = device.create(options.public_key)
 
     def act(racer):
