@@ -49,6 +49,7 @@ from authcore.clock import Clock, system_clock
 from authcore.config import Settings
 from authcore.errors import InvalidGrant, Malformed
 from authcore.mfa.passkey_store import (
+    Ceremony,
     Challenge,
     DynamoPasskeyStore,
     Owner,
@@ -69,7 +70,7 @@ from authcore.tokens.issue import (
 LOGIN_REFUSED = "The passkey was not accepted."
 REGISTRATION_REFUSED = "The passkey could not be registered."
 MAX_PASSKEY_NAME_LENGTH = 64
-# WebAuthn L3 §5.4.3: the user handle is at most 64 bytes; ours is a UUID string's bytes.
+# WebAuthn L3 §13.4.3: at least 16 random bytes; 32, as the challenge's id has.
 _CHALLENGE_BYTES = 32
 # How long the browser may wait for the user (PublicKeyCredentialCreationOptions.timeout):
 # within the challenge's 5-minute lifetime.
@@ -131,7 +132,9 @@ class PasskeyService:
         is what stops a look-alike site relaying a ceremony (WebAuthn L3 §13.4.9)."""
         return sorted({*self._settings.passkey_origins, own_origin})
 
-    def _new_challenge(self, ceremony: Any, user_id: str, username: str) -> tuple[str, Challenge]:
+    def _new_challenge(
+        self, ceremony: Ceremony, user_id: str, username: str
+    ) -> tuple[str, Challenge]:
         challenge_id = b64.encode(self._random(_CHALLENGE_BYTES))
         challenge = Challenge(
             key=challenge_key(challenge_id),
@@ -186,7 +189,8 @@ class PasskeyService:
             user_name=owner.username,
             user_display_name=owner.username,
             # The user handle is the stable id, never the username (§14.6.1: it must carry
-            # no personal information, and a username may change).
+            # no personal information, and a username may change); a UUID's 36 bytes fit
+            # the 64 that §5.4.3 allows.
             user_id=owner.user_id.encode(),
             challenge=challenge.challenge,
             timeout=_TIMEOUT_MS,
