@@ -16,6 +16,11 @@
 //   gateway's refusals: a route's own 401 (a wrong current password) is never sent twice, as
 //   each one counts toward the account's lockout.
 // - Text from the API is shown with textContent, never innerHTML.
+// - Two-factor authentication: a login may answer 401 mfa_required with a single-use mfa_token
+//   (5 minutes). It is the only credential the page ever holds, in a variable, for the moment
+//   between the two steps, and never shown; the second step's answer sets the cookies as a
+//   login does. Enrolment shows the secret (QR code and text) and the recovery codes once, and
+//   clears them from the page when they are done with.
 // - The account mails link here (APP_URL/reset-password#token=…, /verify-email, /accept-invite).
 //   The token travels in the #fragment, which browsers never send to a server; the page takes it
 //   out of the address bar (and so out of the history) as soon as it has read it.
@@ -74,6 +79,16 @@ async function callProtected(method, path, body) {
 const $ = (id) => document.getElementById(id);
 let seq = 0;
 
+// What "Last call" shows of an answer: the mfa_token is held, not displayed, and the QR code's
+// data: URI (shown as an image) is too long to read.
+function displayed(data) {
+  if (!data || typeof data !== "object") return data;
+  const copy = { ...data };
+  if ("mfa_token" in copy) copy.mfa_token = "(held by the page for the second step)";
+  if ("otpauth_qr" in copy) copy.otpauth_qr = "(the QR code above)";
+  return copy;
+}
+
 function show(action, result) {
   seq += 1;
   const output = $("result");
@@ -83,7 +98,7 @@ function show(action, result) {
   output.dataset.action = action;
   output.dataset.status = String(result.status);
   output.dataset.seq = String(seq);
-  $("body").textContent = result.data === null ? "(no body)" : JSON.stringify(result.data, null, 2);
+  $("body").textContent = result.data === null ? "(no body)" : JSON.stringify(displayed(result.data), null, 2);
 }
 
 function setState(signedIn, text) {
@@ -97,14 +112,57 @@ function noteUser(result) {
   else setState(false, "Signed out.");
 }
 
+// A login between its two steps: who, and the single-use token of the second step.
+let pendingLogin = null;
+
+function endSecondStep() {
+  pendingLogin = null;
+  $("mfa-code").value = "";
+  $("mfa-form").hidden = true;
+  $("login-form").hidden = false;
+}
+
 async function login(event) {
   event.preventDefault();
   const username = $("username").value;
   const password = $("password").value;
   $("password").value = ""; // not a moment longer in the page than needed
   const result = await call("POST", "/auth/login", { username, password, delivery: "cookie" });
+  say("login-message", "", true);
   if (result.status === 200) setState(true, `Signed in as ${username}.`);
+  else if (result.status === 401 && result.data?.error === "mfa_required") {
+    pendingLogin = { username, mfaToken: result.data.mfa_token };
+    $("login-form").hidden = true;
+    $("mfa-form").hidden = false;
+    say("login-message", "Password right. Now a code from your authenticator app (or a recovery code).", true);
+    $("mfa-code").focus();
+  } else if (result.status === 401) say("login-message", "Wrong username or password.", false);
+  else say("login-message", explain(result, "Not signed in"), false);
   show("login", result);
+}
+
+async function secondStep(event) {
+  event.preventDefault();
+  if (!pendingLogin) return;
+  const typed = $("mfa-code").value.trim();
+  $("mfa-code").value = "";
+  // Six digits are the app's code; anything else is read as a recovery code.
+  const digits = typed.replace(/\s/g, "");
+  const body = /^[0-9]{6}$/.test(digits)
+    ? { mfa_token: pendingLogin.mfaToken, code: digits }
+    : { mfa_token: pendingLogin.mfaToken, recovery_code: typed };
+  const result = await call("POST", "/auth/login/mfa", body);
+  if (result.status === 200) {
+    setState(true, `Signed in as ${pendingLogin.username}.`);
+    say("login-message", "", true);
+    endSecondStep();
+  } else if (result.status === 401) {
+    // One answer for a wrong or used code and an expired login: both may be retried.
+    say("login-message", "That code did not work (or the login expired after 5 minutes: start over).", false);
+  } else if (result.status === 429) {
+    say("login-message", `Too many wrong codes: try again in ${result.retryAfter || "a few"} seconds.`, false);
+  } else say("login-message", explain(result, "Not signed in"), false);
+  show("login-mfa", result);
 }
 
 async function me() {
@@ -201,6 +259,85 @@ async function changePassword(event) {
   } else if (refusedByGateway(result)) say("change-message", "Sign in first.", false);
   else say("change-message", explain(result, "Not changed"), false);
   show("change-password", result);
+}
+
+// ------------------------------------------------------------------ two-factor authentication
+// The service's refusal of a change that needs a fresher login (RFC 9470).
+const needsStepUp = (result) => result.status === 401 && result.data?.error === "insufficient_user_authentication";
+
+function mfaRefused(result, fallback) {
+  if (needsStepUp(result)) {
+    say("mfa-message", `${result.data.error_description} (Log out, then log in again.)`, false);
+  } else if (refusedByGateway(result)) say("mfa-message", "Sign in first.", false);
+  else if (result.status === 404) say("mfa-message", "Two-factor authentication is not on.", false);
+  else say("mfa-message", explain(result, fallback), false);
+}
+
+function hideEnrolment() {
+  $("totp-enrolment").hidden = true;
+  $("totp-qr").removeAttribute("src");
+  $("totp-secret").textContent = "";
+}
+
+function showRecoveryCodes(codes) {
+  const list = $("recovery-list");
+  list.replaceChildren();
+  for (const code of codes) {
+    const item = document.createElement("li");
+    item.textContent = code;
+    list.append(item);
+  }
+  $("recovery").hidden = false;
+}
+
+async function startTotp() {
+  const result = await callProtected("POST", "/auth/mfa/totp");
+  $("recovery").hidden = true;
+  if (result.status === 200) {
+    // Only the image the API drew: an SVG data: URI (an <img> runs no script in it).
+    if (result.data.otpauth_qr.startsWith("data:image/svg+xml;base64,")) $("totp-qr").src = result.data.otpauth_qr;
+    $("totp-secret").textContent = result.data.secret;
+    $("totp-enrolment").hidden = false;
+    say("mfa-message", "Not on yet: confirm with the code the app shows.", true);
+  } else {
+    hideEnrolment();
+    mfaRefused(result, "Could not start");
+  }
+  show("totp-start", result);
+}
+
+async function confirmTotp(event) {
+  event.preventDefault();
+  const code = $("totp-code").value.replace(/\s/g, "");
+  $("totp-code").value = "";
+  const result = await callProtected("POST", "/auth/mfa/totp/confirm", { code });
+  if (result.status === 200) {
+    hideEnrolment();
+    showRecoveryCodes(result.data.recovery_codes);
+    say("mfa-message", "Two-factor authentication is on. Your next login will ask for a code.", true);
+  } else if (result.status === 401 && result.data?.error === "invalid_grant") {
+    say("mfa-message", "Wrong code: try the one the app shows now.", false);
+  } else mfaRefused(result, "Not turned on");
+  show("totp-confirm", result);
+}
+
+async function newRecoveryCodes() {
+  const result = await callProtected("POST", "/auth/mfa/recovery-codes");
+  if (result.status === 200) {
+    showRecoveryCodes(result.data.recovery_codes);
+    say("mfa-message", "New recovery codes: the old ones no longer work.", true);
+  } else mfaRefused(result, "No new codes");
+  show("recovery-codes", result);
+}
+
+async function turnTotpOff() {
+  const result = await callProtected("DELETE", "/auth/mfa/totp");
+  if (result.status === 204) {
+    hideEnrolment();
+    $("recovery").hidden = true;
+    say("mfa-message", "Two-factor authentication is off: the password alone signs you in.", true);
+  } else mfaRefused(result, "Not turned off");
+  show("totp-off", result);
 }
 
 async function forgot(event) {
@@ -456,6 +593,15 @@ function route() {
 }
 
 $("login-form").addEventListener("submit", login);
+$("mfa-form").addEventListener("submit", secondStep);
+$("mfa-cancel").addEventListener("click", () => {
+  endSecondStep();
+  say("login-message", "", true);
+});
+$("totp-start").addEventListener("click", startTotp);
+$("totp-confirm-form").addEventListener("submit", confirmTotp);
+$("recovery-codes").addEventListener("click", newRecoveryCodes);
+$("totp-off").addEventListener("click", turnTotpOff);
 $("me").addEventListener("click", me);
 $("refresh").addEventListener("click", refresh);
 $("sessions").addEventListener("click", sessions);

@@ -28,10 +28,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import pyotp
 import pytest
 import requests
 
 from authcore.accounts.devices import DEVICE_COOKIE, DEVICE_COOKIE_TTL_SECONDS
+from tests.e2e import totp_users
 from tests.e2e.chromium import Browser, ChromiumFailed, ChromiumMissing, launch
 from tests.e2e.conftest import STACK_SETTINGS, USERS, LocalStack
 
@@ -378,3 +380,85 @@ def test_a_forgotten_password_is_reset_on_the_demo_page_through_the_local_outbox
     assert status == 200, body
     browser.click("me")
     assert outcome(browser, "me")[1]["user"] == reader["username"]
+
+
+# ------------------------------------------------------------ two-factor authentication
+def test_totp_is_set_up_on_the_demo_page_and_a_login_then_asks_for_the_code(
+    browser: Browser, local_stack: LocalStack
+):
+    """What a person does: set up an authenticator app (the code computed here from the
+    key the page shows, as the app would), keep the recovery codes, log out, log in with
+    password and code, then turn it off with that fresh second factor."""
+    username, password = totp_users.new_user(local_stack, "browser-mfa")
+    open_demo(browser, local_stack)
+    browser.element("username").send_keys(username)
+    browser.element("password").send_keys(password)
+    browser.click("login")
+    assert outcome(browser, "login")[0] == 200
+
+    browser.click("totp-start")
+    status, started = outcome(browser, "totp-start")
+    assert status == 200, started
+    secret = browser.element("totp-secret").text
+    assert re.fullmatch(r"[A-Z2-7]{32}", secret), secret
+    assert started["secret"] == secret
+    qr = browser.element("totp-qr")
+    assert qr.is_displayed()
+    assert qr.get_attribute("src").startswith("data:image/svg+xml;base64,")
+    # The image loaded: the page's CSP lets the QR code's data: URI through.
+    browser.wait(
+        lambda driver: driver.execute_script(
+            "return arguments[0].complete && arguments[0].naturalWidth > 0", qr
+        ),
+        "the QR code to load",
+    )
+    browser.element("totp-code").send_keys(pyotp.TOTP(secret).now())
+    browser.click("totp-confirm")
+    status, confirmed = outcome(browser, "totp-confirm")
+    assert status == 200, confirmed
+    shown = [item.text for item in browser.element("recovery-list").find_elements("tag name", "li")]
+    assert shown == confirmed["recovery_codes"]
+    assert len(set(shown)) == 10
+    assert not browser.element("totp-enrolment").is_displayed()
+    assert browser.element("totp-secret").text == ""  # the key is gone from the page
+
+    # This login used the password alone: new recovery codes need the second factor.
+    browser.click("recovery-codes")
+    status, refused = outcome(browser, "recovery-codes")
+    assert (status, refused["error"]) == (401, "insufficient_user_authentication")
+    message = browser.element("mfa-message")
+    assert refused["error_description"] in message.text
+    assert message.get_attribute("data-ok") == "false"
+
+    browser.click("logout")
+    assert outcome(browser, "logout")[0] == 204
+    browser.element("username").clear()  # the page keeps the name it signed in with
+    browser.element("username").send_keys(username)
+    browser.element("password").send_keys(password)
+    browser.click("login")
+    status, required = outcome(browser, "login")
+    assert (status, required["error"]) == (401, "mfa_required")
+    assert browser.element("mfa-form").is_displayed()
+    assert not browser.element("login-form").is_displayed()
+    assert ACCESS_COOKIE not in browser.cookies()
+    # The mfa_token stays in a variable of the page, never in the DOM.
+    assert required["mfa_token"] == "(held by the page for the second step)"
+
+    # The next step's code: the confirming code's step is spent.
+    browser.element("mfa-code").send_keys(totp_users.code_after(secret))
+    browser.click("mfa-submit")
+    status, body = outcome(browser, "login-mfa")
+    assert status == 200, body
+    assert set(body) == {"token_type", "expires_in", "refresh_expires_in"}, body
+    assert browser.element("state").get_attribute("data-signed-in") == "true"
+    assert browser.element("login-form").is_displayed()
+    cookies = browser.cookies()
+    assert totp_users.claims_of(cookies[ACCESS_COOKIE]["value"])["amr"] == ["pwd", "otp", "mfa"]
+    browser.click("me")
+    assert outcome(browser, "me")[1]["user"] == username
+
+    # A login with the second factor moments ago may turn it off.
+    browser.click("totp-off")
+    assert outcome(browser, "totp-off")[0] == 204
+    assert "off" in browser.element("mfa-message").text
+    assert totp_users.login(local_stack, username, password).status_code == 200

@@ -47,6 +47,16 @@ def test_schemathesis_finds_nothing(local_stack: LocalStack, tmp_path):
     )
     assert login.status_code == 200, login.text
     token = login.json()["access_token"]
+    # A TOTP enrolment under way for the fuzzer's account, so that a schema-valid
+    # confirmation meets a wrong code (401) rather than "no enrolment under way" (400),
+    # whichever operation the fuzzer calls first. Nothing it can send ends the enrolment
+    # (turning TOTP off needs a second factor) or, short of guessing the code, confirms it.
+    started = requests.post(
+        f"{local_stack.base_url}/auth/mfa/totp",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert started.status_code == 200, started.text
     seed = str(secrets.randbelow(2**32)) if SEED == "random" else SEED
     command = [
         sys.executable,

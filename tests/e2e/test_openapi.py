@@ -30,6 +30,7 @@ from authcore.accounts.devices import DEVICE_COOKIE
 from authcore.clients.dynamo import DynamoClientStore
 from authcore.clients.model import Client
 from infra import template
+from tests.e2e import totp_users
 from tests.e2e.conftest import CLIENT_SECRET_PEPPER, DEMO_PASSWORD, ROOT, USERS, LocalStack
 
 pytestmark = pytest.mark.e2e
@@ -159,9 +160,17 @@ def _operations() -> dict[tuple[str, str], dict[str, Any]]:
     }
 
 
+# The methods the functions behind the ANY routes answer (405 to the others): POST, and
+# for TOTP, POST (start enrolment) and DELETE (turn it off).
+ANY_METHODS = {"/auth/mfa/totp": ("POST", "DELETE")}
+
+
 def test_every_route_of_the_template_is_described_and_no_other():
-    # The /auth routes are ANY routes whose functions answer only POST (405 otherwise).
-    routes = {("POST" if r.method == "ANY" else r.method, r.path): r for r in template.routes()}
+    routes = {
+        (method, r.path): r
+        for r in template.routes()
+        for method in (ANY_METHODS.get(r.path, ("POST",)) if r.method == "ANY" else (r.method,))
+    }
     assert set(_operations()) == set(routes)
     for key, operation in _operations().items():
         security = operation.get("security", SPEC["security"])
@@ -186,8 +195,14 @@ def test_every_error_code_of_the_contract_is_in_the_error_schema():
         "invalid_scope",
         "unsupported_grant_type",
         "unsupported_token_type",
+        # §8 (RFC 9470)
+        "insufficient_user_authentication",
     }
     assert contract <= codes
+    # §8: the first step's answer for an account with a second factor has a schema of its own.
+    assert SPEC["components"]["schemas"]["MfaRequired"]["properties"]["error"] == {
+        "const": "mfa_required"
+    }
 
 
 # ---------------------------------------------------------- the stack's answers
@@ -688,3 +703,177 @@ def test_wrong_methods_on_the_oauth_routes_answer_405(local_stack: LocalStack):
             response = requests.request(method, f"{local_stack.base_url}{path}", timeout=10)
             check(method, path, response, 405, described_as="MethodNotAllowed")
             assert response.headers["Allow"] == "POST"
+
+
+# ------------------------------------------------------------ second factor (§8)
+STEP_UP = 'Bearer error="insufficient_user_authentication"'
+
+
+def test_totp_enrolment_answers_conform(local_stack: LocalStack):
+    stack = local_stack
+    name, password = totp_users.new_user(stack, "openapi-mfa")
+    token = totp_users.login(stack, name, password).json()["access_token"]
+    assert totp_users.claims_of(token)["amr"] == ["pwd"]
+
+    # A password-only login may neither turn TOTP off nor replace recovery codes.
+    refused = check(
+        "DELETE", "/auth/mfa/totp", totp_users.delete(stack, "/auth/mfa/totp", token), 401
+    )
+    assert refused.json()["error"] == "insufficient_user_authentication"
+    assert refused.headers["WWW-Authenticate"].startswith(STEP_UP)
+    assert refused.headers["WWW-Authenticate"].endswith("max_age=300")
+    path = "/auth/mfa/recovery-codes"
+    check("POST", path, totp_users.post(stack, path, token=token), 401)
+
+    path = "/auth/mfa/totp/confirm"
+    # Nothing to confirm yet.
+    early = check("POST", path, totp_users.post(stack, path, {"code": "123456"}, token), 400)
+    assert early.json()["error"] == "invalid_request"
+    started = check(
+        "POST", "/auth/mfa/totp", totp_users.post(stack, "/auth/mfa/totp", token=token), 200
+    )
+    secret = started.json()["secret"]
+    assert f"secret={secret}" in started.json()["otpauth_uri"]
+    wrong = totp_users.post(stack, path, {"code": totp_users.wrong_code(secret)}, token)
+    assert check("POST", path, wrong, 401).json()["error"] == "invalid_grant"
+    assert wrong.headers["WWW-Authenticate"] == 'Bearer error="invalid_grant"'
+    bearer = {"Authorization": f"Bearer {token}"}
+    for data, headers, status in (
+        (b'{"code": 123456}', JSON, 400),
+        (b"{}", JSON, 400),
+        (json.dumps({"code": "1" * 65}).encode(), JSON, 400),
+        (b'{"code": "123456"}', {"Content-Type": "text/plain"}, 415),
+        (json.dumps({"code": "1" * 9000}).encode(), JSON, 413),
+    ):
+        response = requests.post(
+            f"{stack.base_url}{path}", data=data, headers={**headers, **bearer}, timeout=10
+        )
+        check("POST", path, response, status)
+    check("POST", path, requests.post(f"{stack.base_url}{path}", json={}, timeout=10), 403)
+    confirmed = totp_users.post(stack, path, {"code": totp_users.code_now(secret)}, token)
+    codes = check("POST", path, confirmed, 200).json()["recovery_codes"]
+
+    # On: the password alone now answers mfa_required.
+    required = check("POST", "/auth/login", totp_users.login(stack, name, password), 401)
+    assert required.json()["methods"] == ["totp", "recovery_code"]
+    assert "WWW-Authenticate" not in required.headers
+    assert "Set-Cookie" not in required.headers
+
+    # With the second factor, the step-up routes answer.
+    done = totp_users.post(
+        stack,
+        "/auth/login/mfa",
+        {"mfa_token": totp_users.mfa_token_of(required), "recovery_code": codes[0]},
+    )
+    strong = check("POST", "/auth/login/mfa", done, 200).json()["access_token"]
+    assert totp_users.claims_of(strong)["amr"] == ["pwd", "otp", "mfa"]
+    path = "/auth/mfa/recovery-codes"
+    fresh = check("POST", path, totp_users.post(stack, path, token=strong), 200).json()
+    assert not set(fresh["recovery_codes"]) & set(codes)
+    path = "/auth/mfa/totp"
+    check("DELETE", path, totp_users.delete(stack, path, strong), 204)
+    off = check("DELETE", path, totp_users.delete(stack, path, strong), 404)
+    assert off.json()["error"] == "not_found"
+    path = "/auth/mfa/recovery-codes"
+    check("POST", path, totp_users.post(stack, path, token=strong), 404)
+    check("POST", "/auth/login", totp_users.login(stack, name, password), 200)
+
+
+def test_the_mfa_routes_refuse_what_they_do_not_serve(local_stack: LocalStack):
+    base = local_stack.base_url
+    token = _login(local_stack, "body", **_credentials(USERS["alice"])).json()["access_token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    for path, allowed in (
+        ("/auth/mfa/totp", "POST, DELETE"),
+        ("/auth/mfa/totp/confirm", "POST"),
+        ("/auth/mfa/recovery-codes", "POST"),
+    ):
+        check("POST", path, requests.post(f"{base}{path}", timeout=10), 403)
+        for method in ("GET", "PUT", "PATCH"):
+            response = requests.request(method, f"{base}{path}", headers=bearer, timeout=10)
+            check(method, path, response, 405, described_as="MethodNotAllowed")
+            assert response.headers["Allow"] == allowed
+    check("DELETE", "/auth/mfa/totp", requests.delete(f"{base}/auth/mfa/totp", timeout=10), 403)
+    for method in ("GET", "PUT", "DELETE"):
+        response = requests.request(method, f"{base}/auth/login/mfa", timeout=10)
+        check(method, "/auth/login/mfa", response, 405, described_as="MethodNotAllowed")
+        assert response.headers["Allow"] == "POST"
+
+
+def test_second_step_answers_conform(local_stack: LocalStack):
+    stack, path = local_stack, "/auth/login/mfa"
+    user = totp_users.enrolled_user(stack, "openapi-mfa")
+
+    def second_step(**body: str) -> requests.Response:
+        return totp_users.post(stack, path, body)
+
+    first = check("POST", "/auth/login", totp_users.login(stack, user.username, user.password), 401)
+    mfa_token = totp_users.mfa_token_of(first)
+    refused = check(
+        "POST", path, second_step(mfa_token=mfa_token, code=totp_users.wrong_code(user.secret)), 401
+    )
+    assert refused.json()["error"] == "invalid_grant"
+    unknown = second_step(
+        mfa_token=secrets.token_urlsafe(32), code=totp_users.code_after(user.secret)
+    )
+    assert check("POST", path, unknown, 401).json()["error"] == "invalid_grant"
+    for data, headers, status in (
+        (json.dumps({"mfa_token": mfa_token}).encode(), JSON, 400),
+        (
+            json.dumps({"mfa_token": mfa_token, "code": "1", "recovery_code": "x"}).encode(),
+            JSON,
+            400,
+        ),
+        (b'{"code": "123456"}', JSON, 400),
+        (json.dumps({"mfa_token": mfa_token, "code": 123456}).encode(), JSON, 400),
+        (
+            json.dumps({"mfa_token": mfa_token, "code": "1"}).encode(),
+            {"Content-Type": "text/plain"},
+            415,
+        ),
+        (json.dumps({"mfa_token": mfa_token, "code": "1" * 9000}).encode(), JSON, 413),
+    ):
+        response = requests.post(f"{stack.base_url}{path}", data=data, headers=headers, timeout=10)
+        check("POST", path, response, status)
+    cross_site = totp_users.post(
+        stack,
+        path,
+        {"mfa_token": mfa_token, "code": totp_users.code_after(user.secret)},
+        Origin="https://evil.example",
+    )
+    check("POST", path, cross_site, 403)
+    # Nothing was consumed by the refusals: the pending login still completes.
+    done = check(
+        "POST", path, second_step(mfa_token=mfa_token, code=totp_users.code_after(user.secret)), 200
+    )
+    assert set(done.json()) >= {"access_token", "refresh_token"}
+    assert "Set-Cookie" not in done.headers
+    # Cookie delivery, asked at the first step, with a recovery code.
+    first = totp_users.login(stack, user.username, user.password, delivery="cookie")
+    by_cookie = second_step(
+        mfa_token=totp_users.mfa_token_of(first), recovery_code=user.recovery_codes[0]
+    )
+    check("POST", path, by_cookie, 200)
+    assert set(_cookie_values(by_cookie)) == {ACCESS_COOKIE, REFRESH_COOKIE}
+    assert "access_token" not in by_cookie.json()
+
+
+def test_a_locked_second_step_answers_429_with_retry_after(local_stack: LocalStack):
+    stack, path = local_stack, "/auth/login/mfa"
+    user = totp_users.enrolled_user(stack, "openapi-mfa")
+    mfa_token = totp_users.mfa_token_of(totp_users.login(stack, user.username, user.password))
+    wrong = {"mfa_token": mfa_token, "code": totp_users.wrong_code(user.secret)}
+    statuses = []
+    for _ in range(8):
+        response = totp_users.post(stack, path, wrong)
+        statuses.append(response.status_code)
+        if response.status_code == 429:
+            break
+    assert statuses == [401] * 5 + [429], statuses
+    check("POST", path, response, 429)
+    assert 0 < int(response.headers["Retry-After"]) <= 900
+    # Locked: even the right code is refused (and not spent).
+    right = {"mfa_token": mfa_token, "code": totp_users.code_after(user.secret)}
+    assert check("POST", path, totp_users.post(stack, path, right), 429).json()["error"] == (
+        "too_many_requests"
+    )

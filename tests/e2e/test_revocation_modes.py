@@ -91,13 +91,17 @@ def test_the_stack_reads_each_routes_authorizer_from_the_template():
         ("GET", "/auth/sessions"): Authorizer("SessionAuthorizerFunction"),
         ("DELETE", "/auth/sessions/{sid}"): Authorizer("SessionAuthorizerFunction"),
         ("POST", "/auth/password"): Authorizer("SessionAuthorizerFunction"),
+        # Contract §8: the second factor of the caller's own account.
+        ("ANY", "/auth/mfa/totp"): Authorizer("SessionAuthorizerFunction"),
+        ("ANY", "/auth/mfa/totp/confirm"): Authorizer("SessionAuthorizerFunction"),
+        ("ANY", "/auth/mfa/recovery-codes"): Authorizer("SessionAuthorizerFunction"),
     }
 
 
 def test_the_stack_runs_the_session_checked_authorizer_for_the_session_routes(
     local_stack: LocalStack,
 ):
-    assert "SessionAuthorizerFunction on 3 route(s)" in local_stack.log()
+    assert "SessionAuthorizerFunction on 6 route(s)" in local_stack.log()
 
 
 def test_logout_reaches_the_session_routes_within_the_lag_and_api_me_at_exp(

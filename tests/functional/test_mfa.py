@@ -17,9 +17,12 @@ import time_machine
 from support import DEMO_PASSWORD, Answer, invoke, with_body
 
 from authcore.mfa import totp
+from authcore.runtime import signing
 from functions.login import app as login_app
 from functions.mfa import app as mfa_app
 from functions.refresh import app as refresh_app
+from infra import template
+from infra.devkit import moto
 
 T0 = 1_800_000_010.0  # 10 s into a 30-second step
 
@@ -376,6 +379,23 @@ def test_a_password_only_login_cannot_turn_totp_off_or_replace_it(enrolled, cloc
             401,
             "insufficient_user_authentication",
         ), path
+
+
+def test_the_mfa_function_runs_on_the_environment_the_template_gives_it(clock, monkeypatch):
+    """MfaFunction has USERS_TABLE but no SESSIONS_TABLE or KEYS_TABLE (it opens no
+    session): its wiring must not ask for them (it did, and every request was a 503)."""
+    claims = claims_of(login().body["access_token"])
+    own = template.functions()["MfaFunction"].environment
+    for name in moto.table_variables():
+        if name not in own:
+            monkeypatch.delenv(name)
+    signing.reset()
+    started = route("POST", "/auth/mfa/totp", claims)
+    assert started.status == 200, started.body
+    code = code_at(started.body["secret"], clock.time())
+    confirmed = route("POST", "/auth/mfa/totp/confirm", claims, {"code": code})
+    assert confirmed.status == 200, confirmed.body
+    assert len(confirmed.body["recovery_codes"]) == 10
 
 
 def test_other_methods_are_405(clock):

@@ -18,6 +18,7 @@ from authcore.clock import Clock, system_clock
 from authcore.config import Settings
 from authcore.errors import (
     AccountLocked,
+    ConfigError,
     CounterLocked,
     InvalidGrant,
     InvalidRequest,
@@ -73,7 +74,9 @@ class MfaService:
         users: UserStore,
         store: DynamoMfaStore,
         sealer: Sealer,
-        sessions: SessionStore,
+        # Only the second step of a login opens a session: the MFA function, which has
+        # no sessions table, passes None.
+        sessions: SessionStore | None,
         issuer: TokenIssuer,
         clock: Clock = system_clock,
         lockout: LockoutPolicy | None = None,
@@ -170,6 +173,9 @@ class MfaService:
         """One session for a pending login and a right code, or ``InvalidGrant``
         (unknown, expired or spent token; wrong, replayed or spent code; an account
         disabled, its password changed or its TOTP turned off since the password)."""
+        if self._sessions is None:
+            raise ConfigError("SESSIONS_TABLE is not set")
+        sessions = self._sessions
         now = self._clock()
         digest = digest_of(mfa_token)
         pending = self._store.get_pending(digest)
@@ -205,7 +211,7 @@ class MfaService:
             issued = open_session(
                 self._settings,
                 self._issuer,
-                self._sessions,
+                sessions,
                 Principal(user.user_id, user.username, user.scope, PASSWORD_AND_OTP, now),
                 issuer=issuer,
                 now=now,

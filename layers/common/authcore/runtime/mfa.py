@@ -20,7 +20,9 @@ def mfa_service() -> MfaService:
         users=signing.users(),
         store=signing.mfa_store(),
         sealer=KmsSealer(aws.kms(), settings.mfa_key_id),
-        sessions=signing.sessions(),
+        # The login function's second step opens sessions; the MFA function has no
+        # SESSIONS_TABLE (template.yaml) and never does.
+        sessions=signing.sessions() if settings.sessions_table else None,
         issuer=signing.token_issuer(),
         clock=signing.clock(),
         on_security_event=signing.security_event,
