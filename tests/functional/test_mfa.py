@@ -316,10 +316,19 @@ def test_malformed_second_steps_are_400(body, clock):
 
 
 # ------------------------------------------------------------------ recovery codes
-def test_a_recovery_code_logs_in_once(enrolled, clock, stack):
+def test_a_recovery_code_logs_in_once(enrolled, clock, stack, capfd, caplog):
     code = enrolled.codes[3]
+    capfd.readouterr()
     done = second_step(mfa_token_of(login()), recovery_code=code.upper().replace("-", " "))
     assert done.status == 200, done.body
+    # A security event: the metric and a WARNING line naming the codes left, never the code.
+    printed = capfd.readouterr().out
+    assert '"RecoveryCodeUsed":[1.0]' in printed
+    (event,) = [
+        r for r in caplog.records if getattr(r, "security_event", "") == "recovery_code_used"
+    ]
+    assert (event.levelname, event.codes_left) == ("WARNING", 9)
+    assert code not in printed + caplog.text
     assert claims_of(done.body["access_token"])["amr"] == ["pwd", "otp", "mfa"]
     again = second_step(mfa_token_of(login()), recovery_code=code)
     assert (again.status, again.body["error"]) == (401, "invalid_grant")
