@@ -95,13 +95,15 @@ def test_the_stack_reads_each_routes_authorizer_from_the_template():
         ("ANY", "/auth/mfa/totp"): Authorizer("SessionAuthorizerFunction"),
         ("ANY", "/auth/mfa/totp/confirm"): Authorizer("SessionAuthorizerFunction"),
         ("ANY", "/auth/mfa/recovery-codes"): Authorizer("SessionAuthorizerFunction"),
+        ("POST", "/auth/webauthn/register/options"): Authorizer("SessionAuthorizerFunction"),
+        ("POST", "/auth/webauthn/register"): Authorizer("SessionAuthorizerFunction"),
     }
 
 
 def test_the_stack_runs_the_session_checked_authorizer_for_the_session_routes(
     local_stack: LocalStack,
 ):
-    assert "SessionAuthorizerFunction on 6 route(s)" in local_stack.log()
+    assert "SessionAuthorizerFunction on 8 route(s)" in local_stack.log()
 
 
 def test_logout_reaches_the_session_routes_within_the_lag_and_api_me_at_exp(
