@@ -756,7 +756,7 @@ def test_totp_enrolment_answers_conform(local_stack: LocalStack):
     # On: the password alone now answers mfa_required.
     required = check("POST", "/auth/login", totp_users.login(stack, name, password), 401)
     assert required.json()["methods"] == ["totp", "recovery_code"]
-    assert "WWW-Authenticate" not in required.headers
+    assert required.headers["WWW-Authenticate"] == 'Bearer error="mfa_required"'
     assert "Set-Cookie" not in required.headers
 
     # With the second factor, the step-up routes answer.

@@ -189,6 +189,7 @@ def test_the_right_password_answers_mfa_required_and_a_wrong_one_as_always(enrol
     required = login()
     token = mfa_token_of(required)
     assert required.body["methods"] == ["totp", "recovery_code"]
+    assert required.headers["WWW-Authenticate"] == 'Bearer error="mfa_required"'
     assert len(token) >= 43
     assert "access_token" not in required.body
     assert required.cookies == []

@@ -88,7 +88,8 @@ def error(refused: AuthError) -> Response[Any]:
     if isinstance(refused, InvalidClient):
         # RFC 6749 §5.2: a 401 names the scheme the client may authenticate with.
         headers["WWW-Authenticate"] = 'Basic realm="token"'
-    if isinstance(refused, InvalidGrant | InvalidToken):
+    if isinstance(refused, InvalidGrant | InvalidToken | MfaRequired):
+        # RFC 9110 §15.5.2: every 401 names a scheme.
         headers["WWW-Authenticate"] = f'Bearer error="{refused.code}"'
     body: dict[str, Any] = {"error": refused.code, "error_description": refused.description}
     if isinstance(refused, InsufficientUserAuthentication):
