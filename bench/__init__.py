@@ -7,12 +7,12 @@ import gc
 import random
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
 def interleaved(
-    calls: dict[str, Callable[[], object]], iterations: int, warmup: int
+    calls: Mapping[str, Callable[[], object]], iterations: int, warmup: int
 ) -> dict[str, list[float]]:
     """Milliseconds per call: one call of each per round, so that a burst of background
     load weighs on every row alike; each round in a new order (the same orders every

@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import io
 import json
-import random
 import statistics
 import threading
 import time
@@ -40,7 +38,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from bench import row
+from bench import interleaved, row
 from infra.devkit import environment, moto
 from infra.devkit.context import LambdaContext
 from infra.devkit.events import with_body
@@ -205,23 +203,8 @@ def run(
                 email_verified=True,
             )
             signing.users().create(known, now=time.time())
-            samples: dict[str, list[float]] = {name: [] for name in calls}
-            order = list(calls.items())
-            shuffler = random.Random(0)  # the same orders every run
-            for round_number in range(warmup + iterations):
-                # Each round in a new order: no row is always the one after the
-                # collector (caches cold) or after an argon2 hash (caches evicted).
-                shuffler.shuffle(order)
-                # As timeit does: no garbage collection inside a timed call.
-                gc.disable()
-                for name, function in order:
-                    start = time.perf_counter()
-                    function()
-                    elapsed = (time.perf_counter() - start) * 1000
-                    if round_number >= warmup:
-                        samples[name].append(elapsed)
-                gc.enable()
-                gc.collect()
+            # A new order each round, no collection inside one (bench.interleaved).
+            samples = interleaved(calls, iterations, warmup)
         requests = (warmup + iterations) * len(calls)
         kinds: dict[str, int] = {}
         for path, payload in standin.jobs:

@@ -141,3 +141,16 @@ class Faults:
                 )
 
         self._client.meta.events.register(f"before-call.{service}.{operation}", raise_error)
+
+
+def sample_session(login_as: Any, username: str = "sam", password: str = DEMO_PASSWORD) -> Any:
+    """A logged-in session as infra/samlocal/cases.py takes it (its sample events are
+    edited with the token's claims): log in with the body delivery, read the claims."""
+    from infra.samlocal.cases import Session
+
+    answer = login_as(username, password)
+    assert answer.status == 200, answer.body
+    access = answer.body["access_token"]
+    payload = access.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return Session(access, answer.body["refresh_token"], claims)

@@ -9,13 +9,16 @@ default), and Selenium Manager runs offline.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
@@ -224,3 +227,20 @@ def launch(profile_dir: Path, log_path: Path) -> Browser:
     driver.set_page_load_timeout(WAIT_SECONDS)
     driver.set_script_timeout(WAIT_SECONDS)
     return Browser(driver)
+
+
+@contextlib.contextmanager
+def running(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Browser]:
+    """A browser for one test module (a module fixture's body). Chromium missing is a
+    failure, not a skip: .ci/run installs it."""
+    try:
+        browser = launch(
+            tmp_path_factory.mktemp(f"chromium-{name}"),
+            tmp_path_factory.mktemp(f"chromedriver-{name}") / "chromedriver.log",
+        )
+    except (ChromiumMissing, ChromiumFailed) as error:
+        pytest.fail(str(error), pytrace=False)
+    try:
+        yield browser
+    finally:
+        browser.driver.quit()

@@ -34,7 +34,7 @@ import requests
 
 from authcore.accounts.devices import DEVICE_COOKIE, DEVICE_COOKIE_TTL_SECONDS
 from tests.e2e import totp_users
-from tests.e2e.chromium import Browser, ChromiumFailed, ChromiumMissing, launch
+from tests.e2e.chromium import Browser, running
 from tests.e2e.conftest import STACK_SETTINGS, USERS, LocalStack
 
 pytestmark = pytest.mark.e2e
@@ -50,18 +50,8 @@ USER = USERS["browser"]
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
-    # Chromium missing is a failure, not a skip: .ci/run installs it.
-    try:
-        browser = launch(
-            tmp_path_factory.mktemp("chromium-profile"),
-            tmp_path_factory.mktemp("chromedriver") / "chromedriver.log",
-        )
-    except (ChromiumMissing, ChromiumFailed) as error:
-        pytest.fail(str(error), pytrace=False)
-    try:
-        yield browser
-    finally:
-        browser.driver.quit()
+    with running(tmp_path_factory, "profile") as started:
+        yield started
 
 
 # ------------------------------------------------------------------- the demo page

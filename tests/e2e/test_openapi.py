@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -393,17 +391,7 @@ def _new_user(stack: LocalStack, password: str) -> str:
     """A user of this test's own (through the admin command line), so that a wrong
     current password or ended sessions disturb nobody else's."""
     name = f"accounts-{secrets.token_hex(4)}"
-    created = subprocess.run(
-        [sys.executable, "-m", "infra.admin", "create-user", name, "--scope", "profile"],
-        input=password + "\n",
-        env={**stack.env, "PATH": "/usr/bin:/bin"},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert created.returncode == 0, created.stderr
+    totp_users.create_user(stack, name, password)
     return name
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from selenium.webdriver.common.virtual_authenticator import VirtualAuthenticatorOptions
 
-from tests.e2e.chromium import Browser, ChromiumFailed, ChromiumMissing, launch
+from tests.e2e.chromium import Browser, running
 from tests.e2e.conftest import USERS, LocalStack
 from tests.e2e.test_browser import ACCESS_COOKIE, log_in_as, open_demo, outcome
 
@@ -25,17 +25,8 @@ USER = USERS["passkey-holder"]
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
-    try:
-        browser = launch(
-            tmp_path_factory.mktemp("chromium-passkeys"),
-            tmp_path_factory.mktemp("chromedriver-passkeys") / "chromedriver.log",
-        )
-    except (ChromiumMissing, ChromiumFailed) as error:
-        pytest.fail(str(error), pytrace=False)
-    try:
-        yield browser
-    finally:
-        browser.driver.quit()
+    with running(tmp_path_factory, "passkeys") as started:
+        yield started
 
 
 def claims(token: str) -> dict[str, Any]:

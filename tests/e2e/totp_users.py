@@ -29,11 +29,8 @@ JSON = {"Content-Type": "application/json"}
 STEP = 30
 
 
-def new_user(stack: LocalStack, prefix: str = "mfa") -> tuple[str, str]:
-    """A user of the caller's own (admin command line, as test_openapi.py makes them):
-    its name and password."""
-    name = f"{prefix}-{secrets.token_hex(4)}"
-    password = f"{name}-has-a-long-passphrase"
+def create_user(stack: LocalStack, name: str, password: str) -> None:
+    """A user made through the admin command line, with the environment the stack wrote."""
     created = subprocess.run(
         [sys.executable, "-m", "infra.admin", "create-user", name, "--scope", "profile"],
         input=password + "\n",
@@ -45,6 +42,13 @@ def new_user(stack: LocalStack, prefix: str = "mfa") -> tuple[str, str]:
         check=False,
     )
     assert created.returncode == 0, created.stderr
+
+
+def new_user(stack: LocalStack, prefix: str = "mfa") -> tuple[str, str]:
+    """A user of the caller's own: its name and password."""
+    name = f"{prefix}-{secrets.token_hex(4)}"
+    password = f"{name}-has-a-long-passphrase"
+    create_user(stack, name, password)
     return name, password
 
 

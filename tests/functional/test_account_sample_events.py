@@ -7,20 +7,17 @@ The mail jobs the HTTP functions hand off are recorded instead of sent to Lambda
 
 from __future__ import annotations
 
-import base64
 import functools
-import json
-from typing import Any
 
 import pytest
-from support import DEMO_PASSWORD, LambdaContext, load_event
+from support import LambdaContext, load_event, sample_session
 
 from authcore.runtime import accounts as accounts_runtime
 from authcore.runtime import signing
 from functions.mail import app as mail
 from functions.password import app as password
 from functions.signup import app as signup
-from infra.samlocal.cases import CHANGER, Session, cases
+from infra.samlocal.cases import CHANGER, cases
 
 HANDLERS = {"PasswordFunction": password, "SignupFunction": signup, "AccountMailFunction": mail}
 
@@ -45,19 +42,10 @@ def jobs(stack, monkeypatch) -> RecordedJobs:
     return recorded
 
 
-def _session(login_as: Any, username: str, password: str) -> Session:
-    answer = login_as(username, password)
-    assert answer.status == 200, answer.body
-    access = answer.body["access_token"]
-    payload = access.split(".")[1]
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    return Session(access, answer.body["refresh_token"], claims)
-
-
 def test_the_account_functions_answer_their_sample_events(stack, demo_user, login_as, jobs, watch):
     changer_user = stack.admin.create_user(CHANGER["username"], CHANGER["password"], "profile")
-    main = _session(login_as, "sam", DEMO_PASSWORD)
-    changer = _session(login_as, CHANGER["username"], CHANGER["password"])
+    main = sample_session(login_as)
+    changer = sample_session(login_as, CHANGER["username"], CHANGER["password"])
     checked = [case for case in cases(main, main, main, changer) if case.function in HANDLERS]
     assert {case.function for case in checked} == set(HANDLERS)
     for case in checked:

@@ -4,23 +4,17 @@ included): what the sam local tier proves in containers, here without Docker."""
 
 from __future__ import annotations
 
-import base64
-import json
-
-from support import DEMO_PASSWORD, LambdaContext, load_event
+from support import LambdaContext, load_event, sample_session
 
 from functions.login import app as login
 from functions.mfa import app as mfa
-from infra.samlocal.cases import Session, cases
+from infra.samlocal.cases import cases
 
 HANDLERS = {"LoginFunction": login, "MfaFunction": mfa}
 
 
 def test_the_mfa_and_login_functions_answer_their_sample_events(stack, demo_user, login_as):
-    answer = login_as("sam", DEMO_PASSWORD)
-    payload = answer.body["access_token"].split(".")[1]
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    main = Session(answer.body["access_token"], answer.body["refresh_token"], claims)
+    main = sample_session(login_as)
     checked = [case for case in cases(main, main, main) if case.function in HANDLERS]
     assert {case.event_file for case in checked} >= {
         "login_mfa.json",

@@ -6,19 +6,17 @@ client refused."""
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 from typing import Any
 
 import pytest
-from support import DEMO_PASSWORD, LambdaContext, load_event
+from support import LambdaContext, load_event, sample_session
 
 from authcore.clients.dynamo import DynamoClientStore
 from authcore.clients.model import Client
 from authcore.runtime import signing
 from functions.oauth import app as oauth
-from infra.samlocal.cases import Machine, Session, cases
+from infra.samlocal.cases import Machine, cases
 
 PEPPER = "sample-events-pepper-of-at-least-32-characters"
 
@@ -31,15 +29,6 @@ def machine(stack, monkeypatch) -> Machine:
     client, secret = client.with_new_secret(PEPPER.encode(), time.time())
     DynamoClientStore(stack.dynamodb, "clients").create(client)
     return Machine(client.client_id, secret, "reports:read")
-
-
-def _session(login_as: Any) -> Session:
-    answer = login_as("sam", DEMO_PASSWORD)
-    assert answer.status == 200, answer.body
-    access = answer.body["access_token"]
-    payload = access.split(".")[1]
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    return Session(access, answer.body["refresh_token"], claims)
 
 
 def _answers(checked: list[Any]) -> None:
@@ -57,10 +46,10 @@ def _answers(checked: list[Any]) -> None:
 
 
 def test_the_oauth_function_answers_its_sample_events(stack, demo_user, login_as, machine, watch):
-    main = _session(login_as)
+    main = sample_session(login_as)
     _answers([c for c in cases(main, main, main, machine=machine) if c.function == "OAuthFunction"])
 
 
 def test_the_events_placeholder_client_is_refused(stack, demo_user, login_as, machine, watch):
-    main = _session(login_as)
+    main = sample_session(login_as)
     _answers([c for c in cases(main, main, main) if c.function == "OAuthFunction"])

@@ -4,27 +4,14 @@ in-process over moto: what the sam local tier proves in containers, here without
 
 from __future__ import annotations
 
-import base64
-import json
-from typing import Any
-
-from support import DEMO_PASSWORD, LambdaContext, load_event
+from support import LambdaContext, load_event, sample_session
 
 from functions.webauthn import app as passkey
-from infra.samlocal.cases import Session, cases
-
-
-def _session(login_as: Any, username: str, password: str) -> Session:
-    answer = login_as(username, password)
-    assert answer.status == 200, answer.body
-    access = answer.body["access_token"]
-    payload = access.split(".")[1]
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    return Session(access, answer.body["refresh_token"], claims)
+from infra.samlocal.cases import cases
 
 
 def test_the_passkey_function_answers_its_sample_events(stack, demo_user, login_as, watch):
-    main = _session(login_as, "sam", DEMO_PASSWORD)
+    main = sample_session(login_as)
     checked = [case for case in cases(main, main, main) if case.function == "PasskeyFunction"]
     assert {case.event_file for case in checked} == {
         "webauthn_register_options.json",
