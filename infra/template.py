@@ -56,6 +56,9 @@ def table_definition(logical_id: str, table_name: str, path: Path = TEMPLATE) ->
     }
     if props.get("GlobalSecondaryIndexes"):
         definition["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    stream = props.get("StreamSpecification")
+    if stream:
+        definition["StreamSpecification"] = {"StreamEnabled": True, **stream}
     return definition
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import threading
 from dataclasses import dataclass, field
@@ -81,13 +82,37 @@ def invoke(module, event: dict[str, Any]) -> Answer:
 
 
 class JwksHandler(BaseHTTPRequestHandler):
+    """The JWKS at any path, and the revocation feed's objects under /revocations/
+    (``server.feed``: key -> body; missing keys are 404, nothing published)."""
+
     jwks: bytes = b"{}"
 
     def do_GET(self) -> None:
+        if self.path.startswith("/revocations/"):
+            self._feed_object(self.path[1:])
+            return
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
         self.wfile.write(self.server.jwks)  # type: ignore[attr-defined]
+
+    def _feed_object(self, key: str) -> None:
+        body = getattr(self.server, "feed", {}).get(key)
+        if body is None:
+            self.send_response(404)
+            self.end_headers()
+            return
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        if self.headers.get("If-None-Match") == etag:
+            self.send_response(304)
+            self.send_header("ETag", etag)
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("ETag", etag)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def log_message(self, *args: Any) -> None:
         pass

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from infra import template
+from infra.devkit import streams
 from infra.devkit.moto import MFA_KEY_ALIAS, MotoServer, create_mfa_key, create_tables
 from infra.local import ACCOUNT_ID, FAKE_CREDENTIALS, PYTHONPATH, REGION, ROOT
 from infra.local.gateway import Authorizer, Cors
@@ -39,6 +40,8 @@ DEFAULTING_TO_ORIGIN = frozenset({"ALLOWED_ORIGINS", "APP_URL"})
 # local stack generates them too, once per start, so it protects as a deployment does.
 GENERATED_WHEN_EMPTY = frozenset({"DEVICE_COOKIE_KEY", "CLIENT_SECRET_PEPPER"})
 _NO_VALUE = object()
+# Lambda polls a stream's shards about four times a second.
+STREAM_POLL_SECONDS = 0.25
 # Not template parameters: the key caches' lengths (docs/keys.md, "Revoked keys stop fast"),
 # which the functions accept only shorter than their defaults. Passed through to every
 # function when set, so bench.revocation can run in seconds instead of minutes.
@@ -173,6 +176,15 @@ def _function_property(logical_id: str, name: str, default: int) -> int:
     return int(props.get(name, globals_.get(name, default)))
 
 
+def bucket_names() -> dict[str, str]:
+    """The template's buckets, by logical id, as the local stack names them (lower case:
+    S3's rule)."""
+    return {
+        logical_id: f"local-{logical_id.lower()}"
+        for logical_id in template.resources("AWS::S3::Bucket")
+    }
+
+
 def outbox_directory(environ: Mapping[str, str]) -> Path:
     """LOCAL_OUTBOX_DIR, or .local/outbox/ under the repository, made absolute: the
     workers run in the repository, the person reading the mails maybe elsewhere."""
@@ -300,6 +312,8 @@ class LocalStack:
         self._moto: MotoServer | None = None
         self.endpoint = ""
         self.tables: dict[str, str] = {}
+        # Named from the template (no account-wide uniqueness to meet in moto).
+        self.buckets = bucket_names()
         # The template's symmetric keys, by the alias create_resources gives them (a Ref
         # is a key id deployed; an alias names the key as well for Encrypt and Decrypt).
         self.kms_keys: dict[str, str] = {"MfaSecretsKey": MFA_KEY_ALIAS}
@@ -310,6 +324,7 @@ class LocalStack:
         self.lambda_endpoint = ""
         self._lambda_api: LambdaApi | None = None
         self._lambda_server: ThreadingHTTPServer | None = None
+        self._stopping = threading.Event()
 
     # ------------------------------------------------------------ AWS side
     def start_moto(self) -> None:
@@ -329,6 +344,30 @@ class LocalStack:
         self.tables = create_tables(self.dynamodb(), names)
         assert self._moto is not None  # noqa: S101
         create_mfa_key(self._moto.client("kms"))
+        s3 = self._moto.client("s3")
+        for bucket in self.buckets.values():
+            s3.create_bucket(Bucket=bucket)
+
+    def start_streams(self) -> None:
+        """The template's stream mappings (the revocation feed's publisher): a thread
+        each, polling the table's stream as Lambda does and invoking the function."""
+        assert self._moto is not None  # noqa: S101
+        for mapping in streams.mappings():
+            pool = self.pools[mapping["function"]]
+            pump = streams.StreamPump(
+                self._moto.client("dynamodb"),
+                self._moto.client("dynamodbstreams"),
+                self.tables[mapping["table"]],
+                pool.invoke,
+                filters=mapping["filters"],
+                batch_size=mapping["batch_size"],
+            )
+            threading.Thread(
+                target=pump.run,
+                args=(self._stopping, STREAM_POLL_SECONDS, self._log),
+                name=f"stream-{mapping['function']}",
+                daemon=True,
+            ).start()
 
     def start_lambda_api(self) -> None:
         """The Invoke API the functions (and the admin command line) reach through
@@ -354,6 +393,7 @@ class LocalStack:
             "AWS::URLSuffix": "amazonaws.com",
             **self.parameters(),
             **self.tables,
+            **self.buckets,
             **self.kms_keys,
             # A function's Ref is its name; locally the name is the logical id.
             **{logical_id: logical_id for logical_id in template.functions()},
@@ -594,9 +634,11 @@ class LocalStack:
         self.start_lambda_api()
         self.start_functions()
         self.run_custom_resources()
+        self.start_streams()
 
     def stop(self) -> None:
         # No new invocations and no more retries, then the workers.
+        self._stopping.set()
         if self._lambda_api is not None:
             self._lambda_api.close()
         if self._lambda_server is not None:

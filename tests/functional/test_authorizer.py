@@ -530,6 +530,8 @@ def test_the_authorizer_path_never_imports_boto3():
             "PATH": os.environ.get("PATH", ""),
             "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "layers" / "common")]),
             "JWKS_URL": f"http://127.0.0.1:{server.server_address[1]}/jwks.json",
+            # The revocation feed is on (the default): its first poll is on the path too.
+            "REVOCATION_FEED_URL": f"http://127.0.0.1:{server.server_address[1]}",
             "ISSUER": ISSUER,
             "TOKEN": token,
         }

@@ -6,6 +6,7 @@ intercept), and its signature against botocore's own SigV4 signer byte for byte.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,17 +20,13 @@ from botocore.credentials import Credentials
 from jwt_forge import claims, forge
 from moto.server import ThreadedMotoServer
 
+from authcore import sigv4
 from authcore.clock import FrozenClock
 from authcore.errors import KeySourceError
 from authcore.keys.lifecycle import KeyLifecycle
 from authcore.keys.ring import KeyRing, parse_jwks
 from authcore.keys.signers import LocalSigner
-from authcore.keys.source import (
-    PUBLISHED_STATES,
-    KeysTableSource,
-    dynamodb_endpoint,
-    sigv4_headers,
-)
+from authcore.keys.source import PUBLISHED_STATES, KeysTableSource, dynamodb_endpoint
 from authcore.keys.table import PUBLISHED, KeyTable
 from infra import template
 
@@ -106,15 +103,19 @@ def test_the_signature_is_botocores_byte_for_byte():
     credentials = Credentials("AKIDEXAMPLE", secret, "session-token")
     SigV4Auth(credentials, "dynamodb", "eu-west-1").add_auth(request)
     when = datetime.strptime(request.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-    ours = sigv4_headers(
+    ours = sigv4.signed_headers(
+        method="POST",
         host="dynamodb.eu-west-1.amazonaws.com",
+        path="/",
         region="eu-west-1",
-        target="DynamoDB_20120810.Query",
-        body=body,
-        access_key="AKIDEXAMPLE",
-        secret_key=secret,
-        session_token="session-token",
+        service="dynamodb",
+        credentials=sigv4.Credentials("AKIDEXAMPLE", secret, "session-token"),
         now=when,
+        headers={
+            "content-type": "application/x-amz-json-1.0",
+            "x-amz-target": "DynamoDB_20120810.Query",
+        },
+        payload_sha256=hashlib.sha256(body).hexdigest(),
     )
     assert ours["authorization"] == request.headers["Authorization"]
     assert ours["x-amz-security-token"] == "session-token"

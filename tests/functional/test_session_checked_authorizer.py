@@ -1,8 +1,11 @@
-"""The two authorizer modes side by side, through the real handlers over moto, on a
-frozen clock: every way a session ends (logout, logout everywhere, theft detection,
-a disabled user, a new password, a session deleted from another device) reaches
-the session-checked authorizer once REVOCATION_MAX_LAG_SECONDS has passed, while
-the stateless one keeps accepting the token until its exp. Both are documented.
+"""The authorizer's ways of hearing of a revocation side by side, through the real
+handlers over moto, on a frozen clock: every way a session ends (logout, logout
+everywhere, theft detection, a disabled user, a new password, a session deleted from
+another device) reaches the session-checked authorizer once REVOCATION_MAX_LAG_SECONDS
+has passed, and the stateless one with the revocation feed (contract §10) once
+REVOCATION_POLL_SECONDS has passed (the table's stream, carried by the template's own
+mapping filters to the publisher function, into S3); the stateless one without the
+feed keeps accepting the token until its exp. All three are documented.
 
 Each mode runs in a container of its own: a fresh copy of functions/authorizer/app.py
 configured as template.yaml configures that function (same code, own module state),
@@ -27,21 +30,27 @@ import pytest
 from botocore.retries.standard import ExponentialBackoff
 from jwt_forge import claims, forge
 from session_checks import FAULT_KINDS, RequestCounter, TransportFaults, open_session
-from support import ROOT, JwksHandler, invoke, load_event, with_body
+from support import ROOT, JwksHandler, LambdaContext, invoke, load_event, with_body
 
 from authcore.clock import FrozenClock
 from authcore.keys.signers import LocalSigner, public_jwk
-from authcore.runtime import signing
+from authcore.revocation.document import DELTA_KEY, SNAPSHOT_KEY
+from authcore.revocation.feed import RETRY_SECONDS, STALE_AFTER_POLLS
+from authcore.revocation.s3 import S3FeedStore
+from authcore.runtime import revocation, signing
 from authcore.sessions.dynamo import DynamoSessionStore
 from functions.logout import app as logout
 from functions.refresh import app as refresh
+from functions.revocation_feed import app as feed_publisher
 from functions.sessions import app as sessions
+from infra.devkit import streams
 
 T0 = 1_800_000_000.0
 ACCESS_TTL = 900
 EXP = T0 + ACCESS_TTL
 LEEWAY = 60
 LAG = 5
+POLL = 10
 MS = 0.001
 ISSUER = "https://abc123.execute-api.us-east-1.amazonaws.com"
 API = "arn:aws:execute-api:us-east-1:123456789012:rest123/prod"
@@ -414,6 +423,8 @@ def test_boto3_is_imported_in_session_mode_only_and_only_when_first_needed():
             "PATH": os.environ.get("PATH", ""),
             "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "layers" / "common")]),
             "JWKS_URL": f"http://127.0.0.1:{jwks.server_address[1]}/jwks.json",
+            # The feed is on (the default): its first poll (a 404 here) needs no boto3 either.
+            "REVOCATION_FEED_URL": f"http://127.0.0.1:{jwks.server_address[1]}",
             "ISSUER": ISSUER,
             "TOKEN": token,
             "AWS_ACCESS_KEY_ID": "testing",
@@ -455,3 +466,158 @@ def test_both_modes_hand_the_routes_the_same_context(two_sessions, session, stat
     """A route can move from one authorizer to the other without changing its code."""
     token = two_sessions[0]["access_token"]
     assert session.http(token)["context"] == stateless.http(token)["context"]
+
+
+# ------------------------------------------------------ the revocation feed (contract §10)
+class FeedObjects:
+    """What the test server serves under /revocations/: the bucket's objects, or an
+    outage (every request fails) while ``down``."""
+
+    def __init__(self, store: S3FeedStore) -> None:
+        self._store = store
+        self.down = False
+
+    def get(self, key: str) -> bytes | None:
+        if self.down:
+            raise ConnectionError("feed down")
+        found = self._store.read(key)
+        return found[0] if found else None
+
+
+@pytest.fixture
+def feed(stack, jwks_server, monkeypatch):
+    """The publisher function behind the template's stream mapping (its filters
+    included), writing to a moto bucket that the test server serves to the authorizer."""
+    import boto3
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="feed")
+    revocation.reset()
+    objects = FeedObjects(S3FeedStore(s3, "feed"))
+    jwks_server.feed = objects
+    [mapping] = streams.mappings()
+    assert mapping["table"] == "SessionsTable"
+    assert mapping["function"] == "RevocationFeedFunction"
+    delivered: list[dict] = []
+
+    def deliver(event: dict) -> None:
+        delivered.append(event)
+        # The publisher's own environment (its settings are read once, at its cold start).
+        with monkeypatch.context() as patch:
+            patch.setenv("REVOCATION_FEED_BUCKET", "feed")
+            feed_publisher.lambda_handler(event, LambdaContext())
+
+    pump = streams.StreamPump(
+        stack.dynamodb,
+        boto3.client("dynamodbstreams"),
+        stack.sessions_table,
+        deliver,
+        filters=mapping["filters"],
+    )
+    pump.objects = objects  # type: ignore[attr-defined]
+    pump.batches = delivered  # type: ignore[attr-defined]
+    yield pump
+    revocation.reset()
+
+
+@pytest.fixture
+def fed(jwks_server, clock, monkeypatch):
+    url = f"http://127.0.0.1:{jwks_server.server_address[1]}"
+    return Container(
+        "stateless", clock, monkeypatch, REVOCATION_POLL_SECONDS=str(POLL), REVOCATION_FEED_URL=url
+    )
+
+
+class TestTheRevocationFeed:
+    @pytest.fixture
+    def clock(self, stack, monkeypatch):
+        """Near the real time: the admin command line (a disabled user, a new password)
+        revokes on the real clock, and the feed's entries live from that moment."""
+        monkeypatch.setenv("REFRESH_REUSE_GRACE_SECONDS", "0")
+        signing.reset()
+        clock = FrozenClock(float(int(time.time())))
+        signing.use_clock(clock)
+        return clock
+
+    @pytest.mark.parametrize("how", sorted(REVOCATIONS))
+    def test_every_revocation_reaches_the_fed_authorizer_within_the_poll_interval(
+        self, how, two_sessions, feed, fed, stateless, stack, clock, caplog
+    ):
+        caplog.set_level(logging.INFO, logger="authorizer")
+        mine, other = two_sessions
+        for token in (mine["access_token"], other["access_token"]):
+            assert fed.allows(token)  # the first poll: nothing published yet
+        victims, bystanders = REVOCATIONS[how](mine, other, stack)
+        assert feed.pump() >= 1  # the stream carried the revocation to the publisher
+
+        # The documented lag: a container answers from its last poll for POLL seconds.
+        clock.advance(POLL - MS)
+        for token in victims:
+            assert fed.allows(token), how
+        clock.advance(MS)
+        for token in victims:
+            assert not fed.allows(token), how
+            assert not fed.rest_allows(token), how
+            assert stateless.allows(token), how  # without the feed: valid until exp
+        for token in bystanders:
+            assert fed.allows(token), how
+        assert any('"reason": "session_revoked"' in r.getMessage() for r in caplog.records)
+
+    def test_a_session_deleted_from_another_device_reaches_the_fed_authorizer(
+        self, two_sessions, feed, fed, clock
+    ):
+        mine, other = two_sessions
+        assert fed.allows(mine["access_token"])
+        event = delete_event(mine["refresh_token"].split(".")[0])
+        deleted = behind(fed, sessions, event, other["access_token"])
+        assert deleted is not None
+        assert deleted.status == 204
+        assert feed.pump() == 1
+        clock.advance(POLL)
+        assert not fed.allows(mine["access_token"])
+        assert fed.allows(other["access_token"])
+
+    def test_logins_and_refreshes_never_reach_the_publisher(self, two_sessions, feed):
+        mine, _ = two_sessions
+        rotated = invoke(
+            refresh, with_body("refresh.json", {"refresh_token": mine["refresh_token"]})
+        )
+        assert rotated.status == 200
+        assert feed.pump() == 0  # the template's filters keep INSERTs and rotations out
+        assert feed.batches == []
+        assert feed.objects.get(SNAPSHOT_KEY) is None
+
+    def test_the_feed_holds_session_ids_and_expiry_times_only(self, two_sessions, feed):
+        mine, other = two_sessions
+        _logout(mine, other, None)
+        feed.pump()
+        published = feed.objects.get(SNAPSHOT_KEY) + feed.objects.get(DELTA_KEY)
+        sid = mine["refresh_token"].split(".")[0]
+        assert sid.encode() in published
+        for secret in (mine["refresh_token"], mine["access_token"], other["refresh_token"]):
+            assert secret.encode() not in published
+            assert secret.split(".")[-1].encode() not in published
+        assert b"sam" not in published  # no username, no user id
+        assert b"user_id" not in published
+
+    def test_a_stale_feed_refuses_session_tokens_and_says_so(
+        self, two_sessions, feed, fed, clock, caplog
+    ):
+        caplog.set_level(logging.INFO, logger="authorizer")
+        mine, _ = two_sessions
+        start = clock.now
+        assert fed.allows(mine["access_token"])
+        feed.objects.down = True
+        # Each poll fails; the last good one still vouches until STALE_AFTER_POLLS intervals.
+        while clock.now + RETRY_SECONDS <= start + STALE_AFTER_POLLS * POLL:
+            clock.advance(RETRY_SECONDS)
+            assert fed.allows(mine["access_token"])
+        clock.now = start + STALE_AFTER_POLLS * POLL + MS
+        assert not fed.allows(mine["access_token"])
+        assert not fed.rest_allows(mine["access_token"])
+        stale = [r for r in caplog.records if '"reason": "revocation_feed_stale"' in r.getMessage()]
+        assert stale
+        assert all(r.levelno == logging.ERROR for r in stale)
+        feed.objects.down = False
+        clock.advance(RETRY_SECONDS)
+        assert fed.allows(mine["access_token"])  # the first good poll vouches again

@@ -55,6 +55,22 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
     "AuthorizerFunction": {
         "AuthorizerFunctionLogGroup": LOG_WRITES,
         "KeysTable": {"dynamodb:Query"},
+        # The revocation feed's two objects, and the listing that turns a missing one
+        # into a 404 (narrowed to the feed's prefix by a condition, checked below).
+        "RevocationFeedBucket/revocations/*": {"s3:GetObject"},
+        "RevocationFeedBucket": {"s3:ListBucket"},
+    },
+    # Publishes the feed: the sessions table's stream in, the feed's objects out.
+    "RevocationFeedFunction": {
+        "RevocationFeedFunctionLogGroup": LOG_WRITES,
+        "SessionsTable/stream": {
+            "dynamodb:DescribeStream",
+            "dynamodb:GetRecords",
+            "dynamodb:GetShardIterator",
+        },
+        "*": {"dynamodb:ListStreams"},
+        "RevocationFeedBucket/revocations/*": {"s3:GetObject", "s3:PutObject"},
+        "RevocationFeedBucket": {"s3:ListBucket"},
     },
     # The same code in session mode: also one GetItem by key on the sessions table.
     "SessionAuthorizerFunction": {
@@ -319,11 +335,13 @@ def as_list(value: Any) -> list[Any]:
 
 
 def arn_target(value: Any) -> str | None:
-    """The logical id X of `!GetAtt X.Arn`, else None."""
+    """The logical id X of `!GetAtt X.Arn` ("X/stream" for `!GetAtt X.StreamArn`), else None."""
     if isinstance(value, dict) and list(value) == ["Fn::GetAtt"]:
         target, attribute = value["Fn::GetAtt"]
         if attribute == "Arn":
             return str(target)
+        if attribute == "StreamArn":
+            return f"{target}/stream"
     return None
 
 
@@ -544,7 +562,9 @@ def _tag_conditioned(statement: dict[str, Any]) -> bool:
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
 def test_no_inline_statement_uses_wildcards(cfn_template, backend):
     """Resource "*" is left to the managed policies above, except for KMS keys that exist only at
-    run time, which are reachable only through this stack's tag; actions are always spelled out.
+    run time, which are reachable only through this stack's tag, and dynamodb:ListStreams, which
+    has no resource-level permission (it names stream ARNs, nothing more). A key prefix of this
+    stack's feed bucket is not a wildcard of the account; actions are always spelled out.
     (Deny statements only take away; the one each role has is checked on its own below.)"""
     problems = []
     for role in resources(cfn_template, "AWS::IAM::Role"):
@@ -557,7 +577,11 @@ def test_no_inline_statement_uses_wildcards(cfn_template, backend):
             for action in as_list(statement.get("Action", [])):
                 if "*" in action:
                     problems.append(f"{role}: wildcard action {action}")
+            if as_list(statement["Action"]) == ["dynamodb:ListStreams"]:
+                continue
             for resource in as_list(statement.get("Resource", [])):
+                if resource_label(resource) == "RevocationFeedBucket/revocations/*":
+                    continue
                 if "*" in json.dumps(resource) and not _tag_conditioned(statement):
                     problems.append(f"{role}: wildcard resource {resource_label(resource)}")
     assert problems == []
@@ -609,6 +633,7 @@ def test_granted_resources_exist_with_the_granted_indexes(cfn_template):
         "AWS::KMS::Key",
         "AWS::Logs::LogGroup",
         "AWS::Lambda::Function",
+        "AWS::S3::Bucket",
     }
     for function in resources(cfn_template, "AWS::Lambda::Function"):
         labels = set(grants_of(cfn_template, function))
@@ -617,6 +642,12 @@ def test_granted_resources_exist_with_the_granted_indexes(cfn_template):
             name, _, suffix = label.partition("/")
             resource = cfn_template["Resources"][name]
             assert resource["Type"] in kinds, (function, label)
+            if resource["Type"] == "AWS::S3::Bucket":
+                assert suffix in ("", "revocations/*"), (function, label)
+                continue
+            if suffix == "stream":
+                assert resource["Properties"]["StreamSpecification"], (function, label)
+                continue
             if suffix:
                 kind, _, index = suffix.partition("/")
                 assert kind == "index", (function, label)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -55,8 +55,14 @@ def lambda_client() -> LambdaClient:
     return boto3.client("lambda", config=_CONFIG)
 
 
+@cache
+def s3() -> Any:
+    # Untyped: the feed's publisher makes two calls, not worth a stubs package.
+    return boto3.client("s3", config=_CONFIG)
+
+
 def reset_clients() -> None:
-    for client in (dynamodb, kms, secretsmanager, sesv2, lambda_client):
+    for client in (dynamodb, kms, secretsmanager, sesv2, lambda_client, s3):
         client.cache_clear()
 
 

@@ -103,6 +103,11 @@ class Settings:
     authorizer_mode: AuthorizerMode = "stateless"
     # How long a session-checked authorizer may trust a "session live" answer.
     revocation_max_lag: int = 5
+    # Contract §10: how often the stateless authorizer polls the revocation feed (0: it
+    # does not), and where the feed is: the bucket the publisher writes, or a base URL.
+    revocation_poll_seconds: int = 10
+    revocation_feed_bucket: str | None = None
+    revocation_feed_url: str | None = None
     # The key caches (docs/keys.md, "Revoked keys stop fast"). Only ever shortened (the
     # maxima are the defaults, which meet the revocation targets): bench.revocation
     # runs with short ones.
@@ -235,6 +240,9 @@ class Settings:
             edge_origin_secret=optional("EDGE_ORIGIN_SECRET"),
             authorizer_mode=choice("AUTHORIZER_MODE", AUTHORIZER_MODES),
             revocation_max_lag=integer("REVOCATION_MAX_LAG_SECONDS", 5, 0, 3600),
+            revocation_poll_seconds=integer("REVOCATION_POLL_SECONDS", 10, 0, 300),
+            revocation_feed_bucket=optional("REVOCATION_FEED_BUCKET"),
+            revocation_feed_url=optional("REVOCATION_FEED_URL"),
             signer_cache_seconds=integer("SIGNER_CACHE_SECONDS", 10, 0, 10),
             jwks_cache_seconds=integer("JWKS_CACHE_SECONDS", 5, 0, 5),
             key_ring_max_age=integer("KEY_RING_MAX_AGE_SECONDS", 30, 1, 30),

@@ -149,6 +149,15 @@ class Forbidden(AuthError):
     code = "forbidden"
 
 
+class RevocationFeedStale(InvalidToken):
+    """The revocation feed has not been read for longer than its bound: a session
+    revoked since may be among those this container does not know, so no token
+    that names a session is trusted (fail closed, contract §10)."""
+
+    def __init__(self) -> None:
+        super().__init__("revocation_feed_stale")
+
+
 class NoUserSession(Forbidden):
     """A machine client's token (no ``sid``) on a route that acts on a user's session:
     there is no session to check, list or end (contract §9: 403)."""

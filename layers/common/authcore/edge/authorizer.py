@@ -49,6 +49,7 @@ from authcore.errors import (
     InvalidToken,
     IssuerNotConfigured,
     KeysUnconfirmed,
+    RevocationFeedStale,
     TemporarilyUnavailable,
 )
 from authcore.tokens.claims import AccessClaims
@@ -369,6 +370,11 @@ def log_denial(denied: Exception) -> None:
         level = logging.ERROR
         fields["reason"] = denied.reason
         fields["detail"] = "the signing keys could not be re-confirmed: request refused"
+    elif isinstance(denied, RevocationFeedStale):
+        # Fail closed as well: the feed is down or unreadable (docs/revocation.md).
+        level = logging.ERROR
+        fields["reason"] = denied.reason
+        fields["detail"] = "the revocation feed could not be read: request refused"
     elif isinstance(denied, InvalidToken):
         fields["reason"] = denied.reason
     elif isinstance(denied, IssuerNotConfigured):

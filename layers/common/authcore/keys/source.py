@@ -9,15 +9,13 @@ account can starve it, and a strongly consistent read sees a revocation the
 moment ``infra.keys revoke`` commits it.
 
 Why not boto3: importing it costs more CPU than the authorizer's whole cold
-start. One DynamoDB ``Query`` is one signed POST, so this module signs it with
-Signature Version 4 by hand (standard library only: ``hmac``, ``hashlib``,
-``http.client``) with the function's own credentials from the environment.
+start. One DynamoDB ``Query`` is one signed POST (``authcore.sigv4``), sent with
+``http.client`` and the function's own credentials from the environment.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import os
 import time
@@ -25,6 +23,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from authcore import sigv4
 from authcore.errors import KeySourceError
 from authcore.keys.ring import connect, read_bounded
 
@@ -35,68 +34,9 @@ MAX_RESPONSE_BYTES = 1024 * 1024
 MAX_PAGES = 8
 
 
-def _hmac(key: bytes, text: str) -> bytes:
-    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).digest()
-
-
-def sigv4_headers(
-    *,
-    host: str,
-    region: str,
-    target: str,
-    body: bytes,
-    access_key: str,
-    secret_key: str,
-    session_token: str | None,
-    now: datetime,
-    service: str = "dynamodb",
-) -> dict[str, str]:
-    """The headers of a signed AWS JSON-protocol POST to ``/`` (SigV4, the
-    procedure of the AWS General Reference, "Create a signed AWS API request")."""
-    amz_date = now.strftime("%Y%m%dT%H%M%SZ")
-    day = amz_date[:8]
-    headers = {
-        "content-type": "application/x-amz-json-1.0",
-        "host": host,
-        "x-amz-date": amz_date,
-        "x-amz-target": target,
-    }
-    if session_token:
-        headers["x-amz-security-token"] = session_token
-    names = sorted(headers)
-    canonical = "\n".join(
-        [
-            "POST",
-            "/",
-            "",
-            *(f"{name}:{headers[name].strip()}" for name in names),
-            "",
-            ";".join(names),
-            hashlib.sha256(body).hexdigest(),
-        ]
-    )
-    scope = f"{day}/{region}/{service}/aws4_request"
-    to_sign = "\n".join(
-        ["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
-    )
-    key = _hmac(("AWS4" + secret_key).encode("utf-8"), day)
-    for part in (region, service, "aws4_request"):
-        key = _hmac(key, part)
-    signature = hmac.new(key, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
-    headers["authorization"] = (
-        f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, "
-        f"SignedHeaders={';'.join(names)}, Signature={signature}"
-    )
-    return headers
-
-
 def dynamodb_endpoint(env: Mapping[str, str], region: str) -> str:
     """The same endpoint botocore would use: a configured one, else the Region's."""
-    configured = env.get("AWS_ENDPOINT_URL_DYNAMODB") or env.get("AWS_ENDPOINT_URL")
-    if configured:
-        return configured.rstrip("/")
-    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-    return f"https://dynamodb.{region}.{suffix}"
+    return sigv4.endpoint(env, "dynamodb", region)
 
 
 class KeysTableSource:
@@ -127,10 +67,8 @@ class KeysTableSource:
 
     def _query(self, start: Any) -> dict[str, Any]:
         env = self._env
-        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
-        access_key, secret_key = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
-        if not access_key or not secret_key:
-            raise KeySourceError("no credentials")
+        region = sigv4.region_of(env)
+        credentials = sigv4.Credentials.from_env(env)
         request: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :ring",
@@ -147,15 +85,19 @@ class KeysTableSource:
         if opened is None:
             raise KeySourceError("the DynamoDB endpoint must be https")
         connection, parts = opened
-        headers = sigv4_headers(
+        headers = sigv4.signed_headers(
+            method="POST",
             host=parts.netloc,
+            path="/",
             region=region,
-            target="DynamoDB_20120810.Query",
-            body=body,
-            access_key=access_key,
-            secret_key=secret_key,
-            session_token=env.get("AWS_SESSION_TOKEN"),
+            service="dynamodb",
+            credentials=credentials,
             now=datetime.now(UTC),
+            headers={
+                "content-type": "application/x-amz-json-1.0",
+                "x-amz-target": "DynamoDB_20120810.Query",
+            },
+            payload_sha256=hashlib.sha256(body).hexdigest(),
         )
         deadline = time.monotonic() + self._timeout
         try:

@@ -26,6 +26,7 @@ from authcore.tokens.claims import AccessClaims
 from authcore.tokens.verify import AccessTokenVerifier
 
 if TYPE_CHECKING:
+    from authcore.revocation.feed import RevocationFeed
     from authcore.sessions.check import SessionChecker
 
 # Issuers differ only by the request's host (IssuerUrl empty): each verifier holds
@@ -46,21 +47,31 @@ class VerifyingRuntime:
         self.key_ring = cache(self._build_key_ring)
         self.verifier_for = lru_cache(maxsize=VERIFIERS_PER_CONTAINER)(self._build_verifier)
         self.session_checker = cache(self._build_session_checker)
+        self.revocation_feed = cache(self._build_revocation_feed)
 
     def reset(self, clock: Clock = system_clock) -> None:
         """Forget configuration, keys and the session check (with its DynamoDB
         client): a new container (tests, benchmarks), running on ``clock``."""
         self._clock = clock
-        for cached in (self.settings, self.key_ring, self.verifier_for, self.session_checker):
+        for cached in (
+            self.settings,
+            self.key_ring,
+            self.verifier_for,
+            self.session_checker,
+            self.revocation_feed,
+        ):
             cached.cache_clear()
 
     def authorize(self, token: str, issuer: str) -> AccessClaims:
-        """The claims of a token this authorizer accepts: verified, and in session
-        mode, of a live session."""
+        """The claims of a token this authorizer accepts: verified, and of a live
+        session in session mode, or of a session the revocation feed does not name."""
         claims = self.verifier_for(issuer).verify(token)
         checker = self.session_checker()
         if checker is not None:
             checker.check(claims)
+        feed = self.revocation_feed()
+        if feed is not None:
+            feed.check(claims)
         return claims
 
     def _load_settings(self) -> Settings:
@@ -116,3 +127,25 @@ class VerifyingRuntime:
         return session_check.SessionChecker(
             reader, max_lag=config.revocation_max_lag, leeway=config.leeway, clock=self._clock
         )
+
+    def _build_revocation_feed(self) -> RevocationFeed | None:
+        """The feed in stateless mode unless REVOCATION_POLL_SECONDS is 0 (session mode
+        reads the session itself, sooner). A feed that is on but not located is a
+        configuration error, which refuses every request: deny by default."""
+        config = self.settings()
+        if config.authorizer_mode == "session" or config.revocation_poll_seconds == 0:
+            return None
+        from authcore.revocation.feed import RevocationFeed
+        from authcore.revocation.source import FeedSource, HttpFeedSource, S3FeedSource
+
+        source: FeedSource
+        if config.revocation_feed_bucket:
+            source = S3FeedSource(config.revocation_feed_bucket)
+        elif config.revocation_feed_url:
+            source = HttpFeedSource(config.revocation_feed_url)
+        else:
+            raise ConfigError(
+                "set REVOCATION_FEED_BUCKET (or REVOCATION_FEED_URL), "
+                "or REVOCATION_POLL_SECONDS=0 to turn the feed off"
+            )
+        return RevocationFeed(source, interval=config.revocation_poll_seconds, clock=self._clock)
