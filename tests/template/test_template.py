@@ -1369,3 +1369,112 @@ def test_an_optional_custom_domain_replaces_the_execute_api_hostname(cfn_templat
         "HasCustomDomain",
         {"Fn::Sub": "https://${CustomDomainName}"},
     ]
+
+
+# ---------------------------------------------------------------- revocation feed (§10)
+def test_the_default_authorizer_polls_the_feed_and_the_session_one_does_not(sam_template):
+    functions = sam_template["Resources"]
+    stateless = functions["AuthorizerFunction"]["Properties"]["Environment"]["Variables"]
+    assert stateless["REVOCATION_POLL_SECONDS"] == {"Ref": "RevocationPollSeconds"}
+    assert stateless["REVOCATION_FEED_BUCKET"] == {"Ref": "RevocationFeedBucket"}
+    parameter = sam_template["Parameters"]["RevocationPollSeconds"]
+    assert (parameter["Default"], parameter["MinValue"], parameter["MaxValue"]) == (10, 0, 300)
+    # Session mode reads the session itself, sooner: no feed there.
+    session = functions["SessionAuthorizerFunction"]["Properties"]["Environment"]["Variables"]
+    assert "REVOCATION_POLL_SECONDS" not in session
+    assert "REVOCATION_FEED_BUCKET" not in session
+
+
+def test_the_stream_reaches_the_publisher_at_once_and_only_with_what_ends_a_session(
+    sam_template,
+):
+    resources_ = sam_template["Resources"]
+    stream = resources_["SessionsTable"]["Properties"]["StreamSpecification"]
+    assert stream == {"StreamViewType": "NEW_AND_OLD_IMAGES"}  # the filters read both images
+    [mapping] = [
+        r["Properties"]
+        for r in resources_.values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping"
+    ]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["SessionsTable", "StreamArn"]}
+    assert mapping["FunctionName"] == {"Ref": "RevocationFeedFunction"}
+    assert mapping["StartingPosition"] == "LATEST"
+    assert mapping["MaximumBatchingWindowInSeconds"] == 0  # the feed's lag starts here
+    # Never dropped while the stream keeps them: publishing again is harmless.
+    assert mapping["MaximumRetryAttempts"] == -1
+    assert mapping["MaximumRecordAgeInSeconds"] == -1
+    patterns = [json.loads(f["Pattern"]) for f in mapping["FilterCriteria"]["Filters"]]
+    # Lambda filters DynamoDB records on their "dynamodb" key only.
+    assert all(set(pattern) == {"dynamodb"} for pattern in patterns)
+    # An event on the function itself would attach AWSLambdaDynamoDBExecutionRole (every
+    # stream of the account): the mapping stands on its own instead.
+    assert "Events" not in resources_["RevocationFeedFunction"]["Properties"]
+
+
+def test_the_feed_bucket_is_private_and_tls_only(cfn_template):
+    bucket = cfn_template["Resources"]["RevocationFeedBucket"]["Properties"]
+    assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
+    assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    [policy] = resources(cfn_template, "AWS::S3::BucketPolicy").values()
+    [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+@pytest.mark.parametrize("function", ["AuthorizerFunction", "RevocationFeedFunction"])
+def test_listing_the_feed_bucket_is_narrowed_to_the_feed(cfn_template, function):
+    """ListBucket makes a missing object a 404 rather than a 403 ("nothing published
+    yet" must not read as an outage, which fails closed); it lists the feed only."""
+    listing = [
+        statement
+        for statement in role_statements(cfn_template, role_of(cfn_template, function))
+        if "s3:ListBucket" in as_list(statement["Action"])
+    ]
+    assert len(listing) == 1
+    assert listing[0]["Condition"] == {"StringLike": {"s3:prefix": "revocations/*"}}
+
+
+def test_the_stale_feed_alarm_watches_exactly_what_the_authorizer_emits(
+    cfn_template, alarms_template, monkeypatch, capsys
+):
+    """The authorizer writes its EMF by hand (no Powertools there): the alarm's namespace
+    and dimensions are checked against a denial it actually logs."""
+    from authcore.edge import authorizer
+    from authcore.errors import RevocationFeedStale
+
+    variables = cfn_template["Resources"]["AuthorizerFunction"]["Properties"]["Environment"][
+        "Variables"
+    ]
+    assert variables["STACK_NAME"] == {"Ref": "AWS::StackName"}
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", variables["POWERTOOLS_METRICS_NAMESPACE"])
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", variables["POWERTOOLS_SERVICE_NAME"])
+    monkeypatch.setenv("STACK_NAME", STACK)
+    capsys.readouterr()
+    authorizer.log_denial(RevocationFeedStale())
+    document = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    (directive,) = document["_aws"]["CloudWatchMetrics"]
+    (names,) = directive["Dimensions"]
+    emitted = {name: document[name] for name in names}
+    alarm = as_passed(
+        alarms_template["Resources"]["RevocationFeedStaleAlarm"]["Properties"],
+        cfn_template["Resources"]["Alarms"],
+    )
+    assert (alarm["Namespace"], alarm["MetricName"]) == (directive["Namespace"], "AuthorizerDenied")
+    watched = {
+        entry["Name"]: STACK if entry["Value"] == {"Ref": "AWS::StackName"} else entry["Value"]
+        for entry in alarm["Dimensions"]
+    }
+    assert watched == emitted
+
+
+def test_the_feed_behind_alarm_watches_the_publishers_iterator_age(cfn_template, alarms_template):
+    alarm = as_passed(
+        alarms_template["Resources"]["RevocationFeedBehindAlarm"]["Properties"],
+        cfn_template["Resources"]["Alarms"],
+    )
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/Lambda", "IteratorAge")
+    assert alarm["Dimensions"] == [
+        {"Name": "FunctionName", "Value": {"Ref": "RevocationFeedFunction"}}
+    ]
+    # Past a few seconds, a revocation misses the contract's REVOCATION_POLL_SECONDS + 1 s.
+    assert alarm["Threshold"] <= 5000
