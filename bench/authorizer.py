@@ -288,7 +288,12 @@ def warm(rounds: int, per_round: int) -> dict[str, dict[str, float]]:
         {"keys": [public_jwk(s.public_key(), s.kid, alg) for alg, s in signers.items()]}
     )
     os.environ.update(
-        {"ISSUER": ISSUER, "JWKS_URL": f"http://127.0.0.1:{server.server_address[1]}/jwks.json"}
+        {
+            "ISSUER": ISSUER,
+            "JWKS_URL": f"http://127.0.0.1:{server.server_address[1]}/jwks.json",
+            # The stateless baseline: bench.revocation_feed measures what the feed adds.
+            "REVOCATION_POLL_SECONDS": "0",
+        }
     )
     try:
         return {alg: _warm_one(alg, signer, rounds, per_round) for alg, signer in signers.items()}
@@ -311,6 +316,7 @@ def cold(processes: int) -> dict[str, Any]:
         "ISSUER": ISSUER,
         "JWKS_URL": f"http://127.0.0.1:{server.server_address[1]}/jwks.json",
         "BENCH_EVENT": json.dumps(event),
+        "REVOCATION_POLL_SECONDS": "0",  # stateless; bench.revocation_feed measures the feed
     }
     if os.environ.get("ROUTE_SCOPES"):  # --route-scopes: the children too
         env["ROUTE_SCOPES"] = os.environ["ROUTE_SCOPES"]
