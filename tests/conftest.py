@@ -19,8 +19,9 @@ def _aws_environment(monkeypatch):
             monkeypatch.setenv(name, value)
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ServerlessAuthTest")
     # The revocation feed (contract §10) is on by default and needs a source; the tests
-    # of the feed turn it on with one (tests/functional/test_revocation_feed.py), the
-    # local stack and the end-to-end tier run with the template's default.
+    # of the feed turn it on with one (TestTheRevocationFeed in
+    # tests/functional/test_session_checked_authorizer.py, tests/unit/test_revocation_feed.py),
+    # the local stack and the end-to-end tier run with the template's default.
     monkeypatch.setenv("REVOCATION_POLL_SECONDS", "0")
 
 
