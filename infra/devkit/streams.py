@@ -7,47 +7,158 @@ admit, and hands them to a function in batches shaped as Lambda's event
 before anything newer: the mapping's retry. Used by the local stack (a thread per
 mapping, ``run``) and by the tests (``pump`` once, deterministically).
 
-The filter grammar is the subset the template uses, with the semantics Lambda
-documents for event filtering: a pattern object matches when every key matches; a
-list of leaves matches when one of them does; a leaf is a literal or
-``{"exists": bool}``, and a key missing on the way down is "not existing".
+The filters follow Lambda's event filtering rules (those of EventBridge patterns): a
+pattern is a JSON object whose every key must match; nested objects go down the record
+(``dynamodb`` -> ``NewImage`` -> ``revoked_at`` -> ``N``); a leaf is a non-empty list of
+rules, of which one must match one of the values found at that path (an array in the
+record gives several); several patterns admit what any one of them admits. The rules:
+a literal (string, number, boolean, null: equality), ``exists`` (true: a value is there,
+false: none is, a path whose object is missing included), ``prefix``, ``suffix``,
+``equals-ignore-case``, ``anything-but`` (literals) and ``numeric`` (JSON numbers only:
+DynamoDB's ``N`` values are strings, which no numeric rule matches). A value is a leaf
+of the record (string, number, boolean, null): a path that ends on an object has none,
+so ``{"NewImage": {"revoked_at": [{"exists": true}]}}`` matches nothing, as in Lambda.
+Anything else (``$or``, ``wildcard``, ``cidr``, ``anything-but`` of a prefix, a leaf that
+is not a list) raises ``UnsupportedPattern`` when the pump is built: an emulator that let
+everything through, or nothing, would make the local stack lie about the template.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import operator
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from infra import template
 
-_MISSING = object()
+_PRIMITIVES = (str, int, float, bool, type(None))
+_COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "=": operator.eq,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_STRING_RULES = ("prefix", "suffix", "equals-ignore-case")
 
 
 class UnsupportedPattern(ValueError):
-    pass
+    """A filter pattern this emulator cannot evaluate as Lambda does (the path at fault)."""
 
 
-def _leaf(rule: Any, value: Any) -> bool:
-    if isinstance(rule, Mapping):
-        if set(rule) == {"exists"}:
-            return (value is not _MISSING) is bool(rule["exists"])
-        raise UnsupportedPattern(json.dumps(rule))
-    return value is not _MISSING and value == rule
+def _is_number(value: Any) -> bool:
+    # bool is an int to Python, never to JSON's rules.
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def matches(pattern: Mapping[str, Any], value: Any) -> bool:
+def _numeric_rule(argument: Any) -> bool:
+    if not isinstance(argument, list) or len(argument) not in (2, 4):
+        return False
+    pairs = list(zip(argument[::2], argument[1::2], strict=True))
+    return all(op in _COMPARISONS and _is_number(bound) for op, bound in pairs)
+
+
+def _check_leaf(rule: Any, where: str) -> None:
+    if isinstance(rule, _PRIMITIVES):
+        return
+    if isinstance(rule, Mapping) and len(rule) == 1:
+        [(name, argument)] = rule.items()
+        literals = argument if isinstance(argument, list) else [argument]
+        if (
+            (name == "exists" and isinstance(argument, bool))
+            or (name in _STRING_RULES and isinstance(argument, str))
+            or (name == "numeric" and _numeric_rule(argument))
+            or (
+                name == "anything-but"
+                and literals
+                and all(isinstance(each, _PRIMITIVES) for each in literals)
+            )
+        ):
+            return
+    raise UnsupportedPattern(f"{where}: {json.dumps(rule)}")
+
+
+def check_pattern(pattern: Any, where: str = "pattern") -> None:
+    """Raise ``UnsupportedPattern`` unless every rule of ``pattern`` is one this module
+    evaluates as Lambda does."""
+    if not isinstance(pattern, Mapping) or not pattern:
+        raise UnsupportedPattern(f"{where}: not a non-empty object: {json.dumps(pattern)}")
     for key, rule in pattern.items():
-        child = value.get(key, _MISSING) if isinstance(value, Mapping) else _MISSING
+        path = f"{where}.{key}"
+        if key.startswith("$"):
+            raise UnsupportedPattern(f"{path}: {key} is not emulated")
         if isinstance(rule, Mapping):
-            if not matches(rule, child):
-                return False
-        elif not isinstance(rule, list) or not any(_leaf(leaf, child) for leaf in rule):
-            return False
-    return True
+            check_pattern(rule, path)
+        elif isinstance(rule, list) and rule:
+            for leaf in rule:
+                _check_leaf(leaf, path)
+        else:
+            raise UnsupportedPattern(f"{path}: a leaf must be a non-empty list of rules")
+
+
+def _leaves(pattern: Mapping[str, Any], path: tuple[str, ...] = ()) -> Iterator[Any]:
+    for key, rule in pattern.items():
+        if isinstance(rule, Mapping):
+            yield from _leaves(rule, (*path, key))
+        else:
+            yield (*path, key), rule
+
+
+def _values_at(value: Any, path: Sequence[str]) -> list[Any]:
+    """The leaf values of the record at ``path``, arrays flattened on the way."""
+    if isinstance(value, list):
+        return [found for each in value for found in _values_at(each, path)]
+    if not path:
+        return [value] if isinstance(value, _PRIMITIVES) else []
+    if isinstance(value, Mapping) and path[0] in value:
+        return _values_at(value[path[0]], path[1:])
+    return []
+
+
+def _same(rule: Any, value: Any) -> bool:
+    if isinstance(rule, bool) or isinstance(value, bool):
+        return rule is value
+    if _is_number(rule) and _is_number(value):
+        return bool(rule == value)
+    return type(rule) is type(value) and rule == value
+
+
+def _rule_matches(rule: Any, values: list[Any]) -> bool:
+    if not isinstance(rule, Mapping):
+        return any(_same(rule, value) for value in values)
+    [(name, argument)] = rule.items()
+    if name == "exists":
+        return bool(values) is argument
+    for value in values:
+        if name == "anything-but":
+            literals = argument if isinstance(argument, list) else [argument]
+            if not any(_same(each, value) for each in literals):
+                return True
+        elif name == "numeric":
+            if _is_number(value) and all(
+                _COMPARISONS[op](value, bound)
+                for op, bound in zip(argument[::2], argument[1::2], strict=True)
+            ):
+                return True
+        elif isinstance(value, str) and (
+            (name == "prefix" and value.startswith(argument))
+            or (name == "suffix" and value.endswith(argument))
+            or (name == "equals-ignore-case" and value.casefold() == argument.casefold())
+        ):
+            return True
+    return False
+
+
+def matches(pattern: Mapping[str, Any], record: Any) -> bool:
+    """Whether ``record`` matches ``pattern`` (checked first with ``check_pattern``)."""
+    return all(
+        any(_rule_matches(rule, _values_at(record, path)) for rule in rules)
+        for path, rules in _leaves(pattern)
+    )
 
 
 def admitted(filters: Sequence[Mapping[str, Any]], record: Mapping[str, Any]) -> bool:
@@ -82,6 +193,8 @@ class StreamPump:
     ) -> None:
         self._streams = streams
         self._deliver = deliver
+        for number, pattern in enumerate(filters):
+            check_pattern(pattern, f"filter {number}")
         self._filters = list(filters)
         self._batch_size = batch_size
         self.stream_arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]

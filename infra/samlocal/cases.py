@@ -12,6 +12,8 @@ from typing import Any
 from urllib.parse import quote_plus, urlencode
 
 Check = Callable[[Any], str | None]
+# Reads one object of the revocation feed's bucket (contract §10): its body, None if absent.
+FeedReader = Callable[[str], bytes | None]
 
 
 @dataclass
@@ -228,6 +230,55 @@ def _step_up_refused(answer: Any) -> str | None:
     return _status(401, lambda b: b["error"] == "insufficient_user_authentication")(answer)
 
 
+# The sessions that events/revocation_feed_stream.json ends: two revoked (a logout, a
+# refresh token replayed) and one deleted while live.
+STREAM_ENDED_SIDS = ("pQ3vY8mZ1rT6wKc0nLs2Ug", "Hx7Jk2LmN4pQr6StU8vWyA", "Zc5Bd9Fg1Hj3Kl7Mn0Pq2Q")
+FEED_SNAPSHOT_KEY = "revocations/snapshot.json"
+
+
+def _set_stream_now(event: dict[str, Any]) -> None:
+    """Move the stream records' times so that the first happens now. As written, the
+    sessions ended a day ago and every token of theirs has expired since: the publisher
+    rightly publishes nothing. Every number of a sessions item is an epoch time."""
+    records = event["Records"]
+    shift = int(time.time()) - int(records[0]["dynamodb"]["ApproximateCreationDateTime"])
+    for record in records:
+        change = record["dynamodb"]
+        change["ApproximateCreationDateTime"] += shift
+        for image in (change.get("NewImage"), change.get("OldImage")):
+            for value in (image or {}).values():
+                if "N" in value:
+                    moved = float(value["N"]) + shift
+                    value["N"] = f"{moved:.3f}" if "." in value["N"] else str(int(moved))
+
+
+def _feed_published(read_feed: FeedReader | None) -> Check:
+    """Every record ended a session whose tokens are alive: each is a new entry of the
+    feed, in the snapshot the authorizers load (read back when ``read_feed`` is given)."""
+
+    def check(answer: Any) -> str | None:
+        count = len(STREAM_ENDED_SIDS)
+        if not (
+            isinstance(answer, dict)
+            and answer.get("records") == count
+            and answer.get("published") == count
+            and isinstance(answer.get("seq"), int)
+            and answer["seq"] >= 1
+        ):
+            return f"expected {count} records and {count} published, got {str(answer)[:300]}"
+        if read_feed is None:
+            return None
+        body = read_feed(FEED_SNAPSHOT_KEY)
+        if body is None:
+            return f"nothing at {FEED_SNAPSHOT_KEY}"
+        snapshot = json.loads(body)
+        listed = {sid for sids in snapshot["revoked"].values() for sid in sids}
+        missing = sorted(set(STREAM_ENDED_SIDS) - listed)
+        return f"the snapshot lacks {missing}" if missing else None
+
+    return check
+
+
 # The user whose password the password-change case changes (seeded through
 # LOCAL_USERS_FILE): never the demo user, whom later logins need.
 CHANGER = {"username": "sam-local-changer", "password": "a-passphrase-about-to-change"}
@@ -240,6 +291,7 @@ def cases(
     leaving: Session,
     changer: Session | None = None,
     machine: Machine | None = None,
+    read_feed: FeedReader | None = None,
 ) -> list[Case]:
     """Every function with every event of events/ (a function's refusal as well where the
     event's placeholder is itself a refusal case). Ordered so that no case spends what a
@@ -253,7 +305,11 @@ def cases(
 
     The OAuth function: with ``machine``, a client registered in the stack, its success
     cases (``_oauth_cases``); without, the events' placeholder client refused. A case's
-    name is the same either way."""
+    name is the same either way.
+
+    The revocation feed's publisher: the stream batch of a logout, a replayed refresh
+    token and a deleted session, moved to now, published; with ``read_feed``, found in
+    the feed's snapshot too."""
     changer = changer or main
     return [
         Case("WellKnownFunction", "wellknown_jwks.json", _status(200, lambda b: bool(b["keys"]))),
@@ -425,5 +481,11 @@ def cases(
             label="(placeholder)",
         ),
         *_oauth_cases(main, machine),
+        Case(
+            "RevocationFeedFunction",
+            "revocation_feed_stream.json",
+            _feed_published(read_feed),
+            _set_stream_now,
+        ),
         Case("KeyRotationFunction", "rotation_scheduled.json", _rotation_report),
     ]

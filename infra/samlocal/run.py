@@ -41,9 +41,9 @@ import boto3
 
 from infra import template
 from infra.devkit.environment import FAKE_CREDENTIALS, REGION, use_layer
-from infra.local.stack import DEFAULT_DEMO_PASSWORD, LocalStack
+from infra.local.stack import DEFAULT_DEMO_PASSWORD, LocalStack, bucket_names
 from infra.samlocal import image, sam, variant
-from infra.samlocal.cases import CHANGER, Case, Machine, Session, cases
+from infra.samlocal.cases import CHANGER, Case, FeedReader, Machine, Session, cases
 from infra.samlocal.common import ROOT, SAM, WORK, MachineCannot, SamLocalError, free_port
 from infra.samlocal.forward import Forwarder
 
@@ -214,6 +214,28 @@ def register_client(stack: Stack) -> Machine:
     return Machine(SAMPLE_CLIENT_ID, secret, SAMPLE_CLIENT_SCOPE)
 
 
+def feed_reader(stack: Stack) -> FeedReader:
+    """Reads the revocation feed's bucket in the stack's moto, where the publisher's
+    container writes it (through the bridge) and so does the stack's own stream mapping."""
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=stack.env["AWS_ENDPOINT_URL"],
+        region_name=stack.env.get("AWS_REGION", REGION),
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+    bucket = bucket_names()["RevocationFeedBucket"]
+
+    def read(key: str) -> bytes | None:
+        try:
+            body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            return None
+        return body
+
+    return read
+
+
 # The template's MailSender is empty by default (a deployment names one): without a From
 # address the mail function cannot build its SES adapter at all. Nothing is sent here.
 SAMPLE_MAIL_FROM = "no-reply@example.com"
@@ -274,7 +296,9 @@ def run(log: Callable[[str], None] = print, *, warm: bool = True) -> list[Case]:
             options = sam.common_options(built, env_vars, bridge)
             main, other, leaving = (log_in(stack.origin) for _ in range(3))
             changer = log_in(stack.origin, CHANGER["username"], CHANGER["password"])
-            checked = cases(main, other, leaving, changer, register_client(stack))
+            checked = cases(
+                main, other, leaving, changer, register_client(stack), feed_reader(stack)
+            )
             started = time.monotonic()
             invoker = sam.WarmInvoker(options) if warm else sam.ColdInvoker(options)
             log(f"[sam-local] {invoker.name} ready in {time.monotonic() - started:.1f} s")
