@@ -52,8 +52,9 @@ REFUSED = (401, 403)
 TRIALS = 20
 AT_ONCE = 4
 # Between two fan-outs of one trial: fine enough a grain for a bound of seconds, coarse
-# enough that the trials at once leave the machine to the stream and the publisher.
-PAUSE_SECONDS = 0.1
+# enough that the trials at once leave the machine (and the other tests) to the stream
+# and the publisher.
+PAUSE_SECONDS = 0.2
 # Watched past the bound for one more poll interval: every worker has polled again since,
 # so a worker that forgot the revocation (flapping) would show.
 WATCH_SECONDS = FEED_BOUND + POLL
