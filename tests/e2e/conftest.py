@@ -30,6 +30,10 @@ EXTRA_USERS = [
     {"username": "lockout-probe", "password": "locked-out-soon-enough", "scope": "profile"},
     # Registers a passkey on the demo page and signs in with it (test_passkey_browser.py).
     {"username": "passkey-holder", "password": "the-passkey-holder-has-one", "scope": "profile"},
+    # Their sessions are logged out by test_revocation_modes.py, many at once, or all at
+    # once (logout everywhere).
+    {"username": "logout-lag", "password": "logout-lag-has-a-passphrase", "scope": "profile"},
+    {"username": "everywhere", "password": "everywhere-has-a-passphrase", "scope": "profile"},
     # Holds the scope of the example scoped route, GET /api/reports (ROUTE_SCOPES).
     {"username": "reporter", "password": "the-reporter-has-a-passphrase", "scope": "reports:read"},
     # Users with an address (contract §7), one per test that mails them, so that no test
@@ -55,12 +59,15 @@ EXTRA_USERS = [
 ]
 USERS = {user["username"]: user for user in EXTRA_USERS}
 # Contract §5 variables, set to non-defaults so the tests also prove they reach the
-# functions. No grace window: an old refresh token is refused straight away. A short
-# revocation lag for the session-checked routes (test_revocation_modes.py).
+# functions. No grace window: an old refresh token is refused straight away. Short
+# revocation lags (test_revocation_modes.py), so that the tier waits seconds, not tens:
+# the session-checked routes' cache, and the default authorizer's revocation feed poll
+# (contract §10; the template's default is 10).
 STACK_SETTINGS = {
     "ACCESS_TOKEN_TTL_SECONDS": "600",
     "REFRESH_REUSE_GRACE_SECONDS": "0",
     "REVOCATION_MAX_LAG_SECONDS": "2",
+    "REVOCATION_POLL_SECONDS": "2",
 }
 # Contract §7: sign-up open (it is closed by default), so that test_account_flows.py can walk it.
 ACCOUNT_SETTINGS = {"SIGNUP_ENABLED": "true"}

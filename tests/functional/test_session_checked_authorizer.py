@@ -123,7 +123,11 @@ def clock(stack, monkeypatch):
 
 @pytest.fixture
 def stateless(jwks_server, clock, monkeypatch):
-    return Container("stateless", clock, monkeypatch)
+    # The feed off, said here rather than left to tests/conftest.py's default: this is
+    # the mode that honours a logout only at exp (contract §10, REVOCATION_POLL_SECONDS=0).
+    container = Container("stateless", clock, monkeypatch, REVOCATION_POLL_SECONDS="0")
+    assert container.app.runtime.revocation_feed() is None
+    return container
 
 
 @pytest.fixture
