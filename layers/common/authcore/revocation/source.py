@@ -43,6 +43,12 @@ class FeedSource(Protocol):
     def fetch(self, key: str, etag: str | None) -> Fetched: ...
 
 
+def _too_large() -> FeedUnavailable:
+    # The feed's own cause: the key source's refusal would name the wrong component in
+    # the poll's log line (and an oversized feed is an operator's problem, not a key's).
+    return FeedUnavailable("too_large")
+
+
 def _get(url: str, headers: Mapping[str, str], timeout: float, path: str) -> Fetched:
     opened = connect(url, timeout)
     if opened is None:
@@ -52,7 +58,9 @@ def _get(url: str, headers: Mapping[str, str], timeout: float, path: str) -> Fet
     try:
         connection.request("GET", path, headers=dict(headers))
         response = connection.getresponse()
-        body = read_bounded(response, MAX_OBJECT_BYTES, deadline)
+        body = read_bounded(response, MAX_OBJECT_BYTES, deadline, too_large=_too_large)
+    except FeedUnavailable:
+        raise
     except Exception as exc:
         raise FeedUnavailable(type(exc).__name__) from None
     finally:
