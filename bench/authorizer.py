@@ -127,27 +127,34 @@ def _per_call_us(calls: Callable[[], int]) -> float:
 Batch = Callable[[int], Callable[[], int]]
 
 
-def _interleave(rounds: int, variants: dict[str, Batch]) -> dict[str, float]:
-    """``variants[name](round)`` prepares a batch (untimed) and returns it.
-    Each variant's figure: the median of its rounds, and (``<name>/best``) the
-    best round, the one least disturbed by other processes."""
+def _interleave_samples(rounds: int, variants: dict[str, Batch]) -> dict[str, list[float]]:
+    """``variants[name](round)`` prepares a batch (untimed) and returns it; µs per call
+    of each variant, one figure per round (rounds pair up: bench.revocation_feed takes
+    the differences of neighbours)."""
     samples: dict[str, list[float]] = {name: [] for name in variants}
     names = list(variants)
     for r in range(rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
             samples[name].append(_per_call_us(variants[name](r)))
+    return samples
+
+
+def _interleave(rounds: int, variants: dict[str, Batch]) -> dict[str, float]:
+    """Each variant's figure: the median of its rounds, and (``<name>/best``) the
+    best round, the one least disturbed by other processes."""
+    samples = _interleave_samples(rounds, variants)
     figures = {name: statistics.median(values) for name, values in samples.items()}
     figures.update({f"{name}/best": min(values) for name, values in samples.items()})
     return figures
 
 
-def _issue(signer: Any, now: float) -> str:
+def _issue(signer: Any, now: float, sid: str = SESSION_ID) -> str:
     from authcore.tokens.issue import Principal, issue_access_token
 
     return issue_access_token(
         signer,
-        Principal("7f0c2d4e-bench", "bench", "profile"),
-        sid="bench-session",
+        Principal(SESSION_USER, "bench", "profile"),
+        sid=sid,
         issuer=ISSUER,
         audience=AUDIENCE,
         client_id="web",
@@ -402,7 +409,7 @@ def cold(processes: int) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- session-checked mode
-def _session_item(client: Any, table: str, now: float) -> None:
+def _session_item(client: Any, table: str, now: float, sid: str = SESSION_ID) -> None:
     """The session the bench tokens name, written as login writes it."""
     from authcore.sessions.dynamo import DynamoSessionStore
     from authcore.sessions.model import Session
@@ -410,7 +417,7 @@ def _session_item(client: Any, table: str, now: float) -> None:
 
     DynamoSessionStore(client, table).create(
         Session(
-            sid=SESSION_ID,
+            sid=sid,
             principal=Principal(SESSION_USER, "bench", "profile"),
             created_at=now,
             last_used_at=now,

@@ -638,7 +638,7 @@ def test_an_unchanged_or_missing_object_has_no_body(answer, status):
     [
         (_Response(403, b"<Error>AccessDenied</Error>", None), "status_403"),
         (_Response(500, b"", None), "status_500"),
-        (_Response(200, b"x" * (16 * 1024 * 1024 + 1), '"e"'), "KeySourceRefused"),
+        (_Response(200, b"x" * (16 * 1024 * 1024 + 1), '"e"'), "too_large"),
         (ConnectionRefusedError(111, "refused"), "ConnectionRefusedError"),
         (TimeoutError("timed out"), "TimeoutError"),
     ],
@@ -674,3 +674,16 @@ def test_an_unavailable_source_is_a_failed_poll_whose_cause_is_logged(bucket, fe
         feed.check(user_token("s-1"))  # type: ignore[arg-type]
     assert feed.failures == 1
     assert '"cause": "status_503"' in caplog.text
+
+
+def test_an_object_over_the_size_bound_is_the_feeds_own_failure_too_large(answer, caplog):
+    """The bounded read is shared with the key ring, whose refusal names the key source:
+    the feed reports an oversized object as its own cause, in the poll's log line too."""
+    body = b"x" * (source.MAX_OBJECT_BYTES + 1)
+    answer(_Response(200, body, '"e"'))
+    feed = RevocationFeed(HttpFeedSource("https://mirror.example.com"), interval=INTERVAL)
+    with pytest.raises(RevocationFeedStale):  # a cold container: fail closed
+        feed.check(user_token("s-1"))  # type: ignore[arg-type]
+    assert feed.failures == 1
+    assert '"cause": "too_large"' in caplog.text
+    assert "KeySourceRefused" not in caplog.text

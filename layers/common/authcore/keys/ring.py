@@ -153,14 +153,21 @@ def connect(url: str, timeout: float) -> tuple[http.client.HTTPConnection, Split
     return None
 
 
-def read_bounded(response: http.client.HTTPResponse, limit: int, deadline: float) -> bytes:
-    """The body, refused past ``limit`` bytes or past ``deadline`` (monotonic): a slow or
-    endless answer must not hold the authorizer."""
+def read_bounded(
+    response: http.client.HTTPResponse,
+    limit: int,
+    deadline: float,
+    *,
+    too_large: Callable[[], Exception] = lambda: KeySourceRefused("response too large"),
+) -> bytes:
+    """The body, refused past ``limit`` bytes (``too_large()`` is raised: each caller
+    reports the failure as its own) or past ``deadline`` (monotonic): a slow or endless
+    answer must not hold the authorizer."""
     body = bytearray()
     while chunk := response.read1(65536):
         body += chunk
         if len(body) > limit:
-            raise KeySourceRefused("response too large")
+            raise too_large()
         if time.monotonic() > deadline:
             raise TimeoutError("response too slow")
     return bytes(body)
