@@ -125,9 +125,7 @@ class Start:
     def result(self, returncode: int, stdout: str, stderr: str) -> dict[str, Any]:
         """The child's figures (and answer), once its answer passed the case's check."""
         if returncode != 0:
-            raise ColdStartFailed(
-                f"{self.logical_id}: exit status {returncode}\n{stderr[-3000:]}"
-            )
+            raise ColdStartFailed(f"{self.logical_id}: exit status {returncode}\n{stderr[-3000:]}")
         figures: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
         problem = self.check(figures["answer"])
         if problem is not None:
@@ -182,12 +180,16 @@ class ColdStartWorld:
 
     # ------------------------------------------------------------ the stack's side
     def _functions(self, variables: dict[str, str]) -> dict[str, Function]:
+        from infra.devkit.local_stack import SHELL_PREFIXES
         from infra.local.stack import LocalStack
         from infra.samlocal.cases import cases
 
         origin = self.stack.base_url
         port = int(origin.rsplit(":", 1)[1])
-        resolver = LocalStack(port, lambda _line: None, {**os.environ, **variables})
+        # The environment the stack itself was started with: the functions here must be
+        # configured as its own workers are (the shell's settings are not the template's).
+        environ = {k: v for k, v in os.environ.items() if not k.startswith(SHELL_PREFIXES)}
+        resolver = LocalStack(port, lambda _line: None, {**environ, **variables})
         resolver.tables = {
             logical_id: f"local-{logical_id}"
             for logical_id in template.resources("AWS::DynamoDB::Table")
@@ -204,7 +206,9 @@ class ColdStartWorld:
 
             def make() -> tuple[dict[str, Any], Check]:
                 given = {"main": main, "other": other, "leaving": leaving, **sessions}
-                fresh = {name: value() if callable(value) else value for name, value in given.items()}
+                fresh = {
+                    name: value() if callable(value) else value for name, value in given.items()
+                }
                 (case,) = [
                     c
                     for c in cases(fresh["main"], fresh["other"], fresh["leaving"], None, machine)
@@ -251,20 +255,16 @@ class ColdStartWorld:
 
         return log_in(self.stack.base_url)
 
-    def _dynamodb(self, service: str = "dynamodb") -> Any:
-        import boto3
+    def _client(self, service: str) -> Any:
+        """A client of the stack's moto server (``MotoServer.client``, not started here)."""
+        from infra.devkit.moto import MotoServer
 
-        return boto3.client(
-            service,
-            endpoint_url=self.admin_env["AWS_ENDPOINT_URL"],
-            region_name=self.admin_env["AWS_REGION"],
-            aws_access_key_id=self.admin_env["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=self.admin_env["AWS_SECRET_ACCESS_KEY"],
-        )
+        port = int(self.admin_env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1])
+        return MotoServer(port).client(service)
 
     def _register_client(self) -> Any:
-        from infra.samlocal.cases import Machine
         from infra.devkit.environment import use_layer
+        from infra.samlocal.cases import Machine
         from infra.samlocal.run import SAMPLE_CLIENT_ID, SAMPLE_CLIENT_SCOPE
 
         use_layer()
@@ -273,7 +273,7 @@ class ColdStartWorld:
 
         client = Client(SAMPLE_CLIENT_ID, frozenset(SAMPLE_CLIENT_SCOPE.split()))
         client, secret = client.with_new_secret(PINNED_PEPPER.encode(), time.time())
-        DynamoClientStore(self._dynamodb(), self.admin_env["CLIENTS_TABLE"]).create(client)
+        DynamoClientStore(self._client("dynamodb"), self.admin_env["CLIENTS_TABLE"]).create(client)
         return Machine(SAMPLE_CLIENT_ID, secret, SAMPLE_CLIENT_SCOPE)
 
     def _signup(self) -> tuple[dict[str, Any], Check]:
@@ -295,8 +295,8 @@ class ColdStartWorld:
         (mapping,) = [m for m in streams.mappings() if m["function"] == "RevocationFeedFunction"]
         batches: list[dict[str, Any]] = []
         pump = streams.StreamPump(
-            self._dynamodb(),
-            self._dynamodb("dynamodbstreams"),
+            self._client("dynamodb"),
+            self._client("dynamodbstreams"),
             self.admin_env["SESSIONS_TABLE"],
             batches.append,
             filters=mapping["filters"],
