@@ -73,6 +73,7 @@ bench: dev
 	$(PY) -m bench.memory
 	$(PY) -m bench.revocation
 	$(PY) -m bench.revocation_feed
+	$(PY) -m bench.coldstart
 
 clean:
 	rm -rf $(VENV) $(VENV_SAM) .venv-lambda .pytest_cache .mypy_cache .ruff_cache .aws-sam .cache

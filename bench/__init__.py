@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import gc
 import random
+import re
+import resource
 import statistics
+import subprocess
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -58,3 +63,47 @@ def round_trips(client: Any, call: Callable[[], object], times: int = 10) -> flo
     for _ in range(times):
         call()
     return len(sent) / times
+
+
+@dataclass(frozen=True)
+class Process:
+    """A child process run to its end: wall ms as its parent saw it, CPU ms (user +
+    system) of the child alone, what it printed, its exit status."""
+
+    wall_ms: float
+    cpu_ms: float
+    stdout: str
+    stderr: str
+    returncode: int
+
+
+def fresh_process(
+    argv: list[str], env: Mapping[str, str], cwd: Path, stdin: str | None = None
+) -> Process:
+    """Run ``argv`` once, timed from outside: a cold start with the interpreter's own
+    start and exit included, as the bare ``python -c pass`` it is compared with. CPU
+    time from ``RUSAGE_CHILDREN`` (only one child at a time, so the difference is its)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(
+        argv, env=dict(env), cwd=cwd, input=stdin, capture_output=True, text=True, check=False
+    )
+    wall = (time.perf_counter() - start) * 1000
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
+    return Process(wall, cpu, done.stdout, done.stderr, done.returncode)
+
+
+_IMPORTTIME = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
+
+
+def import_times(stderr: str) -> list[tuple[str, int, int, int]]:
+    """``python -X importtime``'s lines: (module, depth, self µs, cumulative µs), in the
+    order printed (anything else on stderr, a log line, is skipped)."""
+    rows = []
+    for line in stderr.splitlines():
+        match = _IMPORTTIME.match(line)
+        if match:
+            own, cumulative, indent, name = match.groups()
+            rows.append((name, len(indent) // 2, int(own), int(cumulative)))
+    return rows

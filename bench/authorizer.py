@@ -36,7 +36,6 @@ import gc
 import json
 import os
 import platform
-import re
 import resource
 import statistics
 import subprocess
@@ -49,6 +48,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from bench import import_times
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYER = ROOT / "layers" / "common"
@@ -598,9 +599,6 @@ def warm_session(rounds: int, per_round: int) -> dict[str, float]:
         server.shutdown()
 
 
-_IMPORTTIME = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
-
-
 def importtime(runs: int = 5, top: int = 12) -> list[tuple[str, int, float, float]]:
     """(module, depth, self ms, cumulative ms), median over runs, by cumulative time."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(LAYER)])}
@@ -614,14 +612,10 @@ def importtime(runs: int = 5, top: int = 12) -> list[tuple[str, int, float, floa
             text=True,
             check=True,
         ).stderr
-        for line in stderr.splitlines():
-            match = _IMPORTTIME.match(line)
-            if match:
-                own, cumulative, indent, name = match.groups()
-                depth = len(indent) // 2
-                entry = per_module.setdefault(name, (depth, [], []))
-                entry[1].append(int(own))
-                entry[2].append(int(cumulative))
+        for name, depth, own, cumulative in import_times(stderr):
+            entry = per_module.setdefault(name, (depth, [], []))
+            entry[1].append(own)
+            entry[2].append(cumulative)
     rows = [
         (name, depth, statistics.median(own) / 1000, statistics.median(cum) / 1000)
         for name, (depth, own, cum) in per_module.items()

@@ -140,3 +140,39 @@ def test_bench_revocation_feed_reports_every_target_with_its_verdict():
     assert "**capacity ceiling: sessions revoked within the window" in out
     for mode in ("stateless", "revocation feed, 1 rps", "session-checked, every request"):
         assert f"| {mode}" in out
+
+
+def test_bench_coldstart_prints_its_table_and_verdicts():
+    """Two functions (the two authorizers, so every target's verdict is printed), two
+    processes each: one table row per function after the baseline's, each with its three
+    top imports; a verdict line per target, judged in wall and CPU time."""
+    out = bench(
+        "coldstart",
+        "--functions",
+        "AuthorizerFunction,SessionAuthorizerFunction",
+        "--processes",
+        "2",
+        "--importtime-runs",
+        "1",
+    )
+    rows = [line for line in out.splitlines() if line.startswith("| ")]
+    header, baseline, *functions = rows
+    assert header.startswith("| function | import ms (wall / CPU) | first event ms")
+    assert baseline.startswith("| `python -c pass` (baseline) |")
+    assert [row.split(" | ")[0] for row in functions] == [
+        "| AuthorizerFunction",
+        "| SessionAuthorizerFunction",
+    ]
+    for row in functions:
+        cells = row.strip("| ").split(" | ")
+        assert len(cells) == 5, row
+        assert cells[4].count("`") == 6, row  # three modules
+    verdicts = [line for line in out.splitlines() if line.startswith("verdict: ")]
+    assert len(verdicts) == 4, verdicts
+    assert verdicts[2].startswith("verdict: stateless authorizer at most 60 ms over bare: wall ")
+    assert verdicts[3].startswith(
+        "verdict: session-checked authorizer at most 60 ms over the stateless one: wall "
+    )
+    for line in verdicts:
+        assert line.split("wall ")[1].split(" ")[1].rstrip(",") in ("yes", "NO"), line
+        assert line.rsplit(" ", 1)[1] in ("yes", "NO"), line

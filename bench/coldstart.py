@@ -1,0 +1,273 @@
+"""What a cold start costs, function by function (issue #20).
+
+Every function of template.yaml is started in fresh processes as Lambda starts it (its
+folder and the layer on PYTHONPATH, the template's variables resolved against the local
+stack, tracing off; ``infra.devkit.cold_start``), imports its handler module and answers a
+first event that must succeed: its sample event of events/ made real (a real login, a valid
+token, a registered client...), whose AWS calls are real HTTP requests to the local stack's
+moto server. The baseline, measured in the same run, is ``python -c pass``.
+
+Rounds are interleaved: each round starts one process of every function and one bare
+interpreter, in a new order (the same orders every run), so that a burst of background
+load weighs on every row alike. Figures are medians over the rounds, in wall time and CPU
+time (user + system, what a busy machine inflates least):
+
+- import: the handler module's import, timed inside the process;
+- first event: the handler's first call, timed inside the process;
+- over bare: the whole process (interpreter start, import, first event, exit) as its parent
+  saw it, less the bare interpreter's.
+
+Top imports: ``python -X importtime`` of separate processes (import and first event, since
+a first event imports too), the modules with the largest self time, median over runs.
+
+Targets (issue #20): every function at most 200 ms over bare; the stateless authorizer at
+most 60 ms over bare; the session-checked authorizer at most 60 ms over the stateless one.
+
+    .venv/bin/python -m bench.coldstart [--functions A,B] [--processes N]
+        [--importtime-runs N] [--json PATH] [--compare BEFORE.json [AFTER.json]]
+
+``--compare BEFORE.json`` runs, then prints the run next to BEFORE; with AFTER.json as well
+it runs nothing and prints the two files side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench import fresh_process, import_times
+from infra import template
+from infra.devkit.cold_start import ColdStartWorld, world
+from infra.devkit.environment import ROOT
+
+BARE = "python -c pass"
+TARGET_OVER_BARE_MS = 200.0
+TARGET_AUTHORIZER_MS = 60.0
+TARGET_SESSION_OVER_STATELESS_MS = 60.0
+STATELESS = "AuthorizerFunction"
+SESSION = "SessionAuthorizerFunction"
+TOP_IMPORTS = 3
+FIGURES = ("import_ms", "import_cpu_ms", "first_event_ms", "first_event_cpu_ms")
+
+
+def measure(
+    cold: ColdStartWorld, functions: Sequence[str], processes: int
+) -> tuple[dict[str, list[float]], dict[str, dict[str, list[float]]]]:
+    """(bare: wall and CPU samples; function -> figure -> samples), interleaved rounds."""
+    python = sys.executable
+    bare: dict[str, list[float]] = {"wall_ms": [], "cpu_ms": []}
+    samples: dict[str, dict[str, list[float]]] = {
+        name: {key: [] for key in (*FIGURES, "wall_ms", "cpu_ms")} for name in functions
+    }
+    order = [BARE, *functions]
+    shuffler = random.Random(0)
+    bare_env = {"PATH": os.environ.get("PATH", "")}
+    for _ in range(processes):
+        shuffler.shuffle(order)
+        for name in order:
+            if name == BARE:
+                done = fresh_process([python, "-c", "pass"], bare_env, ROOT)
+                assert done.returncode == 0, done.stderr
+                bare["wall_ms"].append(done.wall_ms)
+                bare["cpu_ms"].append(done.cpu_ms)
+                continue
+            start = cold.start(name, python)  # its event made here, untimed
+            done = fresh_process(start.argv, start.env, start.cwd, start.stdin)
+            figures = start.result(done.returncode, done.stdout, done.stderr)
+            for key in FIGURES:
+                samples[name][key].append(figures[key])
+            samples[name]["wall_ms"].append(done.wall_ms)
+            samples[name]["cpu_ms"].append(done.cpu_ms)
+    return bare, samples
+
+
+def top_imports(cold: ColdStartWorld, name: str, runs: int) -> list[tuple[str, float, float]]:
+    """(module, self ms, cumulative ms), medians over ``runs`` processes, by self time."""
+    per_module: dict[str, tuple[list[int], list[int]]] = {}
+    for _ in range(runs):
+        start = cold.start(name, sys.executable, "-X", "importtime")
+        done = fresh_process(start.argv, start.env, start.cwd, start.stdin)
+        start.result(done.returncode, done.stdout, done.stderr)
+        for module, _depth, own, cumulative in import_times(done.stderr):
+            entry = per_module.setdefault(module, ([], []))
+            entry[0].append(own)
+            entry[1].append(cumulative)
+    rows = [
+        (module, statistics.median(own) / 1000, statistics.median(cum) / 1000)
+        for module, (own, cum) in per_module.items()
+        if len(own) == runs
+    ]
+    rows.sort(key=lambda row: -row[1])
+    return rows[:10]
+
+
+def summarise(
+    bare: dict[str, list[float]],
+    samples: dict[str, dict[str, list[float]]],
+    imports: dict[str, list[tuple[str, float, float]]],
+) -> dict[str, Any]:
+    bare_wall = statistics.median(bare["wall_ms"])
+    bare_cpu = statistics.median(bare["cpu_ms"])
+    functions: dict[str, Any] = {}
+    for name, figures in samples.items():
+        medians: dict[str, Any] = {
+            key: statistics.median(values) for key, values in figures.items()
+        }
+        medians["over_ms"] = medians["wall_ms"] - bare_wall
+        medians["over_cpu_ms"] = medians["cpu_ms"] - bare_cpu
+        medians["top_imports"] = [list(row) for row in imports[name]]
+        functions[name] = medians
+    return {"bare": {"wall_ms": bare_wall, "cpu_ms": bare_cpu}, "functions": functions}
+
+
+def _met(value: float, target: float) -> str:
+    return "yes" if value <= target else "NO"
+
+
+def verdicts(functions: dict[str, Any]) -> list[str]:
+    """One line per target, each starting ``verdict:``, judged in wall and CPU time."""
+    lines = []
+    for name, f in functions.items():
+        lines.append(
+            f"verdict: {name} at most {TARGET_OVER_BARE_MS:.0f} ms over bare: "
+            f"wall {f['over_ms']:.1f} {_met(f['over_ms'], TARGET_OVER_BARE_MS)}, "
+            f"CPU {f['over_cpu_ms']:.1f} {_met(f['over_cpu_ms'], TARGET_OVER_BARE_MS)}"
+        )
+    if STATELESS in functions:
+        f = functions[STATELESS]
+        lines.append(
+            f"verdict: stateless authorizer at most {TARGET_AUTHORIZER_MS:.0f} ms over bare: "
+            f"wall {f['over_ms']:.1f} {_met(f['over_ms'], TARGET_AUTHORIZER_MS)}, "
+            f"CPU {f['over_cpu_ms']:.1f} {_met(f['over_cpu_ms'], TARGET_AUTHORIZER_MS)}"
+        )
+    if STATELESS in functions and SESSION in functions:
+        wall = functions[SESSION]["over_ms"] - functions[STATELESS]["over_ms"]
+        cpu = functions[SESSION]["over_cpu_ms"] - functions[STATELESS]["over_cpu_ms"]
+        target = TARGET_SESSION_OVER_STATELESS_MS
+        lines.append(
+            f"verdict: session-checked authorizer at most {target:.0f} ms over the stateless "
+            f"one: wall {wall:.1f} {_met(wall, target)}, CPU {cpu:.1f} {_met(cpu, target)}"
+        )
+    return lines
+
+
+def table(result: dict[str, Any]) -> list[str]:
+    bare = result["bare"]
+    lines = [
+        "| function | import ms (wall / CPU) | first event ms (wall / CPU) "
+        "| total over bare ms (wall / CPU) | top three imports, self ms |",
+        "|---|---:|---:|---:|---|",
+        f"| `{BARE}` (baseline) | | | {bare['wall_ms']:.1f} / {bare['cpu_ms']:.1f} (itself) | |",
+    ]
+    for name, f in result["functions"].items():
+        tops = ", ".join(
+            f"`{module}` {own:.1f}" for module, own, _ in f["top_imports"][:TOP_IMPORTS]
+        )
+        lines.append(
+            f"| {name} | {f['import_ms']:.1f} / {f['import_cpu_ms']:.1f} "
+            f"| {f['first_event_ms']:.1f} / {f['first_event_cpu_ms']:.1f} "
+            f"| **{f['over_ms']:.1f}** / **{f['over_cpu_ms']:.1f}** | {tops} |"
+        )
+    return lines
+
+
+def report(result: dict[str, Any]) -> str:
+    meta = result["meta"]
+    lines = [
+        f"`{meta['command']}`  ",
+        f"Python {meta['python']}, {meta['machine']}, {meta['cpus']} CPU(s), load average "
+        f"{meta['load'][0]:.1f} before / {meta['load'][1]:.1f} after; tracing off; median of "
+        f"{meta['processes']} fresh processes of each, interleaved with `{BARE}`",
+    ]
+    if meta["processes"] < 15:
+        lines.append(f"(only {meta['processes']} processes each: the figures are indicative)")
+    lines += ["", *table(result), "", *verdicts(result["functions"])]
+    return "\n".join(lines)
+
+
+def compare(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """The figures that judge the targets, before and after, side by side."""
+    lines = [
+        f"before: `{before['meta']['command']}` ({before['meta']['processes']} processes)  ",
+        f"after: `{after['meta']['command']}` ({after['meta']['processes']} processes)",
+        "",
+        "| function | over bare, wall ms: before | after | change "
+        "| over bare, CPU ms: before | after | change | import ms (wall): before | after |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in [*before["functions"], *after["functions"]]:
+        if name not in before["functions"] or name not in after["functions"]:
+            continue
+        b, a = before["functions"][name], after["functions"][name]
+        lines.append(
+            f"| {name} | {b['over_ms']:.1f} | {a['over_ms']:.1f} "
+            f"| {a['over_ms'] - b['over_ms']:+.1f} | {b['over_cpu_ms']:.1f} "
+            f"| {a['over_cpu_ms']:.1f} | {a['over_cpu_ms'] - b['over_cpu_ms']:+.1f} "
+            f"| {b['import_ms']:.1f} | {a['import_ms']:.1f} |"
+        )
+    lines += ["", "after:", *verdicts(after["functions"])]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.coldstart", description=__doc__)
+    parser.add_argument(
+        "--functions", default="", help="comma-separated logical ids (default: every function)"
+    )
+    parser.add_argument("--processes", type=int, default=15, help="processes of each")
+    parser.add_argument(
+        "--importtime-runs", type=int, default=3, help="`-X importtime` processes per function"
+    )
+    parser.add_argument("--json", metavar="PATH", help="write the figures here as JSON")
+    parser.add_argument(
+        "--compare", nargs="+", metavar="PATH", help="BEFORE.json [AFTER.json], see above"
+    )
+    args = parser.parse_args(argv)
+    if args.compare and len(args.compare) > 2:
+        parser.error("--compare takes BEFORE.json and at most one AFTER.json")
+    if args.compare and len(args.compare) == 2:
+        before, after = (json.loads(Path(path).read_text()) for path in args.compare)
+        print(compare(before, after))
+        return 0
+    known = list(template.functions())
+    functions = [name for name in args.functions.split(",") if name] or known
+    unknown = sorted(set(functions) - set(known))
+    if unknown:
+        parser.error(f"not functions of template.yaml: {', '.join(unknown)}")
+    if args.processes < 1 or args.importtime_runs < 1:
+        parser.error("--processes and --importtime-runs must be at least 1")
+
+    load_before = os.getloadavg()[0]
+    with world() as cold:
+        bare, samples = measure(cold, functions, args.processes)
+        imports = {name: top_imports(cold, name, args.importtime_runs) for name in functions}
+    result = summarise(bare, samples, imports)
+    result["meta"] = {
+        "command": " ".join([".venv/bin/python -m bench.coldstart", *(argv or sys.argv[1:])]),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "load": [load_before, os.getloadavg()[0]],
+        "processes": args.processes,
+    }
+    result["verdicts"] = verdicts(result["functions"])
+    print(report(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    if args.compare:
+        before = json.loads(Path(args.compare[0]).read_text())
+        print()
+        print(compare(before, result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
