@@ -129,7 +129,7 @@ def dynamodb_client() -> DynamoDBClient:
     2 x (1 s + 1 s) before the request is refused.
     """
     # Only here: the stateless authorizer never reaches this line. botocore, not boto3
-    # (authcore.aws): boto3 would add ~150 ms to this function's first event.
+    # (authcore.aws): boto3's import would add to this function's first event for nothing.
     from botocore.config import Config
 
     from authcore import aws
