@@ -665,8 +665,10 @@ class RecordingProvider:
 @pytest.mark.parametrize("password", [DEMO_PASSWORD, "wrong-password-123"])
 def test_the_tracer_never_records_the_response(demo_user, monkeypatch, password):
     provider = RecordingProvider()
-    monkeypatch.setattr(observability.tracer, "provider", provider)
+    monkeypatch.setattr(observability.tracer(), "provider", provider)
     environment = {
+        # The stack's Tracing parameter on (the handler is wrapped at import).
+        "POWERTOOLS_TRACE_DISABLED": "false",
         "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "true",
         "POWERTOOLS_TRACER_CAPTURE_ERROR": "true",
     }

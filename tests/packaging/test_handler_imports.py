@@ -5,8 +5,8 @@ the layer (which brings its own pinned AWS SDK, ahead of the runtime's), and the
 standard library. The development environment hides missing runtime dependencies: moto alone
 installs the X-Ray SDK that Powertools' Tracer needs. So each handler is imported in a
 subprocess of a virtual environment built from the layer's requirements only, with the
-template's environment variables and the variables Lambda itself sets, tracing on as in the
-template (Tracing: Active).
+template's environment variables and the variables Lambda itself sets, tracing on (template
+parameter Tracing: Active), the path that needs the layer's X-Ray SDK.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def _lambda_environment(logical_id: str) -> dict[str, str]:
         LAMBDA_TASK_ROOT=str(task_root),
         AWS_EXECUTION_ENV="AWS_Lambda_python3.12",
         _HANDLER=function.handler,
+        POWERTOOLS_TRACE_DISABLED="false",
     )
     return env
 

@@ -99,8 +99,12 @@ class _StaticManagedPolicyLoader(ManagedPolicyLoader):
         return dict(MANAGED_POLICIES)
 
 
-def translate(sam_template: dict[str, Any]) -> dict[str, Any]:
-    """Translate a SAM template to plain CloudFormation, offline, as `sam package` + deploy would.
+def translate(
+    sam_template: dict[str, Any], parameters: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Translate a SAM template to plain CloudFormation, offline, as `sam package` + deploy would,
+    with these ``parameters`` (the others keep their defaults): CloudFormation hands the
+    transform the stack's parameter values, and some properties (Tracing) are decided on them.
 
     Local CodeUri/ContentUri folders become the S3 locations `sam package` would upload them to.
     Nested applications' local templates become the https URLs `sam package` uploads them to.
@@ -118,7 +122,8 @@ def translate(sam_template: dict[str, Any]) -> dict[str, Any]:
     # The translator asks boto3 for the region even when AWS::Region is given.
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AWS_DEFAULT_REGION", REGION)
-        return transform(document, dict(PSEUDO_PARAMETERS), _StaticManagedPolicyLoader())
+        values = dict(PSEUDO_PARAMETERS) | dict(parameters or {})
+        return transform(document, values, _StaticManagedPolicyLoader())
 
 
 @pytest.fixture(scope="session")

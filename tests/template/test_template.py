@@ -220,10 +220,15 @@ def expected_grants(function: str, backend: str) -> dict[str, set[str]]:
 # The only grants on Resource "*" a function role may carry, and every role carries exactly these:
 # CloudWatch Logs writes (SAM's default execution policy, which SAM attaches to every role it
 # generates with no way to opt out; each role's own Deny narrows it to the function's own log
-# group) and X-Ray segment writes (X-Ray has no resource-level permissions).
+# group) and, only when the Tracing parameter turns X-Ray on, X-Ray segment writes (X-Ray has no
+# resource-level permissions).
+BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+XRAY_WRITES = "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"
+TRACING_VALUES = ("Disabled", "Active", "PassThrough")
 EXPECTED_MANAGED_POLICIES = {
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+    "Disabled": {BASIC_EXECUTION},
+    "Active": {BASIC_EXECUTION, XRAY_WRITES},
+    "PassThrough": {BASIC_EXECUTION, XRAY_WRITES},
 }
 
 EXPECTED_ROUTES = {
@@ -534,10 +539,46 @@ def test_every_function_has_a_role_of_its_own(cfn_template):
         ], role
 
 
+@pytest.fixture(scope="module")
+def cfn_template_traced(sam_template, translate_sam):
+    """The template translated with each value of the Tracing parameter."""
+    return {value: translate_sam(sam_template, {"Tracing": value}) for value in TRACING_VALUES}
+
+
+@pytest.mark.parametrize("tracing", TRACING_VALUES)
 @pytest.mark.parametrize("function", sorted(EXPECTED_GRANTS))
-def test_role_carries_only_the_expected_managed_policies(cfn_template, function):
+def test_role_carries_only_the_expected_managed_policies(cfn_template_traced, function, tracing):
+    cfn_template = cfn_template_traced[tracing]
     role = cfn_template["Resources"][role_of(cfn_template, function)]["Properties"]
-    assert set(role.get("ManagedPolicyArns", [])) == EXPECTED_MANAGED_POLICIES
+    assert set(role.get("ManagedPolicyArns", [])) == EXPECTED_MANAGED_POLICIES[tracing]
+
+
+def test_tracing_is_opt_in(sam_template, cfn_template):
+    """Off by default: no function pays the X-Ray SDK's import nor holds X-Ray permissions."""
+    assert sam_template["Parameters"]["Tracing"]["Default"] == "Disabled"
+    assert set(sam_template["Parameters"]["Tracing"]["AllowedValues"]) == set(TRACING_VALUES)
+    for function in EXPECTED_GRANTS:
+        properties = cfn_template["Resources"][function]["Properties"]
+        assert "TracingConfig" not in properties, function
+        role = cfn_template["Resources"][role_of(cfn_template, function)]["Properties"]
+        assert XRAY_WRITES not in role.get("ManagedPolicyArns", []), function
+
+
+@pytest.mark.parametrize("tracing", ["Active", "PassThrough"])
+def test_tracing_on_reaches_lambda_and_the_code(cfn_template_traced, tracing):
+    cfn_template = cfn_template_traced[tracing]
+    conditions = cfn_template["Conditions"]
+    for function in EXPECTED_GRANTS:
+        properties = cfn_template["Resources"][function]["Properties"]
+        assert properties["TracingConfig"] == {"Mode": {"Ref": "Tracing"}}, function
+        # What authcore.edge.observability reads to build the tracer: "false" exactly when
+        # Lambda traces, so the code and the function's configuration never disagree.
+        flag = properties["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"]
+        condition, when_on, when_off = flag["Fn::If"]
+        assert (when_on, when_off) == ("false", "true"), function
+        assert conditions[condition] == {
+            "Fn::Not": [{"Fn::Equals": [{"Ref": "Tracing"}, "Disabled"]}]
+        }
 
 
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
@@ -621,7 +662,7 @@ def test_authorizers_read_keys_from_the_table_and_have_no_kms_access(cfn_templat
     assert variables["KEYS_TABLE"] == {"Ref": "KeysTable"}
     assert "JWKS_URL" not in variables  # a JWKS URL would win over the private source
     managed = set(cfn_template["Resources"][role]["Properties"]["ManagedPolicyArns"])
-    assert managed <= EXPECTED_MANAGED_POLICIES
+    assert managed <= EXPECTED_MANAGED_POLICIES["Active"]
     assert not any("DynamoDB" in arn or "KMS" in arn for arn in managed)
 
 
@@ -1025,7 +1066,6 @@ def test_function_runtime_and_logging_hygiene(cfn_template, function):
     assert properties["Architectures"] == ["arm64"]
     assert properties["Handler"] == "app.lambda_handler"
     assert properties["Layers"] == [{"Ref": layer}]
-    assert properties["TracingConfig"] == {"Mode": "Active"}
     variables = properties["Environment"]["Variables"]
     # Events carry passwords, tokens and cookies; responses carry tokens.
     assert variables["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"

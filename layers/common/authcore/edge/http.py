@@ -16,7 +16,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from authcore.edge import responses
-from authcore.edge.observability import logger, metrics, tracer
+from authcore.edge.observability import logger, metrics, traced
 from authcore.errors import AuthError, MethodNotAllowed, NotFound, TemporarilyUnavailable
 
 # The context is Any: Lambda's object, or a test's or a benchmark's stand-in.
@@ -63,7 +63,8 @@ def only(app: APIGatewayHttpResolver, path: str, allowed: tuple[str, ...]) -> No
 def lambda_handler(
     app: APIGatewayHttpResolver, *, with_metrics: bool = True, capture_error: bool | None = None
 ) -> Handler:
-    """The function's entry point: ``app`` behind the logger, tracer and metrics.
+    """The function's entry point: ``app`` behind the logger, metrics and (when the
+    stack traces) the tracer.
 
     Pinned, whatever the environment says (POWERTOOLS_LOGGER_LOG_EVENT,
     POWERTOOLS_TRACER_CAPTURE_RESPONSE): the event is never logged (it carries
@@ -76,9 +77,7 @@ def lambda_handler(
         return app.resolve(event, context)
 
     handler: Handler = metrics.log_metrics(lambda_handler) if with_metrics else lambda_handler
-    handler = tracer.capture_lambda_handler(
-        handler, capture_response=False, capture_error=capture_error
-    )
+    handler = traced(handler, capture_error=capture_error)
     decorated: Handler = logger.inject_lambda_context(
         handler, correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
     )

@@ -1,4 +1,5 @@
-"""The production wiring of the boto3-backed functions, built once per container.
+"""The production wiring of the AWS-backed functions (botocore clients: authcore.aws),
+built once per container.
 
 Nothing here runs at import time; tests call ``reset()`` between cases.
 """

@@ -4,7 +4,7 @@ ring, a few verifiers over it, and in session mode the session check.
 Light on purpose (the authorizer imports it before every protected route): the
 standard library, ``cryptography`` and the light modules of ``authcore`` only.
 The keys table source and the session check are imported when first needed, and
-boto3 only when the session check builds its DynamoDB client, so the stateless
+botocore only when the session check builds its DynamoDB client, so the stateless
 mode never loads it.
 
 Everything hangs off one ``VerifyingRuntime`` object, not module globals: two
@@ -117,7 +117,7 @@ class VerifyingRuntime:
 
     def _build_session_checker(self) -> SessionChecker | None:
         """The session check in session mode, else None. Imported and built on first
-        use, so the stateless mode never loads it (nor boto3 behind it)."""
+        use, so the stateless mode never loads it (nor botocore behind it)."""
         config = self.settings()
         if config.authorizer_mode != "session":
             return None

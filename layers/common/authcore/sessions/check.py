@@ -10,7 +10,7 @@ revoke the session) stop the token within that lag. A "not live" answer is
 final (nothing ever un-revokes or un-expires a session) and is remembered until
 the token itself expires, so a revoked token hammering the API costs no reads.
 
-Only the standard library here: boto3 is imported when the DynamoDB client is
+Only the standard library here: botocore is imported when the DynamoDB client is
 built (``dynamodb_client``), so the stateless authorizer, which never builds
 one, never pays for it.
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 
 from authcore.clock import Clock, system_clock
 from authcore.errors import InvalidToken, NoUserSession, SessionCheckUnavailable
@@ -128,17 +128,18 @@ def dynamodb_client() -> DynamoDBClient:
     DynamoDB answers a GetItem in milliseconds when healthy. Worst case about
     2 x (1 s + 1 s) before the request is refused.
     """
-    import boto3  # only here: the stateless authorizer never reaches this line
+    # Only here: the stateless authorizer never reaches this line. botocore, not boto3
+    # (authcore.aws): boto3's import would add to this function's first event for nothing.
     from botocore.config import Config
 
-    return boto3.client(
-        "dynamodb",
-        config=Config(
-            connect_timeout=1,
-            read_timeout=1,
-            retries={"mode": "standard", "total_max_attempts": 2},
-        ),
+    from authcore import aws
+
+    config = Config(
+        connect_timeout=1,
+        read_timeout=1,
+        retries={"mode": "standard", "total_max_attempts": 2},
     )
+    return cast("DynamoDBClient", aws.client("dynamodb", config))
 
 
 def dynamo_reader(table: str) -> DynamoSessionReader:
