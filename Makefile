@@ -72,6 +72,7 @@ bench: dev
 	$(PY) -m bench.forgot
 	$(PY) -m bench.memory
 	$(PY) -m bench.revocation
+	$(PY) -m bench.cost
 
 clean:
 	rm -rf $(VENV) $(VENV_SAM) .venv-lambda .pytest_cache .mypy_cache .ruff_cache .aws-sam .cache
