@@ -107,3 +107,21 @@ def test_bench_memory_measures_every_function_of_the_template():
     for logical_id in template.functions():
         peak_mb, memory_size = float(rows[logical_id][1]), int(rows[logical_id][3])
         assert 0 < peak_mb < memory_size, logical_id
+
+
+def test_bench_cost_prices_every_scale_from_this_runs_measurements(tmp_path):
+    """Tiny sizes, simulated up to 100 k MAU: every scale priced next to Cognito, the first
+    limit named with its remedy, the simulated day beside the closed form, and the plots
+    written (Agg backend: no display)."""
+    out = bench("cost", "--size", "small", "--simulate-up-to", "100000", "--plots", str(tmp_path))
+    (header,) = [line for line in out.splitlines() if line.startswith("| | 10 k |")]
+    assert "10 M" in header
+    for row_name in ("**this project (KMS signing)**", "Cognito Essentials + M2M", "Cognito Lite"):
+        assert any(line.startswith(f"| {row_name}") for line in out.splitlines()), row_name
+    (login,) = [line for line in out.splitlines() if line.startswith("| login |")]
+    assert "kms.Sign 1" in login
+    assert "first AWS quota: KMS Sign" in out
+    assert "Remedy:" in out
+    assert "| 100 k |" in out  # the simulated row
+    assert (tmp_path / "capacity-cost.png").stat().st_size > 10_000
+    assert (tmp_path / "capacity-headroom.png").stat().st_size > 10_000
