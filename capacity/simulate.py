@@ -44,7 +44,8 @@ class Day:
     def signs(self) -> np.ndarray:
         # KMS signs a token for each login, refresh and machine token; failed attempts
         # (the attack's) sign nothing.
-        return self.logins + self.refreshes + self.machine_tokens
+        signs: np.ndarray = self.logins + self.refreshes + self.machine_tokens
+        return signs
 
     def peak(self, series: np.ndarray, window_s: int = 1) -> float:
         """The largest mean over ``window_s`` consecutive seconds."""
