@@ -74,6 +74,7 @@ bench: dev
 	$(PY) -m bench.revocation
 	$(PY) -m bench.revocation_feed
 	$(PY) -m bench.coldstart
+	$(PY) -m bench.cost
 
 clean:
 	rm -rf $(VENV) $(VENV_SAM) .venv-lambda .pytest_cache .mypy_cache .ruff_cache .aws-sam .cache

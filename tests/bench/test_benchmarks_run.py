@@ -176,3 +176,21 @@ def test_bench_coldstart_prints_its_table_and_verdicts():
     for line in verdicts:
         assert line.split("wall ")[1].split(" ")[1].rstrip(",") in ("yes", "NO"), line
         assert line.rsplit(" ", 1)[1] in ("yes", "NO"), line
+
+
+def test_bench_cost_prices_every_scale_from_this_runs_measurements(tmp_path):
+    """Tiny sizes, simulated up to 100 k MAU: every scale priced next to Cognito, the first
+    limit named with its remedy, the simulated day beside the closed form, and the plots
+    written (Agg backend: no display)."""
+    out = bench("cost", "--size", "small", "--simulate-up-to", "100000", "--plots", str(tmp_path))
+    (header,) = [line for line in out.splitlines() if line.startswith("| | 10 k |")]
+    assert "10 M" in header
+    for row_name in ("**this project (KMS signing)**", "Cognito Essentials + M2M", "Cognito Lite"):
+        assert any(line.startswith(f"| {row_name}") for line in out.splitlines()), row_name
+    (login,) = [line for line in out.splitlines() if line.startswith("| login |")]
+    assert "kms.Sign 1" in login
+    assert "first AWS quota: KMS Sign" in out
+    assert "Remedy:" in out
+    assert "| 100 k |" in out  # the simulated row
+    assert (tmp_path / "capacity-cost.png").stat().st_size > 10_000
+    assert (tmp_path / "capacity-headroom.png").stat().st_size > 10_000
