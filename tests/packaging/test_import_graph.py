@@ -8,10 +8,9 @@ variable) and answers a first event that succeeds against the local stack's moto
 (a first event imports too: the AWS clients are built then); the modules it has loaded by
 then are checked. Not timed: ``bench.coldstart`` measures what the loads cost.
 
-The stateless authorizer and the login function are the issue's targets: where they fail
-today they are strict expected failures, which turn into failures once the cuts land (then
-drop the mark). The other functions are checked alongside; a known failure there is a
-non-strict expected failure, reported either way.
+The stateless authorizer and the login function are the issue's targets; every other
+function is held to the same rule. boto3 itself is checked too: the functions build
+botocore clients (``authcore.runtime.aws``), so nothing needs boto3's session layer.
 """
 
 from __future__ import annotations
@@ -26,21 +25,8 @@ from infra.devkit.cold_start import world
 
 pytestmark = pytest.mark.packaging
 
-FORBIDDEN = ("aws_xray_sdk", "s3transfer", "boto3.resources")
+FORBIDDEN = ("aws_xray_sdk", "s3transfer", "boto3")
 TARGETS = ("AuthorizerFunction", "LoginFunction")
-# What loads none of them today (before the cuts of issue #20): every other function loads
-# the X-Ray SDK (Powertools' Tracer, tracing off or not), and the session-checked authorizer
-# s3transfer and boto3.resources (boto3's client factory).
-CLEAN_TODAY = frozenset({"AuthorizerFunction"})
-FAILING_TODAY = frozenset(template.functions()) - CLEAN_TODAY
-
-
-def _case(logical_id: str) -> object:
-    if logical_id not in FAILING_TODAY:
-        return logical_id
-    reason = "issue #20: loads the X-Ray SDK, s3transfer or boto3.resources with tracing off"
-    mark = pytest.mark.xfail(strict=logical_id in TARGETS, reason=reason)
-    return pytest.param(logical_id, marks=mark)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +52,7 @@ def loaded(cold, logical_id: str) -> list[str]:
     return modules
 
 
-@pytest.mark.parametrize("logical_id", [_case(name) for name in sorted(template.functions())])
+@pytest.mark.parametrize("logical_id", sorted(template.functions()))
 def test_no_tracing_or_resource_modules_when_tracing_is_off(cold, logical_id):
     modules = loaded(cold, logical_id)
     assert "app" in modules  # the handler module was imported, as Lambda imports it
