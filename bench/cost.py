@@ -501,6 +501,18 @@ def report(measured: dict[str, Any], profile: Any, simulate_up_to: float) -> str
     )
     say("| this / Cognito Lite | " + " | ".join(f"{ours[m] / lite[m]:.3f}x" for m in SCALES) + " |")
     say("")
+    if profile.tracing != "Active":
+        active = {
+            mau: cost(month(replace(profile.with_mau(mau), tracing="Active"), ops, log_line))
+            for mau in SCALES
+        }
+        say(
+            f"X-Ray traces are $0 with --tracing {profile.tracing}; with Tracing=Active they "
+            "would add "
+            + ", ".join(f"{_money(active[m]['X-Ray traces'])} ({_scale(m)})" for m in SCALES)
+            + " to both totals."
+        )
+        say("")
     say(
         f"Cognito M2M in both rows: {profile.machine_clients} clients, {m2m_tokens:,.0f} tokens "
         f"a month = {_money(m2m)}. API Gateway for the protected routes is shown but left out "
@@ -561,12 +573,21 @@ def report(measured: dict[str, Any], profile: Any, simulate_up_to: float) -> str
 
 
 def add_profile_flags(parser: argparse.ArgumentParser) -> None:
-    from capacity.model import Profile
+    from capacity.model import TRACING_MODES, Profile
 
     for f in fields(Profile):
         if f.name == "mau":
             continue
         flag = "--" + f.name.replace("_", "-")
+        if f.name == "tracing":
+            parser.add_argument(
+                flag,
+                choices=TRACING_MODES,
+                default=f.default,
+                help=f"template.yaml's Tracing parameter; default {f.default} (the template's): "
+                "X-Ray is priced only with Active",
+            )
+            continue
         parser.add_argument(
             flag, type=type(f.default), default=f.default, help=f"default {f.default}"
         )

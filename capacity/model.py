@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from capacity import prices
+from infra import template
 
 SECONDS_PER_DAY = 86_400
 DAYS_PER_MONTH = 30
@@ -22,9 +23,17 @@ FULL_VCPU_MB = 1769
 # Assumed, not measured (moto answers in-process): in-Region round trips a handler waits
 # on, billed as duration. p50-ish figures; a region under load may be slower.
 LATENCY_MS = {"dynamodb": 5.0, "kms": 15.0, "s3": 20.0, "secretsmanager": 10.0, "ses": 30.0}
-# START, END and REPORT lines (with the X-Ray segment id) that Lambda writes to the
-# function's log group for every invocation, in bytes (an estimate from their format).
+# START, END and REPORT lines that Lambda writes to the function's log group for every
+# invocation, in bytes (an estimate from their format). It counts the REPORT line's X-Ray
+# trace and segment ids, which Lambda writes only with tracing on: with Tracing=Disabled it
+# is an upper bound.
 PLATFORM_LOG_BYTES = 330
+# template.yaml's Tracing parameter, the profile's default read from the template: Disabled
+# records no trace (X-Ray costs nothing), Active samples every function's invocations.
+# PassThrough is not priced: it traces only requests whose caller sent a sampled trace
+# header, so what it records depends on the callers.
+TRACING_MODES = ("Disabled", "Active")
+TEMPLATE_TRACING = template.parameter_defaults()["Tracing"]
 # X-Ray's default sampling rule: the first request each second, then 5 % of the rest.
 XRAY_RESERVOIR_PER_S = 1.0
 XRAY_RATE = 0.05
@@ -63,7 +72,8 @@ class Operation:
 
 @dataclass(frozen=True)
 class Profile:
-    """Who uses the service, and how (``python -m bench.cost --help`` lists the flags)."""
+    """Who uses the service, and how, and the deployment's parameters that change the bill
+    (``python -m bench.cost --help`` lists the flags)."""
 
     mau: float = 1_000_000
     logins_per_user_month: float = 4.0
@@ -85,6 +95,7 @@ class Profile:
     diurnal_amplitude: float = 0.6  # activity = mean * (1 + a cos(...)): peak/mean = 1 + a
     attack_attempts_per_s: float = 200.0  # credential stuffing on one account
     attack_minutes: float = 10.0
+    tracing: str = TEMPLATE_TRACING  # Tracing (template.yaml): X-Ray billed only when Active
 
     def with_mau(self, mau: float) -> Profile:
         return replace(self, mau=mau)
@@ -264,7 +275,6 @@ def month(
     lambda_requests = gb_s = rru = wru = signs = log_bytes = 0.0
     s3_gets = s3_puts = 0.0
     own_api = 0.0
-    traces = 0.0
     functions: dict[str, float] = {}
     for name, n in per_month.items():
         op = ops[name]
@@ -297,11 +307,7 @@ def month(
                 s3_gets += n
             else:
                 rru += n * 1.0  # a consistent Query of the small keys table: one RRU
-    for n in functions.values():
-        mean_rate = n / seconds
-        traces += min(mean_rate, XRAY_RESERVOIR_PER_S) * seconds + XRAY_RATE * max(
-            0.0, n - XRAY_RESERVOIR_PER_S * seconds
-        )
+    traces = sum(xray_traces(n, seconds) for n in functions.values()) if _traced(p) else 0.0
     storage = (p.mau * USER_ITEM_BYTES + d.logins * DAYS_PER_MONTH * SESSION_ITEM_BYTES) / 1e9
     return Month(
         invocations=per_month,
@@ -319,6 +325,20 @@ def month(
         xray_traces=traces,
         storage_gb=storage,
     )
+
+
+def _traced(p: Profile) -> bool:
+    if p.tracing not in TRACING_MODES:
+        raise ValueError(f"tracing {p.tracing!r} is not priced: one of {TRACING_MODES}")
+    return p.tracing == "Active"
+
+
+def xray_traces(invocations: float, seconds: float) -> float:
+    """Traces X-Ray records of one function's ``invocations`` over ``seconds`` under the
+    default sampling rule, arrivals taken at their mean rate: all of them up to one a second,
+    5 % of the rest."""
+    reservoir = XRAY_RESERVOIR_PER_S * seconds
+    return min(invocations, reservoir) + XRAY_RATE * max(0.0, invocations - reservoir)
 
 
 def cost(m: Month, *, signing: str = "kms", arch: str = "arm64") -> dict[str, float]:

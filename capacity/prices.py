@@ -57,9 +57,10 @@ PRICES: dict[str, Price] = {
     # ---- S3 Standard requests: the feed's polls and the publisher's writes
     "s3_get": Price(0.0004 / 1e3, "GET", "not confirmed"),
     "s3_put": Price(0.005 / 1e3, "PUT", "not confirmed"),
-    # ---- X-Ray (Tracing: Active in template.yaml): $5.00 per million traces recorded
-    # (AWS page); the default sampling rule records 1 request a second per function
-    # plus 5 % of the rest.
+    # ---- X-Ray: $5.00 per million traces recorded (AWS page). Charged only when
+    # template.yaml's Tracing parameter turns tracing on (its default, Disabled, records
+    # none; the profile's --tracing): with Active the default sampling rule records 1
+    # request a second per function plus 5 % of the rest.
     "xray_trace": Price(5.00 / 1e6, "trace recorded", "AWS page"),
 }
 

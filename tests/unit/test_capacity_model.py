@@ -2,11 +2,14 @@
 against the closed form (docs/capacity.md). No measurement here: the operations are made up,
 so that every expected figure can be checked with a pencil."""
 
+from dataclasses import replace
+
 import pytest
 
 from capacity import prices
 from capacity.model import (
     DAYS_PER_MONTH,
+    SECONDS_PER_DAY,
     Operation,
     Profile,
     cached_share,
@@ -18,6 +21,7 @@ from capacity.model import (
 )
 from capacity.quotas import LOGIN_BURST, first_limit, loads
 from capacity.simulate import simulate
+from infra import template
 
 # 1,000 users, each active 1 hour a day in two 30-minute stretches, 3 logins a month,
 # 60 requests an active hour; 15-minute tokens.
@@ -119,6 +123,29 @@ def test_kms_line_is_signs_times_the_asymmetric_price_plus_three_keys():
     assert cost(m)["KMS"] == pytest.approx(signs * 0.15 / 10_000 + 3 * 1.0)
     # Signing in the function: no per-signature charge left.
     assert cost(m, signing="secretsmanager")["KMS"] == pytest.approx(1.0)
+
+
+def test_tracing_defaults_to_the_templates_parameter():
+    assert Profile().tracing == template.parameter_defaults()["Tracing"]
+
+
+def test_xray_line_is_zero_disabled_and_the_sampling_rule_active():
+    # 10,000 users: the authorizers pass one request a second, the other functions do not.
+    p = Profile(**{**SMALL.__dict__, "mau": 10_000})
+    assert cost(month(replace(p, tracing="Disabled"), OPS))["X-Ray traces"] == 0
+    seconds_per_month = DAYS_PER_MONTH * SECONDS_PER_DAY  # 2,592,000: one trace each
+    # Stateless authorizer: 480,000 a day (5.6/s). Session authorizer: 120,000 (1.4/s).
+    authorizer = seconds_per_month + 0.05 * (480_000 * 30 - seconds_per_month)  # 3,182,400
+    session = seconds_per_month + 0.05 * (120_000 * 30 - seconds_per_month)  # 2,642,400
+    # Under one a second, every invocation is traced: logins 1,000 a day, refreshes 39,000,
+    # logouts 500, mails 100, machine tokens 192, JWKS 1, feed publications 500.
+    others = (1_000 + 39_000 + 500 + 100 + 192 + 1 + 500) * 30  # 1,238,790
+    m = month(replace(p, tracing="Active"), OPS)
+    assert m.xray_traces == pytest.approx(authorizer + session + others)  # 7,063,590
+    assert cost(m)["X-Ray traces"] == pytest.approx(7_063_590 * 5.00 / 1e6)  # $35.32
+    # PassThrough traces what the callers sampled: not priced.
+    with pytest.raises(ValueError, match="PassThrough"):
+        month(replace(p, tracing="PassThrough"), OPS)
 
 
 def test_authorizer_invocations_split_new_and_repeated_and_session_reads():
