@@ -494,6 +494,66 @@ def _container(env: dict[str, str]) -> ModuleType:
     return module
 
 
+class WarmContainers:
+    """Fresh authorizer containers of several configurations (one module copy each), and
+    the timed batches over them: each batch starts a new container whose ring is loaded
+    (and, in session mode, whose session is cached "live"; with the feed on, whose snapshot
+    is loaded) by a spare token outside the timing."""
+
+    def __init__(
+        self,
+        envs: dict[str, dict[str, str]],
+        http: Callable[[str], dict[str, Any]],
+        spare: str,
+    ) -> None:
+        self.envs = envs
+        self.modules = {name: _container(env) for name, env in envs.items()}
+        self.http = http
+        self.spare = spare
+
+    def new(self, name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        module = self.modules[name]
+        module.runtime.reset()
+        with _environment(self.envs[name]):
+            module.runtime.settings()
+        handler: Callable[[dict[str, Any], Any], dict[str, Any]] = module.lambda_handler
+        assert handler(self.http(self.spare), None)["isAuthorized"] is True
+        return lambda event: handler(event, None)
+
+    def fresh_tokens(self, name: str, tokens: list[list[str]]) -> Batch:
+        """Round ``r`` verifies ``tokens[r]``, each new to the container."""
+
+        def prepare(r: int) -> Callable[[], int]:
+            call = self.new(name)
+            events = [self.http(t) for t in tokens[r]]
+
+            def run() -> int:
+                for event in events:
+                    call(event)
+                return len(events)
+
+            return run
+
+        return prepare
+
+    def repeated(self, name: str, tokens: list[list[str]], n: int) -> Batch:
+        """Round ``r`` verifies ``tokens[r][0]`` ``n`` times, after a first time untimed."""
+
+        def prepare(r: int) -> Callable[[], int]:
+            call = self.new(name)
+            event = self.http(tokens[r][0])
+            assert call(event)["isAuthorized"] is True
+
+            def run() -> int:
+                for _ in range(n):
+                    call(event)
+                return n
+
+            return run
+
+        return prepare
+
+
 def warm_session(rounds: int, per_round: int) -> dict[str, float]:
     """Stateless and session-checked containers on the same tokens, interleaved."""
     import boto3
@@ -524,53 +584,12 @@ def warm_session(rounds: int, per_round: int) -> dict[str, float]:
                 # Lag 0: "live" is never reused, every request reads (a miss each time).
                 "miss": {**session, "REVOCATION_MAX_LAG_SECONDS": "0"},
             }
-            containers = {name: _container(env) for name, env in envs.items()}
             now = time.time()
             tokens = [[_issue(signer, now) for _ in range(per_round)] for _ in range(rounds)]
-            spare = _issue(signer, time.time())
-
-            def new_container(name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
-                # A fresh container whose ring is loaded and, in session mode, whose
-                # session is cached "live", by a token outside the batches.
-                module = containers[name]
-                module.runtime.reset()
-                with _environment(envs[name]):
-                    module.runtime.settings()
-                handler: Callable[[dict[str, Any], Any], dict[str, Any]] = module.lambda_handler
-                assert handler(http(spare), None)["isAuthorized"] is True
-                return lambda event: handler(event, None)
-
-            def fresh_tokens(name: str) -> Batch:
-                def prepare(r: int) -> Callable[[], int]:
-                    call = new_container(name)
-                    events = [http(t) for t in tokens[r]]
-
-                    def run() -> int:
-                        for event in events:
-                            call(event)
-                        return len(events)
-
-                    return run
-
-                return prepare
-
-            def repeated(name: str, n: int) -> Batch:
-                def prepare(r: int) -> Callable[[], int]:
-                    call = new_container(name)
-                    event = http(tokens[r][0])
-                    assert call(event)["isAuthorized"] is True
-
-                    def run() -> int:
-                        for _ in range(n):
-                            call(event)
-                        return n
-
-                    return run
-
-                return prepare
+            warm = WarmContainers(envs, http, _issue(signer, time.time()))
 
             def bare_get_item(r: int) -> Callable[[], int]:
-                client = containers["miss"].runtime.session_checker().reader.client
+                client = warm.modules["miss"].runtime.session_checker().reader.client
 
                 def run() -> int:
                     for _ in range(misses):
@@ -585,11 +604,11 @@ def warm_session(rounds: int, per_round: int) -> dict[str, float]:
                 return run
 
             variants: dict[str, Batch] = {
-                "stateless_new": fresh_tokens("stateless"),
-                "session_new": fresh_tokens("session"),
-                "stateless_hit": repeated("stateless", 20 * per_round),
-                "session_hit": repeated("session", 20 * per_round),
-                "session_miss": repeated("miss", misses),
+                "stateless_new": warm.fresh_tokens("stateless", tokens),
+                "session_new": warm.fresh_tokens("session", tokens),
+                "stateless_hit": warm.repeated("stateless", tokens, 20 * per_round),
+                "session_hit": warm.repeated("session", tokens, 20 * per_round),
+                "session_miss": warm.repeated("miss", tokens, misses),
                 "bare_get_item": bare_get_item,
             }
             for prepare in variants.values():

@@ -203,9 +203,7 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> str:
         "| over bare, CPU ms: before | after | change | import ms (wall): before | after |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name in [*before["functions"], *after["functions"]]:
-        if name not in before["functions"] or name not in after["functions"]:
-            continue
+    for name in [name for name in after["functions"] if name in before["functions"]]:
         b, a = before["functions"][name], after["functions"][name]
         lines.append(
             f"| {name} | {b['over_ms']:.1f} | {a['over_ms']:.1f} "

@@ -63,6 +63,7 @@ from bench.authorizer import (
     LAYER,
     ROOT,
     Batch,
+    WarmContainers,
     _container,
     _events,
     _interleave_samples,
@@ -341,57 +342,18 @@ def warm(
     timed batch (a batch lasts well under the interval): the poll is costed apart."""
     args = results.args
     http, _ = _events()
-    containers = {"stateless": _container(stateless_env), "feed": _container(feed_env)}
-    envs = {"stateless": stateless_env, "feed": feed_env}
     now = time.time()
     tokens = [[_issue(signer, now) for _ in range(args.tokens)] for _ in range(args.rounds)]
-    spare = _issue(signer, now)
-
-    def new_container(name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
-        module = containers[name]
-        module.runtime.reset()
-        with _env(envs[name]):
-            module.runtime.settings()
-        handler: Callable[[dict[str, Any], Any], dict[str, Any]] = module.lambda_handler
-        assert handler(http(spare), None)["isAuthorized"] is True  # ring and snapshot loaded
-        return lambda event: handler(event, None)
-
-    def fresh_tokens(name: str) -> Batch:
-        def prepare(r: int) -> Callable[[], int]:
-            call = new_container(name)
-            events = [http(t) for t in tokens[r]]
-
-            def run() -> int:
-                for event in events:
-                    call(event)
-                return len(events)
-
-            return run
-
-        return prepare
-
-    def repeated(name: str) -> Batch:
-        n = int(20 * args.tokens)
-
-        def prepare(r: int) -> Callable[[], int]:
-            call = new_container(name)
-            event = http(tokens[r][0])
-            assert call(event)["isAuthorized"] is True
-
-            def run() -> int:
-                for _ in range(n):
-                    call(event)
-                return n
-
-            return run
-
-        return prepare
+    containers = WarmContainers(
+        {"stateless": stateless_env, "feed": feed_env}, http, _issue(signer, now)
+    )
+    n = int(20 * args.tokens)
 
     variants: dict[str, Batch] = {
-        "stateless_new": fresh_tokens("stateless"),
-        "feed_new": fresh_tokens("feed"),
-        "stateless_hit": repeated("stateless"),
-        "feed_hit": repeated("feed"),
+        "stateless_new": containers.fresh_tokens("stateless", tokens),
+        "feed_new": containers.fresh_tokens("feed", tokens),
+        "stateless_hit": containers.repeated("stateless", tokens, n),
+        "feed_hit": containers.repeated("feed", tokens, n),
     }
     for prepare in variants.values():
         prepare(0)()  # warm every code path once
@@ -401,9 +363,9 @@ def warm(
     # cached ``revocation_feed()`` and, when there is one, checks the claims (a clock read
     # and a dict lookup on the sid, in a set it holds). The stateless container asks too
     # and gets None: the difference is the feed's whole per-request cost.
-    new_container("feed")
-    new_container("stateless")
-    fed, stateless = (containers[name].runtime for name in ("feed", "stateless"))
+    containers.new("feed")
+    containers.new("stateless")
+    fed, stateless = (containers.modules[name].runtime for name in ("feed", "stateless"))
     feed = fed.revocation_feed()
     assert feed is not None
     assert stateless.revocation_feed() is None
@@ -427,7 +389,7 @@ def warm(
     check = _interleave_samples(args.rounds, {"feed": added(fed), "stateless": added(stateless)})
     results.check_us = _median(check["feed"]) - _median(check["stateless"])
     results.size["warm_set_entries"] = len(feed.revoked)
-    for module in containers.values():
+    for module in containers.modules.values():
         module.runtime.reset()
 
 

@@ -194,3 +194,17 @@ def test_bench_cost_prices_every_scale_from_this_runs_measurements(tmp_path):
     assert "| 100 k |" in out  # the simulated row
     assert (tmp_path / "capacity-cost.png").stat().st_size > 10_000
     assert (tmp_path / "capacity-headroom.png").stat().st_size > 10_000
+
+
+def test_bench_coldstart_compare_lists_each_function_once_with_its_change():
+    from bench.coldstart import compare
+
+    def run(over: float) -> dict:
+        figures = {"over_ms": over, "over_cpu_ms": over - 1, "import_ms": over / 2}
+        return {
+            "meta": {"command": "x", "processes": 15},
+            "functions": {"A": figures, "B": {**figures, "over_ms": over + 10}},
+        }
+
+    rows = [line for line in compare(run(100), run(60)).splitlines() if line.startswith("| A")]
+    assert rows == ["| A | 100.0 | 60.0 | -40.0 | 99.0 | 59.0 | -40.0 | 50.0 | 30.0 |"]
