@@ -387,6 +387,22 @@ def test_a_stale_feed_fails_closed_for_session_tokens_and_uses_the_known_set_bef
     feed.check(machine_token())  # type: ignore[arg-type]
 
 
+def test_staleness_is_checked_even_between_polls_when_the_bound_is_shorter_than_the_interval(
+    bucket, clock
+):
+    # The check skips both clock comparisons until the sooner of the next poll and the
+    # stale bound; a bound shorter than the interval must still end the quiet window.
+    feed = RevocationFeed(bucket, interval=INTERVAL, clock=clock, stale_after=INTERVAL / 4)
+    put_both(bucket, seq=1, entries={})
+    assert not refused(feed, "s-1")
+    clock.advance(INTERVAL / 4)
+    assert not refused(feed, "s-1")  # at the bound: not yet older than it
+    clock.advance(0.01)
+    with pytest.raises(RevocationFeedStale):
+        feed.check(user_token("s-1"))  # type: ignore[arg-type]
+    assert bucket.count() == 1  # no poll was due: staleness alone refused
+
+
 def test_the_feed_recovers_when_the_source_comes_back(bucket, clock, feed):
     put_both(bucket, seq=1, entries={"s-revoked": int(NOW) + 3600})
     assert refused(feed, "s-revoked")
