@@ -27,6 +27,11 @@ pytestmark = pytest.mark.packaging
 
 FORBIDDEN = ("aws_xray_sdk", "s3transfer", "boto3")
 TARGETS = ("AuthorizerFunction", "LoginFunction")
+# Functions that make no call through an AWS SDK (the authorizer signs its own two
+# requests, authcore.sigv4; /api/me reads only the authorizer's context): botocore's
+# client machinery (~100 ms of import) has no business in them. Its bare package may
+# be there: Powertools imports it for a version string.
+NO_SDK = ("AuthorizerFunction", "MeFunction")
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +68,11 @@ def test_no_tracing_or_resource_modules_when_tracing_is_off(cold, logical_id):
 def test_the_targets_are_checked():
     """The issue names these two: they must stay among the functions checked."""
     assert set(TARGETS) <= set(template.functions())
+
+
+@pytest.mark.parametrize("logical_id", NO_SDK)
+def test_functions_without_aws_calls_load_no_botocore_machinery(cold, logical_id):
+    modules = loaded(cold, logical_id)
+    assert "app" in modules
+    found = sorted(m for m in modules if m.startswith("botocore."))
+    assert not found, f"{logical_id} loaded {found[:5]}"

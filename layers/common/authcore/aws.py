@@ -1,5 +1,10 @@
 """AWS clients, created lazily and cached per container, and the translation of
-their failures into domain errors at the boundary where they happen."""
+their failures into domain errors at the boundary where they happen.
+
+botocore is imported on first use, never by importing this module: the shared
+modules that import it for ``unavailable_on_error`` also serve functions that make
+no AWS call at all (``GET /api/me``), which would otherwise pay botocore's import,
+the largest part of a cold start (issue #20)."""
 
 from __future__ import annotations
 
@@ -8,26 +13,30 @@ from contextlib import contextmanager
 from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
-import botocore.session
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-
 from authcore.errors import TemporarilyUnavailable
 
 if TYPE_CHECKING:
+    import botocore.session
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
     from types_boto3_dynamodb import DynamoDBClient
     from types_boto3_kms import KMSClient
     from types_boto3_lambda import LambdaClient
     from types_boto3_secretsmanager import SecretsManagerClient
     from types_boto3_sesv2 import SESV2Client
 
-# Fail fast: a login that waits 60 s on a sick dependency helps nobody, and API
-# Gateway gives up after 30 s anyway. Standard retries absorb brief throttling.
-_CONFIG = Config(
-    connect_timeout=2,
-    read_timeout=3,
-    retries={"mode": "standard", "total_max_attempts": 3},
-)
+
+@cache
+def default_config() -> Config:
+    from botocore.config import Config
+
+    # Fail fast: a login that waits 60 s on a sick dependency helps nobody, and API
+    # Gateway gives up after 30 s anyway. Standard retries absorb brief throttling.
+    return Config(
+        connect_timeout=2,
+        read_timeout=3,
+        retries={"mode": "standard", "total_max_attempts": 3},
+    )
 
 
 @cache
@@ -38,11 +47,13 @@ def session() -> botocore.session.Session:
     is ~290 ms: botocore is the cost that remains). One per container, shared by the
     clients (the service models and credentials are loaded once). Region, credentials
     and AWS_ENDPOINT_URL come from the environment as with boto3."""
+    import botocore.session
+
     return botocore.session.get_session()
 
 
-def client(service: str, config: Config = _CONFIG) -> Any:
-    return session().create_client(service, config=config)
+def client(service: str, config: Config | None = None) -> Any:
+    return session().create_client(service, config=config or default_config())
 
 
 @cache
@@ -88,6 +99,8 @@ def is_conditional_failure(exc: ClientError) -> bool:
 @contextmanager
 def conditional_failed(replacement: type[Exception]) -> Iterator[None]:
     """Turn a failed ConditionExpression into a domain exception."""
+    from botocore.exceptions import ClientError
+
     try:
         yield
     except ClientError as exc:
@@ -100,6 +113,8 @@ def conditional_failed(replacement: type[Exception]) -> Iterator[None]:
 def unavailable_on_error() -> Iterator[None]:
     """Any other AWS failure (throttling, 5xx, timeouts) is a 503; the original
     message is dropped since it may echo keys or table contents."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         yield
     except ClientError as exc:
