@@ -12,9 +12,9 @@ Measured in one run, on the same tokens (ES256, the default; RS256 as well):
 - the top entries of ``python -X importtime`` for the handler;
 - the session-checked mode (``AUTHORIZER_MODE=session``) side by side with the
   stateless one: warm with the session cached, warm with a cache miss (one
-  strongly consistent GetItem against moto in-process, next to the bare GetItem
-  through the same client), and cold (the first event includes importing boto3,
-  building the client and one GetItem against a moto server on localhost).
+  strongly consistent GetItem, signed by hand, over HTTP to a moto server on
+  localhost, next to the same GetItem through a botocore client), and cold (the
+  first event includes one GetItem against that server; no AWS SDK is imported).
 
 Rounds are interleaved (every variant once per round, in rotating order), so a
 burst of background load weighs on every row alike; the figures are medians.
@@ -516,6 +516,7 @@ class WarmContainers:
         module.runtime.reset()
         with _environment(self.envs[name]):
             module.runtime.settings()
+            module.runtime.session_checker()  # its reader fixes its endpoint when built
         handler: Callable[[dict[str, Any], Any], dict[str, Any]] = module.lambda_handler
         assert handler(self.http(self.spare), None)["isAuthorized"] is True
         return lambda event: handler(event, None)
@@ -555,13 +556,11 @@ class WarmContainers:
 
 
 def warm_session(rounds: int, per_round: int) -> dict[str, float]:
-    """Stateless and session-checked containers on the same tokens, interleaved."""
-    import boto3
-    from moto import mock_aws
-
+    """Stateless and session-checked containers on the same tokens, interleaved. The
+    session reads are real HTTP to a moto server (the reader signs its own requests);
+    the baseline is the same GetItem through a botocore client, to the same server."""
     from authcore.keys.signers import LocalSigner, public_jwk
     from authcore.sessions.check import PROJECTION
-    from infra.devkit.moto import create_tables
 
     signer = LocalSigner.generate("bench-session-es")
     server = _serve({"keys": [public_jwk(signer.public_key(), signer.kid, "ES256")]})
@@ -570,14 +569,17 @@ def warm_session(rounds: int, per_round: int) -> dict[str, float]:
         "ISSUER": ISSUER,
         "JWKS_URL": f"http://127.0.0.1:{server.server_address[1]}/jwks.json",
     }
-    session = {**base, "AUTHORIZER_MODE": "session", "SESSIONS_TABLE": SESSIONS_TABLE}
     http, _ = _events()
     misses = max(10, per_round // 10)
+    moto, endpoint, db = _moto_server_with_a_session()
+    session = {
+        **base,
+        "AUTHORIZER_MODE": "session",
+        "SESSIONS_TABLE": SESSIONS_TABLE,
+        "AWS_ENDPOINT_URL": endpoint,
+    }
     try:
-        with _environment(FAKE_AWS), mock_aws():
-            db = boto3.client("dynamodb", region_name="us-east-1")
-            create_tables(db, {"SessionsTable": SESSIONS_TABLE})
-            _session_item(db, SESSIONS_TABLE, time.time())
+        with _environment(FAKE_AWS):
             envs = {
                 "stateless": base,
                 "session": {**session, "REVOCATION_MAX_LAG_SECONDS": BENCH_LAG},
@@ -589,11 +591,9 @@ def warm_session(rounds: int, per_round: int) -> dict[str, float]:
             warm = WarmContainers(envs, http, _issue(signer, time.time()))
 
             def bare_get_item(r: int) -> Callable[[], int]:
-                client = warm.modules["miss"].runtime.session_checker().reader.client
-
                 def run() -> int:
                     for _ in range(misses):
-                        client.get_item(
+                        db.get_item(
                             TableName=SESSIONS_TABLE,
                             Key={"sid": {"S": SESSION_ID}},
                             ConsistentRead=True,
@@ -616,6 +616,7 @@ def warm_session(rounds: int, per_round: int) -> dict[str, float]:
             return _interleave(rounds, variants)
     finally:
         server.shutdown()
+        moto.stop()
 
 
 def importtime(runs: int = 5, top: int = 12) -> list[tuple[str, int, float, float]]:
@@ -779,28 +780,28 @@ def session_report(
         f"{cost('session_new', 'stateless_new')} |",
         f"| repeated token, session cached | {cell('stateless_hit')} | {cell('session_hit')} | "
         f"{cost('session_hit', 'stateless_hit')} |",
-        f"| repeated token, session cache miss: one GetItem (moto in-process) | | "
+        f"| repeated token, session cache miss: one GetItem (moto server, localhost) | | "
         f"{cell('session_miss')} | {cost('session_miss', 'stateless_hit')} |",
-        f"| the bare GetItem alone, same client, same moto | | {cell('bare_get_item')} | |",
+        f"| a bare GetItem, botocore client, same moto server | | {cell('bare_get_item')} | |",
         f"| **a miss, as a multiple of its bare GetItem** | | | **{miss_to_read:.2f}x** |",
         "",
-        "(A miss is one GetItem and nothing else worth measuring. In-process moto spends "
-        "that time on CPU (botocore's serialisation plus moto's emulation); DynamoDB inside "
-        "a region answers a GetItem in a few ms, mostly waiting. A miss happens at most "
-        "once per session per container per lag.)",
+        "(A miss is one GetItem and nothing else worth measuring; most of it is moto's "
+        "emulation, in this process's server thread. DynamoDB inside a region answers a "
+        "GetItem in a few ms, mostly waiting. A miss happens at most once per session per "
+        "container per lag.)",
         "",
         f"Cold start, median of {c['processes']} fresh processes of each, interleaved "
         "with the runs above:",
         "",
         "| | wall ms, median | wall ms, best | CPU ms, median | import ms | first event ms "
-        "| boto3 imported |",
+        "| AWS SDK imported |",
         "|---|---:|---:|---:|---:|---:|:---:|",
         f"| `python -c pass` | {c['bare_ms']:.1f} | {c['bare_best_ms']:.1f} "
         f"| {c['bare_cpu_ms']:.1f} | | | |",
         f"| stateless | {c['full_ms']:.1f} | {c['full_best_ms']:.1f} | {c['full_cpu_ms']:.1f} "
         f"| {c['import_ms']:.1f} | {c['first_event_ms']:.1f} | {'yes' if c['boto3'] else 'no'} |",
-        f"| session-checked (first event: boto3, client, one GetItem on a localhost moto "
-        f"server) | {c['session_ms']:.1f} | {c['session_best_ms']:.1f} "
+        "| session-checked (first event: one GetItem on a localhost moto server) "
+        f"| {c['session_ms']:.1f} | {c['session_best_ms']:.1f} "
         f"| {c['session_cpu_ms']:.1f} | {c['session_import_ms']:.1f} "
         f"| {c['session_first_event_ms']:.1f} | {'yes' if c['session_boto3'] else 'no'} |",
         f"| **session over stateless** | **{c['session_ms'] - c['full_ms']:.1f}** | "

@@ -4,10 +4,15 @@ shared by the rotation, fault and concurrency tests."""
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import re
+import threading
+import time
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
@@ -302,3 +307,107 @@ class TransportFaults:
             return None
         self._plan = (at, target, kind, times - 1)
         return kind
+
+
+class DynamoProxy:
+    """An HTTP hop in front of a moto server, for the clients that speak HTTP themselves
+    (``authcore.dynamodb_http``: the authorizer's hand-signed reads), which the in-process
+    stub and ``TransportFaults`` cannot see. moto's server and its in-process mock share
+    one state, so the reads see what the handlers wrote.
+
+    Records each request (``sent``: operations, ``requests``: their JSON bodies) and fails
+    chosen ones as DynamoDB or the network would: a service error answered in DynamoDB's
+    format, ``TIMEOUT_BEFORE`` (the connection dropped, nothing forwarded) or
+    ``TIMEOUT_AFTER`` (forwarded, then no answer for ``hang_seconds``: the client's own
+    timeout must end the wait).
+    """
+
+    def __init__(self, upstream: str, *, hang_seconds: float = 0.5) -> None:
+        self.sent: list[str] = []
+        self.requests: list[dict[str, Any]] = []
+        self.hang_seconds = hang_seconds
+        self._plan: tuple[str, str, int] | None = None
+        upstream_parts = urlsplit(upstream)
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                operation = self.headers.get("x-amz-target", "").rsplit(".", 1)[-1]
+                kind = proxy._due(operation)
+                proxy.sent.append(operation)
+                proxy.requests.append(json.loads(body or b"{}"))
+                if kind == TIMEOUT_BEFORE:
+                    self.close_connection = True
+                    return
+                status, answer = SERVICE_ERRORS.get(kind or "", 0), b""
+                if not status:
+                    upstream = http.client.HTTPConnection(
+                        upstream_parts.hostname, upstream_parts.port, timeout=10
+                    )
+                    upstream.request("POST", "/", body=body, headers=dict(self.headers))
+                    response = upstream.getresponse()
+                    status, answer = response.status, response.read()
+                    upstream.close()
+                if kind == TIMEOUT_AFTER:
+                    time.sleep(proxy.hang_seconds)
+                    self.close_connection = True
+                    return
+                if kind is not None:
+                    answer = json.dumps(
+                        {"__type": f"com.amazonaws.dynamodb.v20120810#{kind}", "message": "x"}
+                    ).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/x-amz-json-1.0")
+                self.send_header("content-length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def operations(self) -> list[str]:
+        return self.sent
+
+    def fail(self, kind: str, *, operation: str | None = None, times: int = 99) -> None:
+        """Fail the next ``times`` requests of ``operation`` (any, if None) with ``kind``."""
+        assert kind in FAULT_KINDS, kind
+        self._plan = (operation or "", kind, times)
+
+    def clear(self) -> None:
+        self.sent.clear()
+        self.requests.clear()
+
+    def reset(self) -> None:
+        self.clear()
+        self._plan = None
+
+    def _due(self, operation: str) -> str | None:
+        if self._plan is None:
+            return None
+        target, kind, times = self._plan
+        if times <= 0 or (target and operation != target):
+            return None
+        self._plan = (target, kind, times - 1)
+        return kind
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def session_check_via(runtime: Any, endpoint: str, monkeypatch: Any) -> Any:
+    """Build ``runtime``'s session check now (its cold start), its reads sent to
+    ``endpoint`` (a moto server, or a ``DynamoProxy`` in front of one): the reader fixes
+    its endpoint when built, so no other client of the test is redirected."""
+    with monkeypatch.context() as patch:
+        patch.setenv("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
+        return runtime.session_checker()

@@ -20,7 +20,7 @@ Keys come from the keys table, read directly with one hand-signed ``Query``
 anyone can make fail, and which a ring that fails closed must therefore not
 depend on. Its import graph is part of its latency: standard library,
 ``cryptography`` and the light modules of ``authcore`` only; no Powertools, no
-PyJWT, and no boto3 unless in session mode.
+PyJWT, and no AWS SDK in either mode (the session check signs its GetItem by hand).
 """
 
 from __future__ import annotations

@@ -31,6 +31,9 @@ def bench(name: str, *args: str) -> str:
 def test_bench_authorizer_runs():
     out = bench("authorizer", "--rounds", "1", "--tokens", "5", "--processes", "15")
     assert "PyJWT" in out
+    # Both modes' cold starts, measured in fresh processes: neither loads an AWS SDK.
+    (session_cold,) = [line for line in out.splitlines() if line.startswith("| session-checked (")]
+    assert session_cold.endswith("| no |")
 
 
 def test_bench_refresh_runs():

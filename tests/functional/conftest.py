@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from http.server import ThreadingHTTPServer
 
 import pytest
 from leakwatch import LeakWatch
+from moto.server import ThreadedMotoServer
+from session_checks import DynamoProxy
 from support import DEMO_PASSWORD, JwksHandler, invoke, with_body
 
 from authcore.edge import observability
@@ -53,3 +56,22 @@ def jwks_server(stack, monkeypatch):
     yield server
     server.shutdown()
     authorizer_app.runtime.reset()
+
+
+@pytest.fixture(scope="session")
+def moto_http():
+    """moto over HTTP, sharing the in-process mock's state: for the readers that speak
+    HTTP themselves (the authorizer's hand-signed DynamoDB reads)."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def dynamo_proxy(moto_http, stack):
+    proxy = DynamoProxy(moto_http)
+    yield proxy
+    proxy.stop()

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import time_machine
+from session_checks import session_check_via
 from support import DEMO_PASSWORD, Answer, LambdaContext, invoke, load_event, with_body
 
 from authcore.accounts.mailtokens import MailToken
@@ -250,12 +251,13 @@ def test_reset_sets_the_password_ends_every_session_and_creates_none(
 
 
 def test_after_a_reset_the_session_checked_authorizer_refuses_old_access_tokens(
-    alice, outbox, login_as, jwks_server, monkeypatch
+    alice, outbox, login_as, jwks_server, monkeypatch, moto_http
 ):
     access = login_as("alice", "alice-original-password").body["access_token"]
     monkeypatch.setenv("AUTHORIZER_MODE", "session")
     monkeypatch.setenv("REVOCATION_MAX_LAG_SECONDS", "0")
     authorizer_app.runtime.reset()
+    session_check_via(authorizer_app.runtime, moto_http, monkeypatch)
 
     def allowed() -> bool:
         event = load_event("authorizer.json")

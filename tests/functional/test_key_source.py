@@ -26,7 +26,7 @@ from authcore.errors import KeySourceError
 from authcore.keys.lifecycle import KeyLifecycle
 from authcore.keys.ring import KeyRing, parse_jwks
 from authcore.keys.signers import LocalSigner
-from authcore.keys.source import PUBLISHED_STATES, KeysTableSource, dynamodb_endpoint
+from authcore.keys.source import PUBLISHED_STATES, KeysTableSource
 from authcore.keys.table import PUBLISHED, KeyTable
 from infra import template
 
@@ -120,6 +120,10 @@ def test_the_signature_is_botocores_byte_for_byte():
     assert ours["authorization"] == request.headers["Authorization"]
     assert ours["x-amz-security-token"] == "session-token"
     assert ours["x-amz-date"] == request.headers["X-Amz-Date"]
+
+
+def dynamodb_endpoint(env, region):
+    return sigv4.endpoint(env, "dynamodb", region)
 
 
 def test_the_endpoint_is_botocores():

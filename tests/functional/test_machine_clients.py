@@ -15,6 +15,7 @@ import time
 
 import pytest
 from jwt_forge import claims, forge
+from session_checks import session_check_via
 from support import DEMO_PASSWORD, invoke, load_event, with_body
 
 from authcore.runtime import signing
@@ -80,12 +81,13 @@ def client_context(jwks_server) -> dict:
 
 
 @pytest.fixture
-def session_mode(monkeypatch, jwks_server):
+def session_mode(monkeypatch, jwks_server, moto_http):
     """The same handler configured as SessionAuthorizerFunction (SESSIONS_TABLE is the
     stack's), as a new container."""
     monkeypatch.setenv("AUTHORIZER_MODE", "session")
     monkeypatch.setenv("ISSUER", ISSUER)  # REST needs it; HTTP API derives the same value
     authorizer.runtime.reset()
+    session_check_via(authorizer.runtime, moto_http, monkeypatch)
 
 
 @pytest.fixture

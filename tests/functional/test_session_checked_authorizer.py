@@ -27,9 +27,8 @@ from itertools import count
 from types import ModuleType
 
 import pytest
-from botocore.retries.standard import ExponentialBackoff
 from jwt_forge import claims, forge
-from session_checks import FAULT_KINDS, RequestCounter, TransportFaults, open_session
+from session_checks import FAULT_KINDS, TIMEOUT_AFTER, TIMEOUT_BEFORE, open_session
 from support import ROOT, JwksHandler, LambdaContext, invoke, load_event, with_body
 
 from authcore.clock import FrozenClock
@@ -77,6 +76,7 @@ class Container:
                 patch.setenv(name, value)
             self.app.runtime.reset(clock=clock)
             self.app.runtime.settings()  # configuration is parsed once, at the cold start
+            self.app.runtime.session_checker()  # its reader fixes its endpoint now
         self.mode = mode
 
     @property
@@ -105,12 +105,6 @@ class Container:
         return answer["policyDocument"]["Statement"][0]["Effect"] == "Allow"
 
 
-@pytest.fixture(autouse=True)
-def _no_backoff(monkeypatch):
-    # botocore's retries still happen attempt by attempt; only their sleeping goes.
-    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
-
-
 @pytest.fixture
 def clock(stack, monkeypatch):
     # No grace window: a reused refresh token is theft at once.
@@ -131,15 +125,22 @@ def stateless(jwks_server, clock, monkeypatch):
 
 
 @pytest.fixture
-def session(jwks_server, clock, monkeypatch):
-    container = Container("session", clock, monkeypatch, REVOCATION_MAX_LAG_SECONDS=str(LAG))
+def session(jwks_server, clock, monkeypatch, dynamo_proxy):
+    """Its reads reach moto over HTTP through ``dynamo_proxy``, which counts and fails them."""
+    container = Container(
+        "session",
+        clock,
+        monkeypatch,
+        REVOCATION_MAX_LAG_SECONDS=str(LAG),
+        AWS_ENDPOINT_URL_DYNAMODB=dynamo_proxy.url,
+    )
     assert container.checker is not None
     return container
 
 
 @pytest.fixture
-def reads(session):
-    return RequestCounter(session.checker.reader.client)
+def reads(session, dynamo_proxy):
+    return dynamo_proxy
 
 
 @pytest.fixture
@@ -289,14 +290,6 @@ def test_the_session_routes_answer_only_live_sessions(two_sessions, session, sta
 # ------------------------------------------------------ cost and consistency
 def test_one_strongly_consistent_read_per_session_per_lag(two_sessions, session, reads, clock):
     mine, _ = two_sessions
-    sent_params: list[dict] = []
-
-    def capture(params, **_):
-        sent_params.append(dict(params))
-
-    session.checker.reader.client.meta.events.register(
-        "provide-client-params.dynamodb.GetItem", capture
-    )
     for step in range(50):
         clock.now = T0 + step * LAG / 50
         assert session.allows(mine["access_token"])
@@ -304,8 +297,8 @@ def test_one_strongly_consistent_read_per_session_per_lag(two_sessions, session,
     clock.now = T0 + LAG
     assert session.allows(mine["access_token"])  # LAG seconds after the first read
     assert reads.operations == ["GetItem", "GetItem"]
-    assert len(sent_params) == 2
-    for sent in sent_params:
+    for sent in reads.requests:
+        assert sent["Key"] == {"sid": {"S": mine["refresh_token"].split(".")[0]}}
         assert sent["ConsistentRead"] is True  # nothing of DynamoDB's own lag is added
         projected = {name.strip() for name in sent["ProjectionExpression"].split(",")}
         assert projected == {"user_id", "revoked_at", "idle_expires_at", "absolute_expires_at"}
@@ -316,8 +309,16 @@ def test_the_stateless_container_has_no_session_check(stateless, two_sessions):
     assert stateless.allows(two_sessions[0]["access_token"])
 
 
-def test_the_lag_comes_from_the_environment(jwks_server, two_sessions, clock, monkeypatch):
-    strict = Container("session", clock, monkeypatch, REVOCATION_MAX_LAG_SECONDS="0")
+def test_the_lag_comes_from_the_environment(
+    jwks_server, two_sessions, clock, monkeypatch, moto_http
+):
+    strict = Container(
+        "session",
+        clock,
+        monkeypatch,
+        REVOCATION_MAX_LAG_SECONDS="0",
+        AWS_ENDPOINT_URL_DYNAMODB=moto_http,
+    )
     mine, other = two_sessions
     assert strict.allows(mine["access_token"])
     _logout(mine, other, None)
@@ -327,16 +328,20 @@ def test_the_lag_comes_from_the_environment(jwks_server, two_sessions, clock, mo
 # ------------------------------------------------------ DynamoDB failing
 @pytest.mark.parametrize("kind", FAULT_KINDS)
 def test_dynamodb_failing_refuses_the_request_and_says_so(
-    kind, two_sessions, session, clock, caplog, capfd
+    kind, two_sessions, session, dynamo_proxy, clock, caplog, capfd, monkeypatch
 ):
     caplog.set_level(logging.INFO, logger="authorizer")
     mine, _ = two_sessions
     token = mine["access_token"]
-    faults = TransportFaults(session.checker.reader.client)
+    # The reader's timeout (1 s deployed) shortened below the proxy's hang: TIMEOUT_AFTER
+    # is then ended by the reader's own timeout, as a silent DynamoDB would be.
+    monkeypatch.setattr(session.checker.reader.dynamodb, "_timeout", 0.2)
+    faults = dynamo_proxy
     faults.fail(kind, operation="GetItem")
     assert not session.allows(token)
     assert not session.rest_allows(token)
-    # Bounded: at most two attempts per request (standard retries), then refused.
+    # Bounded: at most two attempts per request (a transient failure is tried again on
+    # a new connection, at once), then refused.
     attempts = 1 if kind in NOT_RETRIED else 2
     assert faults.sent == ["GetItem"] * (2 * attempts)
 
@@ -345,7 +350,9 @@ def test_dynamodb_failing_refuses_the_request_and_says_so(
     assert all(r.levelno == logging.ERROR for r in lines)
     logged = json.loads(lines[0].getMessage())
     assert logged["reason"] == "session_check_unavailable"
-    assert logged["cause"] in (kind, "ConnectTimeoutError", "ReadTimeoutError")
+    # The error DynamoDB named; for the network's failures, the connection's own.
+    causes = {TIMEOUT_BEFORE: "RemoteDisconnected", TIMEOUT_AFTER: "TimeoutError"}
+    assert logged["cause"] == causes.get(kind, kind)
     assert "fail closed" in logged["detail"]
     output = caplog.text + "".join(capfd.readouterr())
     for secret in (token, mine["refresh_token"], *token.split(".")):
@@ -355,28 +362,29 @@ def test_dynamodb_failing_refuses_the_request_and_says_so(
     assert session.allows(token)
 
 
-def test_an_outage_after_the_lag_refuses_a_session_that_was_live(two_sessions, session, clock):
+def test_an_outage_after_the_lag_refuses_a_session_that_was_live(
+    two_sessions, session, dynamo_proxy, clock
+):
     mine, _ = two_sessions
     assert session.allows(mine["access_token"])
-    faults = TransportFaults(session.checker.reader.client)
+    faults = dynamo_proxy
     faults.fail("InternalServerError", operation="GetItem")
     assert session.allows(mine["access_token"])  # within the lag: the cache answers
     clock.advance(LAG)
     assert not session.allows(mine["access_token"])  # never a stale "live" past the lag
 
 
-def test_a_client_that_cannot_be_built_refuses_loudly(
-    jwks_server, two_sessions, clock, monkeypatch, caplog
+def test_a_reader_without_credentials_refuses_loudly(
+    jwks_server, two_sessions, clock, monkeypatch, caplog, dynamo_proxy
 ):
     caplog.set_level(logging.INFO, logger="authorizer")
-    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    container = Container("session", clock, monkeypatch)
+    container = Container("session", clock, monkeypatch, AWS_ENDPOINT_URL_DYNAMODB=dynamo_proxy.url)
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     assert not container.allows(two_sessions[0]["access_token"])
     logged = json.loads(caplog.records[-1].getMessage())
     assert caplog.records[-1].levelno == logging.ERROR
-    assert (logged["reason"], logged["cause"]) == ("session_check_unavailable", "NoRegionError")
+    assert (logged["reason"], logged["cause"]) == ("session_check_unavailable", "NoCredentials")
+    assert dynamo_proxy.sent == []  # nothing unsigned ever leaves
 
 
 # ------------------------------------------------------ the import graph
@@ -395,10 +403,11 @@ print(json.dumps({"answer": answer, "after_import": imported, "after_answer": he
 """
 
 
-def test_the_sdk_is_imported_in_session_mode_only_and_only_when_first_needed():
-    """The same token through a fresh process of each mode. Stateless: no AWS SDK, ever.
-    Session: none at import, then botocore arrives with the first session check, and
-    never boto3 (its resources and S3 transfer manager are ~150 ms nobody uses)."""
+def test_neither_mode_imports_an_aws_sdk():
+    """The same token through a fresh process of each mode, its reads real HTTP to moto:
+    no boto3, botocore or s3transfer at import or after the first answer. The session
+    check signs its GetItem by hand; botocore and its first client would cost more than
+    the rest of the cold start."""
     from moto.server import ThreadedMotoServer
 
     from infra import template
@@ -462,10 +471,7 @@ def test_the_sdk_is_imported_in_session_mode_only_and_only_when_first_needed():
     for mode, result in results.items():
         assert result["answer"]["isAuthorized"] is True, result["log"]
         assert result["after_import"] == [], mode
-    assert results["stateless"]["after_answer"] == []
-    assert "botocore" in results["session"]["after_answer"]
-    assert "boto3" not in results["session"]["after_answer"]
-    assert "s3transfer" not in results["session"]["after_answer"]
+        assert result["after_answer"] == [], mode
 
 
 def test_both_modes_hand_the_routes_the_same_context(two_sessions, session, stateless):

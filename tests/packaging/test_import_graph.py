@@ -27,11 +27,13 @@ pytestmark = pytest.mark.packaging
 
 FORBIDDEN = ("aws_xray_sdk", "s3transfer", "boto3")
 TARGETS = ("AuthorizerFunction", "LoginFunction")
-# Functions that make no call through an AWS SDK (the authorizer signs its own two
-# requests, authcore.sigv4; /api/me reads only the authorizer's context): botocore's
-# client machinery (~100 ms of import) has no business in them. Its bare package may
-# be there: Powertools imports it for a version string.
-NO_SDK = ("AuthorizerFunction", "MeFunction")
+# Functions that make no call through an AWS SDK (both authorizers sign their own
+# requests, authcore.sigv4 and authcore.dynamodb_http; /api/me reads only the
+# authorizer's context): botocore's client machinery (~100 ms of import) has no business
+# in them. Its bare package may be there where Powertools is (it imports it for a
+# version string); the authorizers have no Powertools, so not even that.
+NO_SDK = ("AuthorizerFunction", "SessionAuthorizerFunction", "MeFunction")
+NO_BOTOCORE_AT_ALL = ("AuthorizerFunction", "SessionAuthorizerFunction")
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +78,5 @@ def test_functions_without_aws_calls_load_no_botocore_machinery(cold, logical_id
     assert "app" in modules
     found = sorted(m for m in modules if m.startswith("botocore."))
     assert not found, f"{logical_id} loaded {found[:5]}"
+    if logical_id in NO_BOTOCORE_AT_ALL:
+        assert "botocore" not in modules

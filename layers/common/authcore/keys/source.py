@@ -9,34 +9,22 @@ account can starve it, and a strongly consistent read sees a revocation the
 moment ``infra.keys revoke`` commits it.
 
 Why not boto3: importing it costs more CPU than the authorizer's whole cold
-start. One DynamoDB ``Query`` is one signed POST (``authcore.sigv4``), sent with
-``http.client`` and the function's own credentials from the environment.
+start. One DynamoDB ``Query`` is one signed POST (``authcore.dynamodb_http``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
-from authcore import sigv4
+from authcore.dynamodb_http import DynamoDB, DynamoDBError
 from authcore.errors import KeySourceError
-from authcore.keys.ring import connect, read_bounded
 
 # The states the JWKS publishes (authcore.keys.table.PUBLISHED; a test keeps them equal).
 PUBLISHED_STATES = frozenset({"pending", "current", "previous"})
 _PARTITION = "ring"
-MAX_RESPONSE_BYTES = 1024 * 1024
 MAX_PAGES = 8
-
-
-def dynamodb_endpoint(env: Mapping[str, str], region: str) -> str:
-    """The same endpoint botocore would use: a configured one, else the Region's."""
-    return sigv4.endpoint(env, "dynamodb", region)
 
 
 class KeysTableSource:
@@ -47,8 +35,7 @@ class KeysTableSource:
         self, table: str, *, env: Mapping[str, str] | None = None, timeout: float = 2.0
     ) -> None:
         self._table = table
-        self._env = os.environ if env is None else env
-        self._timeout = timeout
+        self._dynamodb = DynamoDB(env=env, timeout=timeout)
 
     def __call__(self) -> dict[str, Any]:
         keys: list[Any] = []
@@ -66,9 +53,6 @@ class KeysTableSource:
         raise KeySourceError("too many pages")
 
     def _query(self, start: Any) -> dict[str, Any]:
-        env = self._env
-        region = sigv4.region_of(env)
-        credentials = sigv4.Credentials.from_env(env)
         request: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :ring",
@@ -80,35 +64,7 @@ class KeysTableSource:
         }
         if start:
             request["ExclusiveStartKey"] = start
-        body = json.dumps(request).encode("utf-8")
-        opened = connect(dynamodb_endpoint(env, region), self._timeout)
-        if opened is None:
-            raise KeySourceError("the DynamoDB endpoint must be https")
-        connection, parts = opened
-        headers = sigv4.signed_headers(
-            method="POST",
-            host=parts.netloc,
-            path="/",
-            region=region,
-            service="dynamodb",
-            credentials=credentials,
-            now=datetime.now(UTC),
-            headers={
-                "content-type": "application/x-amz-json-1.0",
-                "x-amz-target": "DynamoDB_20120810.Query",
-            },
-            payload_sha256=hashlib.sha256(body).hexdigest(),
-        )
-        deadline = time.monotonic() + self._timeout
         try:
-            connection.request("POST", "/", body=body, headers=headers)
-            response = connection.getresponse()
-            data = read_bounded(response, MAX_RESPONSE_BYTES, deadline)
-            if response.status != 200:
-                raise KeySourceError(f"DynamoDB answered {response.status}")
-        finally:
-            connection.close()
-        page = json.loads(data)
-        if not isinstance(page, dict):
-            raise KeySourceError("not a Query answer")
-        return page
+            return self._dynamodb.call("Query", request)
+        except DynamoDBError as failed:
+            raise KeySourceError(str(failed)) from None

@@ -3,9 +3,8 @@ ring, a few verifiers over it, and in session mode the session check.
 
 Light on purpose (the authorizer imports it before every protected route): the
 standard library, ``cryptography`` and the light modules of ``authcore`` only.
-The keys table source and the session check are imported when first needed, and
-botocore only when the session check builds its DynamoDB client, so the stateless
-mode never loads it.
+The keys table source and the session check are imported when first needed; neither
+mode loads an AWS SDK (their reads are signed by hand, ``authcore.dynamodb_http``).
 
 Everything hangs off one ``VerifyingRuntime`` object, not module globals: two
 copies of a handler module (tests and benchmarks run two authorizer "functions"
@@ -51,7 +50,7 @@ class VerifyingRuntime:
 
     def reset(self, clock: Clock = system_clock) -> None:
         """Forget configuration, keys and the session check (with its DynamoDB
-        client): a new container (tests, benchmarks), running on ``clock``."""
+        connection): a new container (tests, benchmarks), running on ``clock``."""
         self._clock = clock
         for cached in (
             self.settings,
@@ -117,7 +116,7 @@ class VerifyingRuntime:
 
     def _build_session_checker(self) -> SessionChecker | None:
         """The session check in session mode, else None. Imported and built on first
-        use, so the stateless mode never loads it (nor botocore behind it)."""
+        use, so the stateless mode never loads it."""
         config = self.settings()
         if config.authorizer_mode != "session":
             return None
