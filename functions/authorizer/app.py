@@ -25,6 +25,7 @@ PyJWT, and no boto3 unless in session mode.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from authcore.edge import authorizer
@@ -32,8 +33,15 @@ from authcore.runtime import snapstart
 from authcore.runtime.verifying import VerifyingRuntime
 
 runtime = VerifyingRuntime()
-# Under SnapStart, a restored container forgets what the snapshot's may have held.
-snapstart.install(runtime.reset, prime=("authcore.revocation.feed", "authcore.revocation.source"))
+# Under SnapStart: what the first request would import goes into the snapshot (in session
+# mode the session check and botocore, else the revocation feed's reader), and a restored
+# container forgets what the snapshot's container may have held.
+snapstart.install(
+    runtime.reset,
+    prime=("authcore.sessions.check", *snapstart.AWS_MODULES)
+    if os.environ.get("AUTHORIZER_MODE") == "session"
+    else ("authcore.revocation.feed", "authcore.revocation.source"),
+)
 
 
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:

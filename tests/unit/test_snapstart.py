@@ -125,3 +125,27 @@ def test_an_http_function_registers_the_hooks_and_primes_botocore(lambda_runtime
         assert len(lambda_runtime.after) == 1
     finally:
         sys.modules.pop("functions.refresh.app", None)
+
+
+@pytest.mark.parametrize(
+    ("mode", "primed"),
+    [
+        ("stateless", ("authcore.revocation.feed", "authcore.revocation.source")),
+        ("session", ("authcore.sessions.check", *snapstart.AWS_MODULES)),
+    ],
+)
+def test_the_authorizer_primes_what_its_mode_imports_first(
+    lambda_runtime, monkeypatch, mode, primed
+):
+    for name, value in SNAPSTART_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AUTHORIZER_MODE", mode)
+    monkeypatch.delitem(sys.modules, "functions.authorizer.app", raising=False)
+    try:
+        importlib.import_module("functions.authorizer.app")
+        ((_, (names,)),) = lambda_runtime.before
+        assert names == primed
+        lambda_runtime.snapshot()
+        assert all(name in sys.modules for name in primed)
+    finally:
+        sys.modules.pop("functions.authorizer.app", None)
