@@ -7,7 +7,8 @@ every container restored from it, so the hooks below redo, per container, what m
 unique to it or would be stale:
 
 - ``random``'s state, which would otherwise produce the same sequence in every container
-  (``secrets`` and ``os.urandom`` read the kernel at each call and need nothing);
+  (``secrets`` and ``os.urandom``, where every token and secret here comes from, ask the
+  kernel at each call and keep no state in the process);
 - the cached botocore session and clients (their connections, and the credentials they
   resolved, belong to the container that made them);
 - the hand-signed reads' cached credentials (``authcore.sigv4``);
