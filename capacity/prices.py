@@ -33,6 +33,11 @@ PRICES: dict[str, Price] = {
     "lambda_gb_second_arm64": Price(0.0000133334, "GB-second", "third-party copy"),
     "lambda_gb_second_x86": Price(0.0000166667, "GB-second", "third-party copy"),
     "lambda_request": Price(0.20 / 1e6, "request", "third-party copy"),
+    # SnapStart for Python (template parameter SnapStart, off by default; not in the model):
+    # the snapshot cached per published version, and each restore (third-party copy,
+    # awsnegotiations.com, of the AWS page; docs/deploy-and-operate.md, "SnapStart").
+    "lambda_snapstart_cache_gb_second": Price(0.0000015046, "GB-second cached", "third-party copy"),
+    "lambda_snapstart_restore_gb": Price(0.0001397998, "GB restored", "third-party copy"),
     # ---- API Gateway HTTP API: $1.00 per million for the first 300 million a month,
     # $0.90 after (third-party copies quoting the AWS page)
     "http_api_request_first_300m": Price(1.00 / 1e6, "request", "third-party copy"),

@@ -114,9 +114,18 @@ def default_authorizer(path: Path = TEMPLATE) -> tuple[str | None, str | None]:
         auth = api["Properties"].get("Auth", {})
         name = auth.get("DefaultAuthorizer")
         if name:
-            arn = auth["Authorizers"][name]["FunctionArn"]
-            return name, arn["Fn::GetAtt"][0]
+            return name, authorizer_function(auth["Authorizers"][name]["FunctionArn"])
     return None, None
+
+
+def authorizer_function(arn: Any) -> str | None:
+    """The logical id of the function an authorizer's FunctionArn names: `!Ref F.Alias`
+    (its alias `live`, as deployed; locally the function itself) or `!GetAtt F.Arn`."""
+    if isinstance(arn, dict) and isinstance(arn.get("Ref"), str):
+        return str(arn["Ref"]).removesuffix(".Alias") if arn["Ref"].endswith(".Alias") else None
+    if isinstance(arn, dict) and "Fn::GetAtt" in arn:
+        return str(arn["Fn::GetAtt"][0])
+    return None
 
 
 def routes(path: Path = TEMPLATE) -> list[Route]:

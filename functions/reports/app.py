@@ -22,4 +22,5 @@ def reports() -> Response[Any]:
     return responses.reports(requests.principal(app.current_event))
 
 
-lambda_handler = http.lambda_handler(app, with_metrics=False)
+# No AWS call: nothing of botocore to put in a SnapStart snapshot.
+lambda_handler = http.lambda_handler(app, with_metrics=False, prime=())

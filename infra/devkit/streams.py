@@ -252,7 +252,8 @@ def mappings() -> list[dict[str, Any]]:
         found.append(
             {
                 "table": table,
-                "function": properties["FunctionName"]["Ref"],
+                # `!Ref F.Alias` as deployed: locally the alias `live` is the function.
+                "function": str(properties["FunctionName"]["Ref"]).removesuffix(".Alias"),
                 "filters": filters,
                 "batch_size": int(properties.get("BatchSize", 100)),
             }

@@ -397,6 +397,8 @@ class LocalStack:
             **self.kms_keys,
             # A function's Ref is its name; locally the name is the logical id.
             **{logical_id: logical_id for logical_id in template.functions()},
+            # No versions locally: a function's alias `live` is the function itself.
+            **{f"{logical_id}.Alias": logical_id for logical_id in template.functions()},
         }
         return Resolver(template.load(), refs)
 
@@ -506,10 +508,10 @@ class LocalStack:
                 name = props.get("Auth", {}).get("Authorizer")
                 if event.get("Type") != "HttpApi" or name in (None, "NONE", default_name):
                     continue
-                arn = configs.get(name, {}).get("FunctionArn")
-                if not (isinstance(arn, dict) and "Fn::GetAtt" in arn):
+                function = template.authorizer_function(configs.get(name, {}).get("FunctionArn"))
+                if function is None:
                     raise SetupError(f"route {props['Path']} names an unknown authorizer {name}")
-                authorizer = self._authorizer_from(configs[name], arn["Fn::GetAtt"][0])
+                authorizer = self._authorizer_from(configs[name], function)
                 found[(props["Method"].upper(), props["Path"])] = authorizer
         return found
 

@@ -211,3 +211,50 @@ def test_bench_coldstart_compare_lists_each_function_once_with_its_change():
 
     rows = [line for line in compare(run(100), run(60)).splitlines() if line.startswith("| A")]
     assert rows == ["| A | 100.0 | 60.0 | -40.0 | 99.0 | 59.0 | -40.0 | 50.0 | 30.0 |"]
+
+
+def test_bench_coldstart_snapstart_splits_each_cold_start_at_the_first_event():
+    """Fake measurements, no process: what a restore removes is what came before the first
+    event; what remains is the first event."""
+    from bench.coldstart import snapstart_table
+
+    figures = {"over_ms": 120.0, "over_cpu_ms": 100.0, "first_event_ms": 30.0}
+    lines = snapstart_table({"A": {**figures, "first_event_cpu_ms": 20.0}})
+    assert "the restore itself is not measurable off AWS" in lines[0]
+    assert lines[2].startswith("| function | today over bare ms (wall / CPU) | SnapStart removes")
+    assert lines[-1] == "| A | 120.0 / 100.0 | 90.0 / 80.0 | 30.0 / 20.0 |"
+
+
+def test_bench_coldstart_prints_the_snapstart_estimate_with_the_flag(monkeypatch, capsys):
+    """The flag's table follows the usual report, one row per function (measurement replaced
+    by fixed figures: this checks the output, not the timing)."""
+    import contextlib
+
+    from bench import coldstart
+
+    names = ["AuthorizerFunction", "LoginFunction"]
+    figures = {"import_ms": 50.0, "import_cpu_ms": 40.0, "first_event_ms": 30.0}
+    figures |= {"first_event_cpu_ms": 20.0, "wall_ms": 140.0, "cpu_ms": 110.0}
+    samples = {name: {key: [value] for key, value in figures.items()} for name in names}
+    bare = {"wall_ms": [20.0], "cpu_ms": [10.0]}
+    monkeypatch.setattr(coldstart, "world", contextlib.nullcontext)
+    monkeypatch.setattr(
+        coldstart,
+        "measure",
+        lambda cold, functions, processes: (bare, {name: samples[name] for name in functions}),
+    )
+    monkeypatch.setattr(coldstart, "top_imports", lambda cold, name, runs: [])
+    assert coldstart.main(["--functions", ",".join(names), "--processes", "1", "--snapstart"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("| function | import ms") < out.index("SnapStart estimate")
+    rows = [
+        line
+        for line in out.splitlines()
+        if line.startswith(("| AuthorizerFunction |", "| LoginFunction |"))
+    ]
+    assert rows[-2:] == [
+        "| AuthorizerFunction | 120.0 / 100.0 | 90.0 / 80.0 | 30.0 / 20.0 |",
+        "| LoginFunction | 120.0 / 100.0 | 90.0 / 80.0 | 30.0 / 20.0 |",
+    ]
+    assert coldstart.main(["--functions", names[0], "--processes", "1"]) == 0
+    assert "SnapStart estimate" not in capsys.readouterr().out

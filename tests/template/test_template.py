@@ -141,7 +141,8 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
         "UsersTable": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
         "SessionsTable": {"dynamodb:UpdateItem"},
         "SessionsTable/index/by_user": {"dynamodb:Query"},
-        "AccountMailFunction": {"lambda:InvokeFunction"},
+        # Its alias `live`, where the asynchronous invocation settings (EventInvokeConfig) are.
+        "AccountMailFunctionAliaslive": {"lambda:InvokeFunction"},
     },
     "SignupFunction": {
         "SignupFunctionLogGroup": LOG_WRITES,
@@ -151,7 +152,7 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
             "dynamodb:UpdateItem",
             "dynamodb:DeleteItem",
         },
-        "AccountMailFunction": {"lambda:InvokeFunction"},
+        "AccountMailFunctionAliaslive": {"lambda:InvokeFunction"},
     },
     # Passkeys: the account, passkey and challenge items (the challenge deleted, the
     # counter updated and the account checked in the transaction that writes the session);
@@ -350,10 +351,14 @@ def arn_target(value: Any) -> str | None:
     return None
 
 
+ALIAS = "Aliaslive"  # SAM's logical id of a function's alias `live`: <Function>Aliaslive
+
+
 def function_name_target(value: Any) -> str | None:
-    """The logical id of a Lambda::Permission's FunctionName (`!Ref F` or `!GetAtt F.Arn`)."""
+    """The logical id of a Lambda::Permission's FunctionName (`!Ref F`, `!Ref F.Alias` as
+    translated, `!GetAtt F.Arn`)."""
     if isinstance(value, dict) and list(value) == ["Ref"]:
-        return str(value["Ref"])
+        return str(value["Ref"]).removesuffix(ALIAS)
     return arn_target(value)
 
 
@@ -378,8 +383,21 @@ def referenced_functions(value: Any) -> set[str]:
     """Logical ids whose Arn a (possibly nested) intrinsic refers to."""
     text = json.dumps(value)
     return {
-        first or second
-        for first, second in re.findall(r'\$\{(\w+)\.Arn\}|"Fn::GetAtt": \["(\w+)", "Arn"\]', text)
+        (first or second or third or fourth).removesuffix(ALIAS)
+        for first, second, third, fourth in re.findall(
+            r'\$\{(\w+)\.Arn\}|"Fn::GetAtt": \["(\w+)", "Arn"\]'
+            r'|\$\{(\w+Aliaslive)\}|"Ref": "(\w+Aliaslive)"',
+            text,
+        )
+    }
+
+
+def referenced_aliases(value: Any) -> set[str]:
+    """Functions whose alias `live` a (possibly nested) intrinsic refers to."""
+    text = json.dumps(value)
+    return {
+        (first or second).removesuffix(ALIAS)
+        for first, second in re.findall(r'\$\{(\w+Aliaslive)\}|"Ref": "(\w+Aliaslive)"', text)
     }
 
 
@@ -675,6 +693,7 @@ def test_granted_resources_exist_with_the_granted_indexes(cfn_template):
         "AWS::Logs::LogGroup",
         "AWS::Lambda::Function",
         "AWS::S3::Bucket",
+        "AWS::Lambda::Alias",
     }
     for function in resources(cfn_template, "AWS::Lambda::Function"):
         labels = set(grants_of(cfn_template, function))
@@ -1040,7 +1059,7 @@ def test_the_first_keys_exist_before_the_first_login(cfn_template):
     assert bootstrap["Type"] == "AWS::CloudFormation::CustomResource"
     assert arn_target(bootstrap["Properties"]["ServiceToken"]) == "KeyRotationFunction"
     (schedule,) = resources(cfn_template, "AWS::Scheduler::Schedule").values()
-    assert arn_target(schedule["Properties"]["Target"]["Arn"]) == "KeyRotationFunction"
+    assert referenced_aliases(schedule["Properties"]["Target"]["Arn"]) == {"KeyRotationFunction"}
     assert "KeyRotationIntervalDays" in json.dumps(schedule["Properties"]["ScheduleExpression"])
 
 
@@ -1437,7 +1456,7 @@ def test_the_stream_reaches_the_publisher_at_once_and_only_with_what_ends_a_sess
         if r["Type"] == "AWS::Lambda::EventSourceMapping"
     ]
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["SessionsTable", "StreamArn"]}
-    assert mapping["FunctionName"] == {"Ref": "RevocationFeedFunction"}
+    assert mapping["FunctionName"] == {"Ref": "RevocationFeedFunction.Alias"}
     assert mapping["StartingPosition"] == "LATEST"
     assert mapping["MaximumBatchingWindowInSeconds"] == 0  # the feed's lag starts here
     # Never dropped while the stream keeps them: publishing again is harmless.
@@ -1518,3 +1537,104 @@ def test_the_feed_behind_alarm_watches_the_publishers_iterator_age(cfn_template,
     ]
     # Past a few seconds, a revocation misses the contract's REVOCATION_POLL_SECONDS + 1 s.
     assert alarm["Threshold"] <= 5000
+
+
+# ---------------------------------------------------------------- SnapStart and the alias
+# The functions a user waits for: every route's and both authorizers. Not the rotation (a
+# schedule and a custom resource, nobody waits), the mail (asynchronous, nobody waits) nor the
+# feed's publisher (its cold start is a fraction of its poll-bound lag, and one warm container
+# usually serves the stream).
+SNAPSTART_FUNCTIONS = {
+    "AuthorizerFunction",
+    "SessionAuthorizerFunction",
+    "LoginFunction",
+    "RefreshFunction",
+    "LogoutFunction",
+    "SessionsFunction",
+    "WellKnownFunction",
+    "MeFunction",
+    "ReportsFunction",
+    "PasswordFunction",
+    "MfaFunction",
+    "SignupFunction",
+    "PasskeyFunction",
+    "OAuthFunction",
+}
+
+
+def test_snapstart_is_opt_in_on_the_functions_a_user_waits_for(sam_template, cfn_template):
+    parameter = sam_template["Parameters"]["SnapStart"]
+    assert parameter["Default"] == "Disabled"
+    assert set(parameter["AllowedValues"]) == {"Disabled", "PublishedVersions"}
+    assert sam_template["Conditions"]["SnapStartOn"] == {
+        "Fn::Equals": [{"Ref": "SnapStart"}, "PublishedVersions"]
+    }
+    for name, function in resources(cfn_template, "AWS::Lambda::Function").items():
+        snapstart = function["Properties"].get("SnapStart")
+        if name in SNAPSTART_FUNCTIONS:
+            assert snapstart == {
+                "ApplyOn": {"Fn::If": ["SnapStartOn", "PublishedVersions", "None"]}
+            }, name
+        else:
+            assert snapstart is None, name
+    assert set(resources(cfn_template, "AWS::Lambda::Function")) > SNAPSTART_FUNCTIONS
+
+
+def test_every_function_publishes_versions_behind_the_alias_live(cfn_template):
+    functions = resources(cfn_template, "AWS::Lambda::Function")
+    aliases = resources(cfn_template, "AWS::Lambda::Alias")
+    assert set(aliases) == {f"{name}{ALIAS}" for name in functions}
+    versions = resources(cfn_template, "AWS::Lambda::Version")
+    for name, alias in aliases.items():
+        assert alias["Properties"]["Name"] == "live"
+        version, attribute = alias["Properties"]["FunctionVersion"]["Fn::GetAtt"]
+        assert (version in versions, attribute) == (True, "Version"), name
+        # A replaced version goes with its snapshot (billed while it exists).
+        assert versions[version]["DeletionPolicy"] == "Delete", version
+
+
+def test_routes_authorizers_stream_schedule_and_mail_invoke_the_alias(cfn_template):
+    body = http_api_body(cfn_template)
+    for route, operation in operations(body).items():
+        uri = operation["x-amazon-apigateway-integration"]["uri"]
+        assert referenced_aliases(uri) == referenced_functions(uri), route
+    for name in AUTHORIZER_FUNCTIONS:
+        scheme = body["components"]["securitySchemes"][lambda_authorizer_scheme(body, name)]
+        uri = scheme["x-amazon-apigateway-authorizer"]["authorizerUri"]
+        assert referenced_aliases(uri) == {AUTHORIZER_FUNCTIONS[name]}, name
+    # API Gateway may invoke the aliases (a permission on the function alone would not do).
+    for permission in resources(cfn_template, "AWS::Lambda::Permission").values():
+        assert referenced_aliases(permission["Properties"]["FunctionName"]), permission
+    (mapping,) = resources(cfn_template, "AWS::Lambda::EventSourceMapping").values()
+    assert referenced_aliases(mapping["Properties"]["FunctionName"]) == {"RevocationFeedFunction"}
+    (schedule,) = resources(cfn_template, "AWS::Scheduler::Schedule").values()
+    assert referenced_aliases(schedule["Properties"]["Target"]["Arn"]) == {"KeyRotationFunction"}
+    # Asynchronous mail jobs: EventInvokeConfig (retries, maximum age) is the alias's.
+    (invoke_config,) = resources(cfn_template, "AWS::Lambda::EventInvokeConfig").values()
+    assert invoke_config["Properties"]["Qualifier"] == "live"
+    for name in ("PasswordFunction", "SignupFunction"):
+        env = cfn_template["Resources"][name]["Properties"]["Environment"]["Variables"]
+        assert referenced_aliases(env["MAIL_FUNCTION"]) == {"AccountMailFunction"}, name
+    assert referenced_aliases(cfn_template["Outputs"]["AccountMailFunctionName"]["Value"]) == {
+        "AccountMailFunction"
+    }
+    # CloudFormation refuses to change a custom resource's ServiceToken: the bootstrap keeps
+    # the unqualified function, whose code is the same.
+    bootstrap = cfn_template["Resources"]["KeyRingBootstrap"]["Properties"]
+    assert arn_target(bootstrap["ServiceToken"]) == "KeyRotationFunction"
+
+
+def test_a_config_revision_publishes_every_function_again(sam_template, translate_sam):
+    """A parameter reaches the version hash only through AutoPublishCodeSha256's lone !Ref:
+    SnapStart or LogLevel alone publish nothing (the docs tell operators to change
+    ConfigRevision with them), ConfigRevision publishes every function."""
+
+    def versions(parameters: dict[str, str]) -> set[str]:
+        translated = translate_sam(sam_template, parameters)
+        return set(resources(translated, "AWS::Lambda::Version"))
+
+    default = versions({})
+    assert versions({"SnapStart": "PublishedVersions"}) == default
+    revised = versions({"SnapStart": "PublishedVersions", "ConfigRevision": "2"})
+    assert not revised & default
+    assert len(revised) == len(default)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,11 +32,116 @@ class Credentials:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Credentials:
-        """The function's own credentials (Lambda puts them in the environment)."""
+        """The function's own credentials: in the environment, where Lambda puts them,
+        or (SnapStart, whose restored containers have no keys in the environment) from
+        the container credentials endpoint it names instead."""
         access_key, secret_key = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
-        if not access_key or not secret_key:
-            raise KeySourceError("no credentials")
-        return cls(access_key, secret_key, env.get("AWS_SESSION_TOKEN") or None)
+        if access_key and secret_key:
+            return cls(access_key, secret_key, env.get("AWS_SESSION_TOKEN") or None)
+        if env.get(CONTAINER_URI):
+            return _container_credentials(env)
+        raise KeySourceError("no credentials")
+
+
+# ---------------------------------------------------------------- container credentials
+# The provider botocore calls "container": one GET of AWS_CONTAINER_CREDENTIALS_FULL_URI
+# with AWS_CONTAINER_AUTHORIZATION_TOKEN (or the file it names) as Authorization. Only
+# over http to the hosts botocore accepts without TLS: the loopback (Lambda's endpoint)
+# and the ECS and EKS link-local addresses. Never logged: the token, the answer.
+CONTAINER_URI = "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+CONTAINER_HOSTS = frozenset({"localhost", "169.254.170.2", "169.254.170.23", "fd00:ec2::23"})
+CONTAINER_TIMEOUT_SECONDS = 2.0
+CONTAINER_MAX_BODY = 16 * 1024
+# Credentials are used until this long before their Expiration, then fetched again.
+CONTAINER_REFRESH_MARGIN_SECONDS = 300.0
+
+_container_cache: dict[str, tuple[Credentials, float]] = {}
+now = time.time
+
+
+def forget_credentials() -> None:
+    """Drop the cached container credentials (a restored container fetches its own)."""
+    _container_cache.clear()
+
+
+def _container_credentials(env: Mapping[str, str]) -> Credentials:
+    uri = env[CONTAINER_URI]
+    cached = _container_cache.get(uri)
+    if cached is not None and now() < cached[1]:
+        return cached[0]
+    credentials, expires_at = _fetch_container_credentials(uri, _container_token(env))
+    _container_cache[uri] = (credentials, expires_at - CONTAINER_REFRESH_MARGIN_SECONDS)
+    return credentials
+
+
+def _container_token(env: Mapping[str, str]) -> str | None:
+    token = env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN")
+    path = env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
+    if not token and path:
+        try:
+            with open(path, encoding="utf-8") as file:
+                token = file.read(4096).strip()
+        except OSError:
+            raise KeySourceError("container credentials: token file unreadable") from None
+    if token and ("\r" in token or "\n" in token):
+        raise KeySourceError("container credentials: invalid token")
+    return token or None
+
+
+def _allowed_host(host: str) -> bool:
+    import ipaddress
+
+    if host in CONTAINER_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _fetch_container_credentials(uri: str, token: str | None) -> tuple[Credentials, float]:
+    # Imported here: only SnapStart containers come this way, and the authorizer's cold
+    # start is counted in imports.
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    host = parts.hostname or ""
+    if parts.scheme != "http" or not _allowed_host(host):
+        raise KeySourceError("container credentials: endpoint refused")
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    connection = http.client.HTTPConnection(host, parts.port, timeout=CONTAINER_TIMEOUT_SECONDS)
+    try:
+        connection.request("GET", path, headers={"Authorization": token} if token else {})
+        response = connection.getresponse()
+        body = response.read(CONTAINER_MAX_BODY + 1)
+        status = response.status
+    except (OSError, http.client.HTTPException):
+        raise KeySourceError("container credentials: endpoint unreachable") from None
+    finally:
+        connection.close()
+    if status != 200:
+        raise KeySourceError(f"container credentials: HTTP {status}")
+    if len(body) > CONTAINER_MAX_BODY:
+        raise KeySourceError("container credentials: answer too large")
+    try:
+        answer = json.loads(body)
+        credentials = Credentials(
+            str(answer["AccessKeyId"]), str(answer["SecretAccessKey"]), answer.get("Token")
+        )
+        expiration = answer.get("Expiration")
+        expires_at = (
+            datetime.fromisoformat(str(expiration)).timestamp()
+            if expiration
+            else now() + CONTAINER_REFRESH_MARGIN_SECONDS
+        )
+    except (ValueError, TypeError, KeyError):
+        raise KeySourceError("container credentials: malformed answer") from None
+    if not credentials.access_key or not credentials.secret_key:
+        raise KeySourceError("container credentials: malformed answer")
+    return credentials, expires_at
 
 
 def region_of(env: Mapping[str, str]) -> str:

@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from authcore.edge import responses
 from authcore.edge.observability import logger, metrics, traced
 from authcore.errors import AuthError, MethodNotAllowed, NotFound, TemporarilyUnavailable
+from authcore.runtime import snapstart
 
 # The context is Any: Lambda's object, or a test's or a benchmark's stand-in.
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -61,7 +62,11 @@ def only(app: APIGatewayHttpResolver, path: str, allowed: tuple[str, ...]) -> No
 
 
 def lambda_handler(
-    app: APIGatewayHttpResolver, *, with_metrics: bool = True, capture_error: bool | None = None
+    app: APIGatewayHttpResolver,
+    *,
+    with_metrics: bool = True,
+    capture_error: bool | None = None,
+    prime: tuple[str, ...] = snapstart.AWS_MODULES,
 ) -> Handler:
     """The function's entry point: ``app`` behind the logger, metrics and (when the
     stack traces) the tracer.
@@ -71,7 +76,11 @@ def lambda_handler(
     passwords, cookies, Authorization headers and bodies) and the tracer never
     records the response (it carries tokens). Built at import, as a decorator would
     be, so a cold start reads the environment once.
+
+    Under SnapStart, ``prime``'s modules (by default botocore's, which the first AWS
+    call would import) go into the snapshot, and the restore hooks are registered.
     """
+    snapstart.install(prime=prime)
 
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return app.resolve(event, context)

@@ -1,0 +1,151 @@
+"""SnapStart's hooks (``authcore.runtime.snapstart``), with a stand-in for the runtime's
+``snapshot_restore_py`` in ``sys.modules``: registered only under SnapStart, and what runs
+after a restore makes the container its own (random state, clients, credentials, the
+authorizer's runtime)."""
+
+from __future__ import annotations
+
+import importlib
+import random
+import sys
+import types
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from authcore import aws, sigv4
+from authcore.runtime import snapstart
+
+SNAPSTART_ENV = {"AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start"}
+
+
+class FakeRuntime:
+    """What snapshot_restore_py records; ``snapshot`` and ``restore`` play Lambda's part."""
+
+    def __init__(self) -> None:
+        self.before: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+        self.after: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+
+    def module(self) -> types.ModuleType:
+        module = types.ModuleType("snapshot_restore_py")
+        module.register_before_snapshot = lambda f, *a: self.before.append((f, a))  # type: ignore[attr-defined]
+        module.register_after_restore = lambda f, *a: self.after.append((f, a))  # type: ignore[attr-defined]
+        return module
+
+    def snapshot(self) -> None:
+        for hook, args in reversed(self.before):
+            hook(*args)
+
+    def restore(self) -> None:
+        for hook, args in self.after:
+            hook(*args)
+
+
+@pytest.fixture
+def lambda_runtime(monkeypatch) -> FakeRuntime:
+    fake = FakeRuntime()
+    monkeypatch.setitem(sys.modules, "snapshot_restore_py", fake.module())
+    return fake
+
+
+def test_nothing_is_registered_outside_snapstart(lambda_runtime):
+    assert snapstart.install(env={}) is False
+    assert snapstart.install(env={"AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand"}) is False
+    assert (lambda_runtime.before, lambda_runtime.after) == ([], [])
+
+
+def test_without_the_runtime_module_install_is_a_no_op(monkeypatch):
+    monkeypatch.setitem(sys.modules, "snapshot_restore_py", None)  # import fails
+    assert snapstart.install(env=SNAPSTART_ENV) is False
+
+
+def test_under_snapstart_both_hooks_are_registered(lambda_runtime):
+    reset_calls: list[str] = []
+    assert snapstart.install(lambda: reset_calls.append("reset"), env=SNAPSTART_ENV) is True
+    assert len(lambda_runtime.before) == 1
+    assert len(lambda_runtime.after) == 1
+    lambda_runtime.restore()
+    assert reset_calls == ["reset"]
+
+
+def test_before_the_snapshot_only_the_named_modules_are_imported(lambda_runtime, monkeypatch):
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    snapstart.install(prime=("colorsys",), env=SNAPSTART_ENV)
+    assert "colorsys" not in sys.modules
+    lambda_runtime.snapshot()
+    assert "colorsys" in sys.modules
+
+
+def test_after_a_restore_random_differs_from_the_snapshots_copy(lambda_runtime):
+    snapstart.install(env=SNAPSTART_ENV)
+    random.seed(1234)  # what every container restored from one snapshot would share
+    snapshot_state = random.getstate()
+    lambda_runtime.restore()
+    # Not cryptography: the state of `random` itself is what is tested.
+    restored = [random.random() for _ in range(4)]  # noqa: S311
+    copy = random.Random()  # noqa: S311
+    copy.setstate(snapshot_state)
+    assert restored != [copy.random() for _ in range(4)]
+
+
+def test_after_a_restore_clients_and_credentials_are_rebuilt(lambda_runtime, monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    snapstart.install(env=SNAPSTART_ENV)
+    before = aws.session()
+    sigv4._container_cache["http://127.0.0.1/c"] = (sigv4.Credentials("A", "S"), float("inf"))
+    lambda_runtime.restore()
+    assert aws.session() is not before
+    assert sigv4._container_cache == {}
+
+
+def test_the_authorizer_registers_its_runtime_reset(lambda_runtime, monkeypatch):
+    for name, value in SNAPSTART_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("KEYS_TABLE", "keys")
+    monkeypatch.delitem(sys.modules, "functions.authorizer.app", raising=False)
+    app = importlib.import_module("functions.authorizer.app")
+    try:
+        settings = app.runtime.settings()
+        assert app.runtime.settings() is settings  # cached per container
+        lambda_runtime.restore()
+        assert app.runtime.settings() is not settings
+    finally:
+        sys.modules.pop("functions.authorizer.app", None)
+
+
+def test_an_http_function_registers_the_hooks_and_primes_botocore(lambda_runtime, monkeypatch):
+    for name, value in SNAPSTART_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delitem(sys.modules, "functions.refresh.app", raising=False)
+    try:
+        importlib.import_module("functions.refresh.app")
+        ((_, (primed,)),) = lambda_runtime.before
+        assert primed == snapstart.AWS_MODULES
+        assert len(lambda_runtime.after) == 1
+    finally:
+        sys.modules.pop("functions.refresh.app", None)
+
+
+@pytest.mark.parametrize(
+    ("mode", "primed"),
+    [
+        ("stateless", ("authcore.revocation.feed", "authcore.revocation.source")),
+        ("session", ("authcore.sessions.check", *snapstart.AWS_MODULES)),
+    ],
+)
+def test_the_authorizer_primes_what_its_mode_imports_first(
+    lambda_runtime, monkeypatch, mode, primed
+):
+    for name, value in SNAPSTART_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AUTHORIZER_MODE", mode)
+    monkeypatch.delitem(sys.modules, "functions.authorizer.app", raising=False)
+    try:
+        importlib.import_module("functions.authorizer.app")
+        ((_, (names,)),) = lambda_runtime.before
+        assert names == primed
+        lambda_runtime.snapshot()
+        assert all(name in sys.modules for name in primed)
+    finally:
+        sys.modules.pop("functions.authorizer.app", None)
