@@ -33,14 +33,14 @@ from authcore.runtime import snapstart
 from authcore.runtime.verifying import VerifyingRuntime
 
 runtime = VerifyingRuntime()
-# Under SnapStart: what the first request would import goes into the snapshot (in session
-# mode the session check and botocore, else the revocation feed's reader), and a restored
-# container forgets what the snapshot's container may have held.
+# Under SnapStart: what the first request would import goes into the snapshot (the keys
+# table's reader, and in session mode the session check, else the revocation feed's
+# reader), and a restored container forgets what the snapshot's container may have held.
 snapstart.install(
     runtime.reset,
-    prime=("authcore.sessions.check", *snapstart.AWS_MODULES)
+    prime=("authcore.keys.source", "authcore.sessions.check")
     if os.environ.get("AUTHORIZER_MODE") == "session"
-    else ("authcore.revocation.feed", "authcore.revocation.source"),
+    else ("authcore.keys.source", "authcore.revocation.feed", "authcore.revocation.source"),
 )
 
 

@@ -130,8 +130,11 @@ def test_an_http_function_registers_the_hooks_and_primes_botocore(lambda_runtime
 @pytest.mark.parametrize(
     ("mode", "primed"),
     [
-        ("stateless", ("authcore.revocation.feed", "authcore.revocation.source")),
-        ("session", ("authcore.sessions.check", *snapstart.AWS_MODULES)),
+        (
+            "stateless",
+            ("authcore.keys.source", "authcore.revocation.feed", "authcore.revocation.source"),
+        ),
+        ("session", ("authcore.keys.source", "authcore.sessions.check")),
     ],
 )
 def test_the_authorizer_primes_what_its_mode_imports_first(
