@@ -89,3 +89,25 @@ def test_the_tests_the_local_stack_and_sam_local_read_the_same_document(
     # Ref and Condition take no Fn:: prefix; every other intrinsic does.
     assert not {"Fn::Ref", "Fn::Condition"} & _keys(sam_template)
     assert not {"Fn::Ref", "Fn::Condition"} & _keys(written)
+
+
+def test_sam_local_runs_every_authorizer_by_its_function_arn(tmp_path: Path) -> None:
+    """Deployed, an authorizer runs its function's alias (`!Ref F.Alias`); `sam local
+    start-api` does not resolve that and would serve the protected routes with no
+    authorizer at all, so its variant names the function itself."""
+    from infra.samlocal import variant
+
+    written = json.loads(variant.write(tmp_path / "variant.json").read_text())
+    deployed = template.load()
+    seen = 0
+    for logical_id, resource in written["Resources"].items():
+        authorizers = resource.get("Properties", {}).get("Auth", {}).get("Authorizers", {})
+        for name, authorizer in authorizers.items():
+            original = deployed["Resources"][logical_id]["Properties"]["Auth"]["Authorizers"][name]
+            if "FunctionArn" not in original:
+                continue  # not a Lambda authorizer
+            function = template.authorizer_function(original["FunctionArn"])
+            assert original["FunctionArn"] == {"Ref": f"{function}.Alias"}
+            assert authorizer["FunctionArn"] == {"Fn::GetAtt": [function, "Arn"]}
+            seen += 1
+    assert seen == 3
