@@ -7,8 +7,6 @@ intercept), and its signature against botocore's own SigV4 signer byte for byte.
 from __future__ import annotations
 
 import hashlib
-import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +16,6 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from jwt_forge import claims, forge
-from moto.server import ThreadedMotoServer
 
 from authcore import sigv4
 from authcore.clock import FrozenClock
@@ -60,22 +57,12 @@ class LocalMaterial:
         self.signers.pop(record.kid, None)
 
 
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def keys_table(moto_server: str, request: pytest.FixtureRequest) -> tuple[str, KeyTable]:
+def keys_table(moto_http: str, request: pytest.FixtureRequest) -> tuple[str, KeyTable]:
     name = f"keys-{request.node.name}"[:200].replace("[", "-").replace("]", "")
     db = boto3.client(
         "dynamodb",
-        endpoint_url=moto_server,
+        endpoint_url=moto_http,
         region_name="us-east-1",
         aws_access_key_id="x",
         aws_secret_access_key="x",
@@ -137,13 +124,13 @@ def test_the_endpoint_is_botocores():
 
 
 def test_the_source_publishes_what_the_jwks_does_and_sees_a_revocation_at_once(
-    moto_server, keys_table
+    moto_http, keys_table
 ):
     name, table = keys_table
     material = LocalMaterial()
     lifecycle = KeyLifecycle(table, material)
     lifecycle.rotate()  # current + pending
-    source = KeysTableSource(name, env={**FAKE, "AWS_ENDPOINT_URL": moto_server})
+    source = KeysTableSource(name, env={**FAKE, "AWS_ENDPOINT_URL": moto_http})
     records = table.load()
     published = {r.kid for r in records if r.state in PUBLISHED}
     assert set(parse_jwks(source())) == published
@@ -155,7 +142,7 @@ def test_the_source_publishes_what_the_jwks_does_and_sees_a_revocation_at_once(
 
 
 def test_a_ring_over_the_table_refuses_a_revoked_keys_tokens_within_its_max_age(
-    moto_server, keys_table
+    moto_http, keys_table
 ):
     name, table = keys_table
     material = LocalMaterial()
@@ -164,7 +151,7 @@ def test_a_ring_over_the_table_refuses_a_revoked_keys_tokens_within_its_max_age(
     current = next(r for r in table.load() if r.state == "current")
     clock = FrozenClock(1_800_000_000)
     ring = KeyRing(
-        KeysTableSource(name, env={**FAKE, "AWS_ENDPOINT_URL": moto_server}),
+        KeysTableSource(name, env={**FAKE, "AWS_ENDPOINT_URL": moto_http}),
         clock=clock,
         max_age=30,
     )
@@ -190,7 +177,7 @@ def test_the_source_refuses_what_it_cannot_do_safely(env, why):
         KeysTableSource("keys", env=env)()
 
 
-def test_an_error_answer_is_a_failed_read(moto_server):
-    source = KeysTableSource("no-such-table", env={**FAKE, "AWS_ENDPOINT_URL": moto_server})
+def test_an_error_answer_is_a_failed_read(moto_http):
+    source = KeysTableSource("no-such-table", env={**FAKE, "AWS_ENDPOINT_URL": moto_http})
     with pytest.raises(KeySourceError, match="answered 400"):
         source()
