@@ -158,9 +158,7 @@ class DynamoDB:
             # Read to its end, the answer is done with: close it, or the kept-alive
             # connection refuses the next request (ResponseNotReady).
             response.close()
-        except DynamoDBError:
-            raise
-        except (OSError, http.client.HTTPException, TimeoutError) as exc:
+        except (OSError, http.client.HTTPException) as exc:
             # Refused, reset, timed out, or a kept-alive connection the far end closed.
             raise DynamoDBError(type(exc).__name__, transient=True) from None
         if response.status != 200:
