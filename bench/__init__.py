@@ -9,6 +9,7 @@ import re
 import resource
 import statistics
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -67,31 +68,54 @@ def round_trips(client: Any, call: Callable[[], object], times: int = 10) -> flo
 
 @dataclass(frozen=True)
 class Process:
-    """A child process run to its end: wall ms as its parent saw it, CPU ms (user +
-    system) of the child alone, what it printed, its exit status."""
+    """A child process run to its end: wall ms as its parent saw it, to its exit and to its
+    first line on stdout (None if it printed none), CPU ms (user + system) of the child
+    alone, what it printed, its exit status."""
 
     wall_ms: float
     cpu_ms: float
     stdout: str
     stderr: str
     returncode: int
+    first_line_ms: float | None = None
 
 
 def fresh_process(
     argv: list[str], env: Mapping[str, str], cwd: Path, stdin: str | None = None
 ) -> Process:
     """Run ``argv`` once, timed from outside: a cold start with the interpreter's own
-    start and exit included, as the bare ``python -c pass`` it is compared with. CPU
-    time from ``RUSAGE_CHILDREN`` (only one child at a time, so the difference is its)."""
+    start included, as the bare ``python -c pass`` it is compared with, to the child's
+    first line on stdout (a cold start's report, written the moment the answer is ready)
+    and to its exit. CPU time from ``RUSAGE_CHILDREN`` (only one child at a time, so the
+    difference is its)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    done = subprocess.run(
-        argv, env=dict(env), cwd=cwd, input=stdin, capture_output=True, text=True, check=False
-    )
-    wall = (time.perf_counter() - start) * 1000
+    # stderr to a file, not a pipe: a child that logs a lot must not block on a pipe the
+    # parent only reads once stdout is done.
+    with tempfile.TemporaryFile("w+") as errors:
+        start = time.perf_counter()
+        child = subprocess.Popen(
+            argv,
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+        )
+        assert child.stdin is not None
+        assert child.stdout is not None
+        child.stdin.write(stdin or "")
+        child.stdin.close()
+        first = child.stdout.readline()
+        first_line_ms = (time.perf_counter() - start) * 1000 if first else None
+        stdout = first + child.stdout.read()
+        returncode = child.wait()
+        wall = (time.perf_counter() - start) * 1000
+        errors.seek(0)
+        stderr = errors.read()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
-    return Process(wall, cpu, done.stdout, done.stderr, done.returncode)
+    return Process(wall, cpu, stdout, stderr, returncode, first_line_ms)
 
 
 _IMPORTTIME = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")

@@ -18,9 +18,10 @@ a revocation is published once) each process gets one of its own, made before it
 
 A child (``CHILD``) reads its event from stdin, then times the import of the handler module
 and the first event, in wall and CPU time; refuses to report figures for an answer that is
-a refusal (exit status 3, the answer on stderr); and prints one JSON line. Whatever the
-handler prints (Powertools' logs, EMF metrics) goes to stderr, as the local stack's workers
-do, so it cannot corrupt that line.
+a refusal (exit status 3, the answer on stderr); and prints one JSON line the moment the
+answer is ready (its arrival ends the cold start, for a parent timing from outside).
+Whatever the handler prints (Powertools' logs, EMF metrics) goes to stderr, as the local
+stack's workers do, so it cannot corrupt that line.
 """
 
 from __future__ import annotations
@@ -95,6 +96,8 @@ figures = {
     "import_cpu_ms": (imported_cpu - cpu) * 1000,
     "first_event_ms": (answered_wall - imported_wall) * 1000,
     "first_event_cpu_ms": (answered_cpu - imported_cpu) * 1000,
+    # The process's CPU time since it started (interpreter start included), at the answer.
+    "answered_cpu_ms": answered_cpu * 1000,
     "answer": answer,
 }
 if os.environ.get("COLD_START_MODULES"):

@@ -258,3 +258,19 @@ def test_bench_coldstart_prints_the_snapstart_estimate_with_the_flag(monkeypatch
     ]
     assert coldstart.main(["--functions", names[0], "--processes", "1"]) == 0
     assert "SnapStart estimate" not in capsys.readouterr().out
+
+
+def test_fresh_process_times_the_first_line_apart_from_the_exit(tmp_path):
+    """A cold start ends at its answer, not at the interpreter's teardown: the time to the
+    first line excludes what the child does after it (here a sleep), and the whole of
+    stdout and stderr is still read."""
+    from bench import fresh_process
+
+    child = "import sys, time; print('answer', flush=True); sys.stderr.write('log'); time.sleep(.5)"
+    done = fresh_process([sys.executable, "-c", child], {}, tmp_path)
+    assert done.returncode == 0
+    assert (done.stdout, done.stderr) == ("answer\n", "log")
+    assert done.first_line_ms is not None
+    assert done.wall_ms - done.first_line_ms >= 400  # the sleep, at most the read's delay
+    silent = fresh_process([sys.executable, "-c", "pass"], {}, tmp_path)
+    assert silent.first_line_ms is None
