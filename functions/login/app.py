@@ -3,12 +3,9 @@ account with a second factor, 401 mfa_required and POST /auth/login/mfa to finis
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.event_handler import Response
-
 from authcore.edge import http, requests, responses
 from authcore.edge.observability import metrics
+from authcore.edge.router import Response
 from authcore.errors import AccountLocked, InvalidGrant, MfaRequired
 from authcore.runtime import signing
 
@@ -16,7 +13,7 @@ app = http.new_app("/auth/login", "/auth/login/mfa")
 
 
 @app.post("/auth/login")
-def login() -> Response[Any]:
+def login() -> Response:
     request = requests.login(app.current_event, signing.settings())
     try:
         result = signing.login_service().login(
@@ -42,7 +39,7 @@ def login() -> Response[Any]:
 
 
 @app.post("/auth/login/mfa")
-def second_step() -> Response[Any]:
+def second_step() -> Response:
     # pyotp and the KMS wiring only for the second step, not at every cold start.
     from authcore.runtime import mfa
 

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.event_handler import Response
-
 from authcore.edge import http, requests, responses
 from authcore.edge.observability import metrics
+from authcore.edge.router import Response
 from authcore.runtime import signing
 
 app = http.new_app("/auth/logout")
 
 
 @app.post("/auth/logout")
-def logout() -> Response[Any]:
+def logout() -> Response:
     request = requests.logout(app.current_event, signing.settings())
     signing.session_service().logout(
         request.presented, issuer=request.issuer, everywhere=request.everywhere

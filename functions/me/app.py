@@ -6,17 +6,14 @@ the token itself.
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.event_handler import Response
-
 from authcore.edge import http, requests, responses
+from authcore.edge.router import Response
 
 app = http.new_app()
 
 
 @app.get("/api/me")
-def me() -> Response[Any]:
+def me() -> Response:
     return responses.me(requests.me(app.current_event))
 
 

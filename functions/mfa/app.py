@@ -5,12 +5,9 @@ set, the old one void). Behind the session-checked authorizer."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.event_handler import Response
-
 from authcore.edge import http, requests, responses
 from authcore.edge.observability import metrics
+from authcore.edge.router import Response
 from authcore.errors import InsufficientUserAuthentication, InvalidGrant
 from authcore.mfa.service import Authenticated
 from authcore.runtime import mfa, signing
@@ -29,7 +26,7 @@ def _step_up_counted() -> None:
 
 
 @app.post("/auth/mfa/totp")
-def start() -> Response[Any]:
+def start() -> Response:
     try:
         enrolment = mfa.mfa_service().start_totp(
             _caller(), issuer_name=signing.settings().totp_issuer_name
@@ -48,7 +45,7 @@ def start() -> Response[Any]:
 
 
 @app.post("/auth/mfa/totp/confirm")
-def confirm() -> Response[Any]:
+def confirm() -> Response:
     caller = _caller()
     code = requests.mfa_code(app.current_event)
     try:
@@ -60,7 +57,7 @@ def confirm() -> Response[Any]:
 
 
 @app.delete("/auth/mfa/totp")
-def disable() -> Response[Any]:
+def disable() -> Response:
     try:
         mfa.mfa_service().disable_totp(_caller())
     except InsufficientUserAuthentication:
@@ -70,7 +67,7 @@ def disable() -> Response[Any]:
 
 
 @app.post("/auth/mfa/recovery-codes")
-def regenerate() -> Response[Any]:
+def regenerate() -> Response:
     try:
         codes = mfa.mfa_service().new_recovery_codes(_caller())
     except InsufficientUserAuthentication:

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
-
-from aws_lambda_powertools.event_handler import Response
 
 from authcore.edge import http, requests, responses
 from authcore.edge.observability import metrics
+from authcore.edge.router import Response
 from authcore.errors import InvalidClient
 from authcore.runtime import clients, signing
 
@@ -29,7 +27,7 @@ def counting_failed_authentication() -> Iterator[None]:
 
 
 @app.post("/oauth2/token")
-def token() -> Response[Any]:
+def token() -> Response:
     with counting_failed_authentication():
         request = requests.token_request(app.current_event, signing.settings())
         issued = clients.client_service().token(
@@ -40,7 +38,7 @@ def token() -> Response[Any]:
 
 
 @app.post("/oauth2/introspect")
-def introspect() -> Response[Any]:
+def introspect() -> Response:
     with counting_failed_authentication():
         request = requests.token_presented(app.current_event, signing.settings())
         service = clients.client_service()
@@ -54,7 +52,7 @@ def introspect() -> Response[Any]:
 
 
 @app.post("/oauth2/revoke")
-def revoke() -> Response[Any]:
+def revoke() -> Response:
     with counting_failed_authentication():
         request = requests.token_presented(app.current_event, signing.settings())
         clients.client_service().revoke(request.auth, request.token, issuer=request.issuer)

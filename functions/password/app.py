@@ -3,12 +3,9 @@ for a reset mail) and /auth/password/reset (set a new one with a mailed token)."
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.event_handler import Response
-
 from authcore.edge import http, requests, responses
 from authcore.edge.observability import metrics
+from authcore.edge.router import Response
 from authcore.errors import InvalidGrant
 from authcore.runtime import accounts
 
@@ -16,7 +13,7 @@ app = http.new_app("/auth/password", "/auth/password/forgot", "/auth/password/re
 
 
 @app.post("/auth/password")
-def change() -> Response[Any]:
+def change() -> Response:
     request = requests.password_change(app.current_event)
     try:
         accounts.account_service().change_password(
@@ -35,7 +32,7 @@ def change() -> Response[Any]:
 
 
 @app.post("/auth/password/forgot")
-def forgot() -> Response[Any]:
+def forgot() -> Response:
     request = requests.forgot(app.current_event)
     accounts.account_service().forgot_password(email=request.email, username=request.username)
     # Counted here for every request; the mail function counts the mails sent.
@@ -44,7 +41,7 @@ def forgot() -> Response[Any]:
 
 
 @app.post("/auth/password/reset")
-def reset() -> Response[Any]:
+def reset() -> Response:
     request = requests.reset(app.current_event)
     try:
         accounts.account_service().reset_password(request.token, request.new_password)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.event_handler import Response
-
 from authcore.edge import http, requests, responses
 from authcore.edge.observability import metrics
+from authcore.edge.router import Response
 from authcore.errors import InvalidGrant
 from authcore.runtime import signing
 
@@ -15,7 +12,7 @@ app = http.new_app("/auth/refresh")
 
 
 @app.post("/auth/refresh")
-def refresh() -> Response[Any]:
+def refresh() -> Response:
     request = requests.refresh(app.current_event, signing.settings())
     try:
         issued = signing.session_service(signing=True).refresh_any(

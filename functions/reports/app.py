@@ -8,17 +8,14 @@ without it before this function runs. It serves users and machine clients
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.event_handler import Response
-
 from authcore.edge import http, requests, responses
+from authcore.edge.router import Response
 
 app = http.new_app()
 
 
 @app.get("/api/reports")
-def reports() -> Response[Any]:
+def reports() -> Response:
     return responses.reports(requests.principal(app.current_event))
 
 

@@ -3,12 +3,9 @@ of an address (POST /auth/email/verify, with the token the verification mail car
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.event_handler import Response
-
 from authcore.edge import http, requests, responses
 from authcore.edge.observability import metrics
+from authcore.edge.router import Response
 from authcore.errors import InvalidGrant, MethodNotAllowed, NotFound
 from authcore.runtime import accounts, signing
 
@@ -16,7 +13,7 @@ app = http.new_app("/auth/email/verify")
 
 
 @app.route("/auth/signup", method=["GET", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
-def signup_other_methods() -> Response[Any]:
+def signup_other_methods() -> Response:
     # Closed, the route does not exist for any method: a 405 would say it does.
     if not signing.settings().signup_enabled:
         raise NotFound("No such route.")
@@ -24,7 +21,7 @@ def signup_other_methods() -> Response[Any]:
 
 
 @app.post("/auth/signup")
-def signup() -> Response[Any]:
+def signup() -> Response:
     if not signing.settings().signup_enabled:
         # Checked before the body: a closed sign-up reveals nothing, not even its rules.
         raise NotFound("No such route.")
@@ -37,7 +34,7 @@ def signup() -> Response[Any]:
 
 
 @app.post("/auth/email/verify")
-def verify_email() -> Response[Any]:
+def verify_email() -> Response:
     token = requests.mail_token(app.current_event)
     try:
         accounts.account_service().verify_email(token)

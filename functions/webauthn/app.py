@@ -3,12 +3,9 @@ session-checked), POST /auth/webauthn/login/options and /login (anyone)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.event_handler import Response
-
 from authcore.edge import http, passkeys, responses
 from authcore.edge.observability import metrics
+from authcore.edge.router import Response
 from authcore.errors import InvalidGrant
 from authcore.mfa.passkeys import CeremonyOptions
 from authcore.runtime import passkeys as runtime
@@ -22,14 +19,14 @@ app = http.new_app(
 )
 
 
-def _options(options: CeremonyOptions) -> Response[Any]:
+def _options(options: CeremonyOptions) -> Response:
     return responses.json(
         200, {"challenge_id": options.challenge_id, "publicKey": options.public_key}
     )
 
 
 @app.post("/auth/webauthn/register/options")
-def register_options() -> Response[Any]:
+def register_options() -> Response:
     request = passkeys.register_options(app.current_event)
     caller = request.caller
     options = runtime.passkey_service().registration_options(
@@ -39,7 +36,7 @@ def register_options() -> Response[Any]:
 
 
 @app.post("/auth/webauthn/register")
-def register() -> Response[Any]:
+def register() -> Response:
     request = passkeys.register(app.current_event, signing.settings())
     registered = runtime.passkey_service().register(
         user_id=request.caller.sub,
@@ -61,13 +58,13 @@ def register() -> Response[Any]:
 
 
 @app.post("/auth/webauthn/login/options")
-def login_options() -> Response[Any]:
+def login_options() -> Response:
     request = passkeys.login_options(app.current_event)
     return _options(runtime.passkey_service().login_options(request.username))
 
 
 @app.post("/auth/webauthn/login")
-def login() -> Response[Any]:
+def login() -> Response:
     request = passkeys.login(app.current_event, signing.settings())
     try:
         issued = runtime.passkey_service().login(

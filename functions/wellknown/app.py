@@ -7,11 +7,8 @@ public keys with their pinned algorithms.
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.event_handler import Response
-
 from authcore.edge import http, requests, responses
+from authcore.edge.router import Response
 from authcore.keys.publish import discovery_document
 from authcore.runtime import signing
 
@@ -19,12 +16,12 @@ app = http.new_app(allowed=("GET",))
 
 
 @app.get("/.well-known/jwks.json")
-def jwks() -> Response[Any]:
+def jwks() -> Response:
     return responses.public(signing.jwks(signing.settings().jwks_cache_seconds))
 
 
 @app.get("/.well-known/openid-configuration")
-def openid_configuration() -> Response[Any]:
+def openid_configuration() -> Response:
     settings = signing.settings()
     issuer = requests.issuer(app.current_event, settings)
     return responses.public(discovery_document(issuer, settings.signing_alg))

@@ -42,7 +42,17 @@ def cold():
         yield started
 
 
+_LOADED: dict[str, list[str]] = {}
+
+
 def loaded(cold, logical_id: str) -> list[str]:
+    """The modules of one cold start of ``logical_id`` (one process per function and run)."""
+    if logical_id not in _LOADED:
+        _LOADED[logical_id] = _cold_start_modules(cold, logical_id)
+    return _LOADED[logical_id]
+
+
+def _cold_start_modules(cold, logical_id: str) -> list[str]:
     start = cold.start(logical_id, sys.executable)
     env = {**start.env, "COLD_START_MODULES": "1"}
     done = subprocess.run(
@@ -80,3 +90,15 @@ def test_functions_without_aws_calls_load_no_botocore_machinery(cold, logical_id
     assert not found, f"{logical_id} loaded {found[:5]}"
     if logical_id in NO_BOTOCORE_AT_ALL:
         assert "botocore" not in modules
+
+
+@pytest.mark.parametrize("logical_id", sorted(template.functions()))
+def test_no_function_loads_powertools_resolvers(cold, logical_id):
+    """Routing is authcore.edge.router's: Powertools' event handler package (every
+    resolver it has, asyncio under them, ~60 ms) has no business in a cold start."""
+    modules = loaded(cold, logical_id)
+    assert "app" in modules
+    found = sorted(
+        m for m in modules if m.startswith(("aws_lambda_powertools.event_handler", "asyncio"))
+    )
+    assert not found, f"{logical_id} loaded {found[:5]}"

@@ -11,12 +11,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from authcore.edge import responses
 from authcore.edge.observability import logger, metrics, traced
+from authcore.edge.router import Response, Router
 from authcore.errors import AuthError, MethodNotAllowed, NotFound, TemporarilyUnavailable
 from authcore.runtime import snapstart
 
@@ -25,15 +25,13 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
-def new_app(*paths: str, allowed: tuple[str, ...] = ("POST",)) -> APIGatewayHttpResolver:
+def new_app(*paths: str, allowed: tuple[str, ...] = ("POST",)) -> Router:
     """A resolver whose every failure is one of the contract's answers."""
-    # debug=False whatever POWERTOOLS_DEV says: Powertools' debug mode prints every raw event
-    # (passwords, cookies, Authorization headers) to the function's log.
-    app = APIGatewayHttpResolver(serializer=_compact_json, debug=False)
+    app = Router(serializer=_compact_json)
     for path in paths:
         only(app, path, allowed)
 
-    def handle_unexpected(error: Exception) -> Response[Any]:
+    def handle_unexpected(error: Exception) -> Response:
         # A bug must not become a 500 with a stack trace: log where it happened
         # (class and line, never the message, which may hold input) and answer 503.
         frame = error.__traceback__
@@ -43,7 +41,7 @@ def new_app(*paths: str, allowed: tuple[str, ...] = ("POST",)) -> APIGatewayHttp
         logger.error("unexpected error", extra={"error_type": type(error).__name__, "at": where})
         return responses.error(TemporarilyUnavailable())
 
-    def handle_not_found(_: Exception) -> Response[Any]:
+    def handle_not_found() -> Response:
         return responses.error(NotFound("No such route."))
 
     app.exception_handler(AuthError)(responses.error)
@@ -52,17 +50,17 @@ def new_app(*paths: str, allowed: tuple[str, ...] = ("POST",)) -> APIGatewayHttp
     return app
 
 
-def only(app: APIGatewayHttpResolver, path: str, allowed: tuple[str, ...]) -> None:
+def only(app: Router, path: str, allowed: tuple[str, ...]) -> None:
     """``path`` answers 405 (with ``Allow``) to every method but ``allowed``."""
 
-    def method_not_allowed() -> Response[Any]:
+    def method_not_allowed() -> Response:
         raise MethodNotAllowed("Method not allowed.", allow=", ".join(allowed))
 
     app.route(path, method=[m for m in _ALL_METHODS if m not in allowed])(method_not_allowed)
 
 
 def lambda_handler(
-    app: APIGatewayHttpResolver,
+    app: Router,
     *,
     with_metrics: bool = True,
     capture_error: bool | None = None,

@@ -13,7 +13,8 @@ from typing import Any
 
 from authcore.config import Settings
 from authcore.edge import credentials, requests
-from authcore.edge.requests import Caller, Delivery, Event
+from authcore.edge.requests import Caller, Delivery
+from authcore.edge.router import Event
 from authcore.errors import InvalidRequest, InvalidToken
 
 # A challenge id is 43 base64url characters; longer input is malformed.

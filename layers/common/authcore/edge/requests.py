@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote_plus
 
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
-
 from authcore.accounts.devices import DEVICE_COOKIE
 from authcore.clients.model import ClientAuthentication
 from authcore.config import Settings
 from authcore.edge import credentials
+from authcore.edge.router import Event
 from authcore.errors import (
     Forbidden,
     InvalidClient,
@@ -40,7 +39,6 @@ MAX_BODY_BYTES = 8 * 1024
 MAX_FIELD_LENGTH = 1024
 EDGE_HEADER = "x-origin-verify"
 Delivery = Literal["cookie", "body"]
-Event = APIGatewayProxyEventV2
 
 
 # ------------------------------------------------------------------ requests
@@ -310,11 +308,11 @@ def revoke_session(event: Event, sid: str) -> RevokeRequest:
 
 
 def issuer(event: Event, settings: Settings) -> str:
-    return settings.issuer_for(event.request_context.domain_name)
+    return settings.issuer_for(event.domain_name)
 
 
 def _authorizer_context(event: Event) -> dict[str, Any]:
-    return event.request_context.authorizer.get_lambda or {}
+    return event.authorizer_context
 
 
 def _present(
@@ -331,11 +329,11 @@ def _present(
         from_body = string_field(
             body, "refresh_token", max_length=MAX_REFRESH_TOKEN_LENGTH, required=False
         )
-    issuer = settings.issuer_for(event.request_context.domain_name)
+    issuer = settings.issuer_for(event.domain_name)
     presented = credentials.present(
         event.headers,
         event.cookies,
-        method=event.request_context.http.method,
+        method=event.method,
         allowed_origins=settings.allowed_origins,
         own_origin=credentials.origin_of(issuer),
         body_refresh_token=from_body,

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
 from authcore.accounts.devices import DEVICE_COOKIE, DEVICE_COOKIE_TTL_SECONDS
 from authcore.edge import credentials
 from authcore.edge.requests import Caller, Delivery, LogoutRequest, RefreshRequest
+from authcore.edge.router import Response
 from authcore.errors import (
     AccountLocked,
     AuthError,
@@ -68,7 +68,7 @@ def json(
     *,
     cookies: list[Cookie] | None = None,
     headers: dict[str, str] | None = None,
-) -> Response[Any]:
+) -> Response:
     return Response(
         status_code=status,
         content_type="application/json" if body is not None else None,
@@ -78,7 +78,7 @@ def json(
     )
 
 
-def error(refused: AuthError) -> Response[Any]:
+def error(refused: AuthError) -> Response:
     status = next(code for cls, code in _STATUS if isinstance(refused, cls))
     headers = {}
     if isinstance(refused, AccountLocked | QuotaExceeded | TemporarilyUnavailable):
@@ -105,7 +105,7 @@ def error(refused: AuthError) -> Response[Any]:
 
 def tokens(
     issued: IssuedTokens, delivery: Delivery, *, device_cookie: str | None = None
-) -> Response[Any]:
+) -> Response:
     body: dict[str, Any] = {
         "token_type": "Bearer",
         "expires_in": issued.expires_in,
@@ -127,7 +127,7 @@ def tokens(
     return json(200, body, cookies=cookies + extra)
 
 
-def refresh_refused(refused: InvalidGrant, request: RefreshRequest) -> Response[Any]:
+def refresh_refused(refused: InvalidGrant, request: RefreshRequest) -> Response:
     """A refused refresh token from a cookie is cleared, so the browser stops sending it."""
     response = error(refused)
     if request.delivery == "cookie":
@@ -137,22 +137,22 @@ def refresh_refused(refused: InvalidGrant, request: RefreshRequest) -> Response[
     return response
 
 
-def logged_out(request: LogoutRequest) -> Response[Any]:
+def logged_out(request: LogoutRequest) -> Response:
     """204 with both cookies cleared, whatever was presented (RFC 7009)."""
     headers = CLEAR_SITE_COOKIES if request.tossed else None
     return json(204, cookies=cleared_cookies(), headers=headers)
 
 
-def public(document: dict[str, Any]) -> Response[Any]:
+def public(document: dict[str, Any]) -> Response:
     """A document anyone may cache (the .well-known routes)."""
     return Response(200, "application/json", document, headers=_PUBLIC)
 
 
-def no_content() -> Response[Any]:
+def no_content() -> Response:
     return json(204)
 
 
-def client_token(issued: IssuedClientToken) -> Response[Any]:
+def client_token(issued: IssuedClientToken) -> Response:
     """RFC 6749 §5.1; no refresh token in the client-credentials grant (§4.4.3)."""
     return json(
         200,
@@ -165,20 +165,20 @@ def client_token(issued: IssuedClientToken) -> Response[Any]:
     )
 
 
-def accepted() -> Response[Any]:
+def accepted() -> Response:
     """202 {}: the same bytes whatever happens next (forgot, sign-up)."""
     return json(202, {})
 
 
-def sessions(views: Sequence[SessionView]) -> Response[Any]:
+def sessions(views: Sequence[SessionView]) -> Response:
     return json(200, {"sessions": [asdict(view) for view in views]})
 
 
-def me(caller: Caller) -> Response[Any]:
+def me(caller: Caller) -> Response:
     return json(200, {"user": caller.username, "sub": caller.sub, "scope": caller.scope})
 
 
-def reports(caller: Caller) -> Response[Any]:
+def reports(caller: Caller) -> Response:
     return json(200, {"reports": [], "client_id": caller.client_id, "scope": caller.scope})
 
 
