@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
@@ -31,8 +31,12 @@ from authcore.errors import (
     UnsupportedMediaType,
 )
 from authcore.keys.publish import JWKS_MAX_AGE_SECONDS
-from authcore.sessions.service import SessionView
-from authcore.tokens.issue import IssuedClientToken, IssuedTokens
+
+if TYPE_CHECKING:
+    # Types only: importing them loads PyJWT and cryptography's X.509 (~50 ms), which
+    # the routes that issue no token (/api/me, /api/reports) never need.
+    from authcore.sessions.service import SessionView
+    from authcore.tokens.issue import IssuedClientToken, IssuedTokens
 
 # Most specific class first: the first match wins.
 _STATUS: list[tuple[type[AuthError], int]] = [
