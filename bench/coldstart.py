@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import fresh_process, import_times
+from capacity.model import FULL_VCPU_MB
 from infra import template
 from infra.devkit.cold_start import ColdStartWorld, world
 from infra.devkit.environment import ROOT
@@ -231,7 +232,29 @@ def report(result: dict[str, Any]) -> str:
     if meta["processes"] < 15:
         lines.append(f"(only {meta['processes']} processes each: the figures are indicative)")
     lines += ["", *table(result), "", *verdicts(result["functions"])]
+    if all("memory_mb" in f for f in result["functions"].values()):
+        lines += ["", *memory_table(result["functions"])]
     return "\n".join(lines)
+
+
+def memory_table(functions: dict[str, Any]) -> list[str]:
+    """The CPU a cold start needs here, at each function's MemorySize on Lambda, which
+    gives a function one vCPU at 1,769 MB and a proportional share below: an upper bound
+    (the init phase is reported to run unthrottled, the first event does not)."""
+    lines = [
+        f"CPU of a cold start at each function's MemorySize (a vCPU at {FULL_VCPU_MB} MB, a "
+        "proportional share below; an upper bound: Lambda is reported to run the init phase, "
+        "the import, unthrottled)",
+        "",
+        "| function | MemorySize MB | vCPU share | import + first event, CPU ms here "
+        "| at that share, ms |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, f in functions.items():
+        share = min(1.0, f["memory_mb"] / FULL_VCPU_MB)
+        cpu = f["import_cpu_ms"] + f["first_event_cpu_ms"]
+        lines.append(f"| {name} | {f['memory_mb']} | {share:.2f} | {cpu:.1f} | {cpu / share:.0f} |")
+    return lines
 
 
 def snapstart_table(functions: dict[str, Any]) -> list[str]:
@@ -315,7 +338,13 @@ def main(argv: list[str] | None = None) -> int:
     with world() as cold:
         bare, samples = measure(cold, functions, args.processes)
         imports = {name: top_imports(cold, name, args.importtime_runs) for name in functions}
+        memory = {
+            name: int(cold.functions[name].env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])
+            for name in functions
+        }
     result = summarise(bare, samples, imports)
+    for name, memory_mb in memory.items():
+        result["functions"][name]["memory_mb"] = memory_mb
     result["meta"] = {
         "command": " ".join([".venv/bin/python -m bench.coldstart", *(argv or sys.argv[1:])]),
         "python": platform.python_version(),

@@ -158,7 +158,8 @@ def test_bench_coldstart_prints_its_table_and_verdicts():
         "--importtime-runs",
         "1",
     )
-    rows = [line for line in out.splitlines() if line.startswith("| ")]
+    blocks = out.split("\n\n")
+    rows = [line for line in blocks[1].splitlines() if line.startswith("| ")]
     header, baseline, floor, *functions = rows
     assert header.startswith("| function | import ms (wall / CPU) | first event ms")
     assert baseline.startswith("| `python -c pass` (baseline) |")
@@ -181,6 +182,10 @@ def test_bench_coldstart_prints_its_table_and_verdicts():
     for line in verdicts:
         assert line.split("wall ")[1].split(" ")[1].rstrip(",") in ("yes", "NO"), line
         assert line.rsplit(" ", 1)[1] in ("yes", "NO"), line
+    # Each function's CPU at its template MemorySize (256 MB: 0.14 of a vCPU).
+    memory_rows = [line for line in blocks[-1].splitlines() if line.startswith("| Authorizer")]
+    (memory_row,) = memory_rows
+    assert memory_row.split(" | ")[2] == "0.14", memory_row
 
 
 def test_bench_cost_prices_every_scale_from_this_runs_measurements(tmp_path):
@@ -231,6 +236,7 @@ def test_bench_coldstart_prints_the_snapstart_estimate_with_the_flag(monkeypatch
     """The flag's table follows the usual report, one row per function (measurement replaced
     by fixed figures: this checks the output, not the timing)."""
     import contextlib
+    import types
 
     from bench import coldstart
 
@@ -239,7 +245,9 @@ def test_bench_coldstart_prints_the_snapstart_estimate_with_the_flag(monkeypatch
     figures |= {"first_event_cpu_ms": 20.0, "wall_ms": 140.0, "cpu_ms": 110.0}
     samples = {name: {key: [value] for key, value in figures.items()} for name in names}
     bare = {"wall_ms": [20.0], "cpu_ms": [10.0], "floor_wall_ms": [50.0], "floor_cpu_ms": [40.0]}
-    monkeypatch.setattr(coldstart, "world", contextlib.nullcontext)
+    function = types.SimpleNamespace(env={"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"})
+    cold = types.SimpleNamespace(functions=dict.fromkeys(names, function))
+    monkeypatch.setattr(coldstart, "world", lambda: contextlib.nullcontext(cold))
     monkeypatch.setattr(
         coldstart,
         "measure",
