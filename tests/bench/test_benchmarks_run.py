@@ -182,10 +182,10 @@ def test_bench_coldstart_prints_its_table_and_verdicts():
     for line in verdicts:
         assert line.split("wall ")[1].split(" ")[1].rstrip(",") in ("yes", "NO"), line
         assert line.rsplit(" ", 1)[1] in ("yes", "NO"), line
-    # Each function's CPU at its template MemorySize (256 MB: 0.14 of a vCPU).
+    # Each function's CPU at its template MemorySize (512 MB: 0.29 of a vCPU).
     memory_rows = [line for line in blocks[-1].splitlines() if line.startswith("| Authorizer")]
     (memory_row,) = memory_rows
-    assert memory_row.split(" | ")[2] == "0.14", memory_row
+    assert memory_row.split(" | ")[2] == "0.29", memory_row
 
 
 def test_bench_cost_prices_every_scale_from_this_runs_measurements(tmp_path):

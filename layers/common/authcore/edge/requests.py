@@ -211,7 +211,7 @@ def logout(event: Event, settings: Settings) -> LogoutRequest:
 def principal(event: Event) -> Caller:
     """Whoever the token speaks for, a user or a machine client (an empty ``sid``):
     for routes that serve both."""
-    context = _authorizer_context(event)
+    context = event.authorizer_context
     sub = context.get("sub")
     if not isinstance(sub, str) or not sub:
         raise InvalidToken("missing_context")
@@ -258,7 +258,7 @@ def me(event: Event) -> Caller:
 
 def password_change(event: Event) -> PasswordChangeRequest:
     who = caller(event)
-    username = _authorizer_context(event).get("username")
+    username = event.authorizer_context.get("username")
     if not isinstance(username, str) or not username:
         raise InvalidToken("missing_context")
     body = json_body(event, required=True)
@@ -309,10 +309,6 @@ def revoke_session(event: Event, sid: str) -> RevokeRequest:
 
 def issuer(event: Event, settings: Settings) -> str:
     return settings.issuer_for(event.domain_name)
-
-
-def _authorizer_context(event: Event) -> dict[str, Any]:
-    return event.authorizer_context
 
 
 def _present(
