@@ -20,4 +20,4 @@ def reports() -> Response:
 
 
 # No AWS call: nothing of botocore to put in a SnapStart snapshot.
-lambda_handler = http.lambda_handler(app, with_metrics=False, prime=())
+lambda_handler = http.lambda_handler(app, with_metrics=False, aws_clients=())

@@ -8,8 +8,8 @@ the largest part of a cold start (issue #20)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
@@ -85,6 +85,20 @@ def lambda_client() -> LambdaClient:
 def s3() -> Any:
     # Untyped: the feed's publisher makes two calls, not worth a stubs package.
     return client("s3")
+
+
+def prime(*clients: Callable[[], object]) -> None:
+    """Build ``clients`` now, during the function's init: Lambda runs an on-demand
+    function's init on a full vCPU and its handler on the share its memory buys (AWS,
+    "Effectively running Java on Serverless: utilize initialization phase"), and
+    botocore's import and first client are most of a cold start's CPU (~150-200 ms on a
+    full core, ``bench.coldstart``). A failure here (no region yet, say) is left to the
+    first request that needs the client: it raises again there, inside the handler,
+    where ``unavailable_on_error`` makes it a 503 instead of a container that cannot
+    start."""
+    with suppress(Exception):
+        for client in clients:
+            client()
 
 
 def reset_clients() -> None:
