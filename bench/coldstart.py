@@ -90,7 +90,7 @@ def measure(
         "floor_cpu_ms": [],
     }
     samples: dict[str, dict[str, list[float]]] = {
-        name: {key: [] for key in (*FIGURES, "wall_ms", "cpu_ms", "exit_ms")} for name in functions
+        name: {key: [] for key in (*FIGURES, "wall_ms", "cpu_ms")} for name in functions
     }
     order = [BARE, FLOOR, *functions]
     shuffler = random.Random(0)
@@ -113,7 +113,6 @@ def measure(
             assert done.first_line_ms is not None  # result() read that line
             samples[name]["wall_ms"].append(done.first_line_ms)
             samples[name]["cpu_ms"].append(figures["answered_cpu_ms"])
-            samples[name]["exit_ms"].append(done.wall_ms - done.first_line_ms)
     return bare, samples
 
 
@@ -203,12 +202,11 @@ def table(result: dict[str, Any]) -> list[str]:
         "|---|---:|---:|---:|---|",
         f"| `{BARE}` (baseline) | | | {bare['wall_ms']:.1f} / {bare['cpu_ms']:.1f} (itself) | |",
     ]
-    if "floor" in result:  # runs kept before the floor was measured have none
-        floor = result["floor"]
-        lines.append(
-            f"| floor of an authorizer: `python -c '{FLOOR}'` | | "
-            f"| {floor['over_ms']:.1f} / {floor['over_cpu_ms']:.1f} | |"
-        )
+    floor = result["floor"]
+    lines.append(
+        f"| floor of an authorizer: `python -c '{FLOOR}'` | | "
+        f"| {floor['over_ms']:.1f} / {floor['over_cpu_ms']:.1f} | |"
+    )
     for name, f in result["functions"].items():
         tops = ", ".join(
             f"`{module}` {own:.1f}" for module, own, _ in f["top_imports"][:TOP_IMPORTS]
@@ -232,8 +230,7 @@ def report(result: dict[str, Any]) -> str:
     if meta["processes"] < 15:
         lines.append(f"(only {meta['processes']} processes each: the figures are indicative)")
     lines += ["", *table(result), "", *verdicts(result["functions"])]
-    if all("memory_mb" in f for f in result["functions"].values()):
-        lines += ["", *memory_table(result["functions"])]
+    lines += ["", *memory_table(result["functions"])]
     return "\n".join(lines)
 
 
