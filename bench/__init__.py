@@ -55,12 +55,10 @@ def row(
 
 
 def round_trips(client: Any, call: Callable[[], object], times: int = 10) -> float:
-    """DynamoDB requests per ``call``, counted on the wire with botocore's own hook
-    (outside any timing)."""
-    sent: list[str] = []
-    client.meta.events.register(
-        "before-send.dynamodb", lambda event_name, **_: sent.append(event_name)
-    )
+    """DynamoDB requests per ``call``, counted on the wire (outside any timing)."""
+    from infra.devkit.wire import count_requests
+
+    sent = count_requests(client)
     for _ in range(times):
         call()
     return len(sent) / times

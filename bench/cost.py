@@ -120,14 +120,20 @@ def _child_calls(size: str) -> dict[str, Any]:
     from infra.admin import Admin
     from infra.devkit.context import LambdaContext
     from infra.devkit.events import load_event, with_body
+    from infra.devkit.wire import on_exchange
 
     context = LambdaContext("bench-cost", 256)
     seen: list[dict[str, Any]] = []
 
-    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+    recording = [False]
+
+    def record(real: Any, operation: str, path: str, body: bytes, *rest: Any) -> Any:
+        if not recording[0]:
+            return real(operation, path, body, *rest)
+        params = json.loads(body) if body else {}
         seen.append(
             {
-                "op": model.name,
+                "op": operation,
                 "table": params.get("TableName", ""),
                 "consistent": bool(params.get("ConsistentRead")),
                 "items": [
@@ -137,6 +143,7 @@ def _child_calls(size: str) -> dict[str, Any]:
                 ],
             }
         )
+        return real(operation, path, body, *rest)
 
     out: dict[str, Any] = {}
     with moto.mocked() as mocked:
@@ -180,7 +187,8 @@ def _child_calls(size: str) -> dict[str, Any]:
         for operation in (login, refresh, logout, token, jwks):
             operation()  # warm: clients built, key caches filled
         for c in (aws.dynamodb(), aws.kms()):
-            c.meta.events.register("provide-client-params", record)
+            on_exchange(c, record)
+        recording[0] = True
         # Counted in steady state (caches warm), 10 calls each, log bytes captured.
         for name, operation in (
             ("login", login),
@@ -195,8 +203,7 @@ def _child_calls(size: str) -> dict[str, Any]:
                 for _ in range(10):
                     operation()
             out[name] = {"requests": list(seen), "per": 10, "log_bytes": len(logged.getvalue())}
-        for c in (aws.dynamodb(), aws.kms()):
-            c.meta.events.unregister("provide-client-params", record)
+        recording[0] = False
         n = OWN_CALLS[size]
         with contextlib.redirect_stdout(io.StringIO()):
             times = interleaved({"logout": logout, "jwks": jwks}, n, 2)

@@ -11,9 +11,9 @@ handler (``POST /auth/login``) each time:
   1.25x). moto answers in-process, so the three AWS calls a login cannot avoid
   (read the account, write the session, KMS Sign) cost CPU here where Lambda
   waits on the network; the target is therefore judged on a second run of the
-  same login whose AWS answers are replayed at the HTTP layer (``Replay``):
-  botocore still builds, signs and parses every call; only the HTTP exchange
-  (the connection pool, TLS) and the backend are left out. The login on moto is printed too.
+  same login whose AWS answers are replayed at the HTTP layer (``Replay``): the
+  clients still build and parse every call; only the signed HTTP exchange and the
+  backend are left out. The login on moto (over HTTP, in this process) is printed too.
 
 Calls are interleaved, one of each per round, so background load weighs on
 every row alike. The lockout would turn the failures into cheap 429s after five
@@ -57,47 +57,37 @@ def _event(username: str, password: str) -> dict[str, Any]:
 
 
 class Replay:
-    """A ``before-send`` hook answering each operation with the bytes moto sent for
-    it the first time: the client's whole cost of a call (serialise, sign, parse)
-    without the backend's. botocore calls every ``before-send`` hook and keeps the
-    first answer, so moto's own hook is switched off meanwhile, or it would still
-    run each call."""
+    """In front of a client's requests (``infra.devkit.wire``), answering each operation
+    with the bytes moto sent for it the first time: the client's cost of a call
+    (serialise, parse, retry logic) without the wire's or the backend's."""
 
     def __init__(self) -> None:
         self._on = False
-        self.recorded: dict[str, Any] = {}
+        self.recorded: dict[str, tuple[int, bytes, Any]] = {}
 
     def attach(self, client: Any) -> None:
-        client.meta.events.register_first("before-send", self)
+        from infra.devkit.wire import on_exchange
+
+        on_exchange(client, self._exchange)
 
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
-        from moto.core.models import botocore_stubber
-
-        was_enabled = botocore_stubber.enabled
-        botocore_stubber.enabled, self._on = False, True
+        self._on = True
         try:
             yield
         finally:
-            botocore_stubber.enabled, self._on = was_enabled, False
+            self._on = False
 
-    def __call__(self, request: Any, **_: Any) -> Any:
+    def _exchange(self, real: Any, operation: str, *request: Any) -> tuple[int, bytes, Any]:
         if not self._on:
-            return None
-        from botocore.awsrequest import AWSResponse
-        from moto.core.botocore_stubber import MockRawResponse
-        from moto.core.models import botocore_stubber
-
-        target = request.headers["X-Amz-Target"]
-        operation = target.decode() if isinstance(target, bytes) else target
+            return real(operation, *request)  # type: ignore[no-any-return]
         if operation not in self.recorded:
-            answer = botocore_stubber.process_request(request)
-            if answer is None or answer[0] != 200:
+            answer = real(operation, *request)
+            if answer[0] != 200:
                 # Replaying an error would time the error path instead.
-                raise RuntimeError(f"{operation} failed while recording: {answer}")
+                raise RuntimeError(f"{operation} failed while recording: {answer[0]}")
             self.recorded[operation] = answer
-        status, headers, body = self.recorded[operation]
-        return AWSResponse(request.url, status, headers, MockRawResponse(body))
+        return self.recorded[operation]
 
 
 def run(tries: int, warmup: int) -> tuple[dict[str, list[float]], str]:

@@ -14,10 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from botocore.awsrequest import AWSResponse
-from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
-from moto.core.botocore_stubber import MockRawResponse
-from moto.core.models import botocore_stubber
+from infra.devkit.wire import count_requests, on_exchange
 
 TOKEN_TEXT = re.compile(r"[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{64}")
 DIGEST_BYTES = 32
@@ -211,12 +208,7 @@ class RequestCounter:
     """Counts HTTP requests a client sends (every attempt, retries included)."""
 
     def __init__(self, client: Any) -> None:
-        self.operations: list[str] = []
-        service = client.meta.service_model.service_id.hyphenize()
-        client.meta.events.register(f"before-send.{service}", self._count)
-
-    def _count(self, event_name: str, **_: Any) -> None:
-        self.operations.append(event_name.rsplit(".", 1)[-1])
+        self.operations = count_requests(client)
 
     def clear(self) -> None:
         self.operations.clear()
@@ -244,22 +236,17 @@ FAULT_KINDS = [*SERVICE_ERRORS, TIMEOUT_BEFORE, TIMEOUT_AFTER]
 
 
 class TransportFaults:
-    """Fail chosen requests of one moto-backed client at the HTTP layer.
-
-    moto's in-process stub answers every request from a ``before-send`` hook.
-    This wraps that hook for one client, so a fault replaces the service's
-    answer (nothing applied) or follows it (applied, response lost), and
-    botocore's own retry logic sees exactly what it would see from AWS.
-    """
+    """Fail chosen requests of one of the functions' clients (``authcore.awsjson``) at
+    the HTTP layer: a fault replaces the service's answer (nothing applied) or follows it
+    (applied, response lost), and the client's own retry logic sees exactly what it
+    would see from AWS."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
         self.sent: list[str] = []
         self.injected: list[str] = []
         self._plan: tuple[int, str, str, int] | None = None
-        events = client.meta.events
-        events.unregister("before-send", botocore_stubber)
-        events.register_first("before-send", self._send)
+        on_exchange(client, self._exchange)
 
     def reset(self) -> None:
         self.sent.clear()
@@ -274,26 +261,20 @@ class TransportFaults:
         assert kind in FAULT_KINDS, kind
         self._plan = (at, operation or "", kind, times)
 
-    def _send(self, event_name: str, request: Any, **kwargs: Any) -> AWSResponse | None:
-        operation = event_name.rsplit(".", 1)[-1]
+    def _exchange(self, real: Any, operation: str, *request: Any) -> Any:
         index = len(self.sent)
         self.sent.append(operation)
         kind = self._due(index, operation)
         if kind is None:
-            return botocore_stubber(event_name, request, **kwargs)
+            return real(operation, *request)
         self.injected.append(f"{operation}:{kind}")
         if kind == TIMEOUT_BEFORE:
-            raise ConnectTimeoutError(endpoint_url=request.url)
+            raise TimeoutError("injected: connect timed out")
         if kind == TIMEOUT_AFTER:
-            botocore_stubber(event_name, request, **kwargs)
-            raise ReadTimeoutError(endpoint_url=request.url)
+            real(operation, *request)
+            raise TimeoutError("injected: read timed out")
         body = json.dumps({"__type": f"com.amazonaws#{kind}", "message": "injected fault"})
-        return AWSResponse(
-            request.url,
-            SERVICE_ERRORS[kind],
-            {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "fault"},
-            MockRawResponse(body),  # type: ignore[arg-type]
-        )
+        return SERVICE_ERRORS[kind], body.encode(), {}
 
     def _due(self, index: int, operation: str) -> str | None:
         if self._plan is None:
@@ -310,10 +291,10 @@ class TransportFaults:
 
 
 class DynamoProxy:
-    """An HTTP hop in front of a moto server, for the clients that speak HTTP themselves
-    (``authcore.dynamodb_http``: the authorizer's hand-signed reads), which the in-process
-    stub and ``TransportFaults`` cannot see. moto's server and its in-process mock share
-    one state, so the reads see what the handlers wrote.
+    """An HTTP hop in front of a moto server, for the authorizer's session reads (an
+    ``authcore.awsjson`` client the runtime builds and keeps, out of ``TransportFaults``'
+    reach). moto's server and its in-process mock share one state, so the reads see what
+    the handlers wrote.
 
     Records each request (``sent``: operations, ``requests``: their JSON bodies) and fails
     chosen ones as DynamoDB or the network would: a service error answered in DynamoDB's

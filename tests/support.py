@@ -11,6 +11,8 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+from authcore import awsjson
+from authcore.awsjson import Sdk, ServiceError
 from authcore.errors import AuthError
 from authcore.keys.publish import published_jwks
 from authcore.keys.table import KeyTable
@@ -144,27 +146,59 @@ def race(prepare: Any, act: Any, racers: int) -> list[tuple[str, Any] | None]:
     return results
 
 
+def call_hooks(client: Any) -> list[Any]:
+    """The hooks an ``authcore.awsjson`` client runs before each call (its retries are
+    inside the call), in order, as ``hook(operation, request)``: what botocore's
+    ``before-call`` event was to its clients. A hook that raises fails the call."""
+    hooks: list[Any] | None = client.__dict__.get("_before_call")
+    if hooks is None:
+        hooks = client._before_call = []
+        real = client.request
+
+        def request(operation: str, path: str, body: bytes, *rest: Any) -> Any:
+            for hook in list(hooks):
+                hook(operation, json.loads(body) if body else {})
+            return real(operation, path, body, *rest)
+
+        client.request = request
+    return hooks
+
+
 class Faults:
-    """Make chosen AWS operations fail, through botocore's own event hooks."""
+    """Make chosen AWS operations fail: the whole call (no retry absorbs it), before it
+    is sent. On the functions' clients (``authcore.awsjson``) through ``call_hooks``; on
+    botocore's (the tests' own, bare or in ``awsjson.Sdk``) through its event hooks."""
 
     def __init__(self, client: Any) -> None:
-        self._client = client
-        self.calls: list[str] = []
+        self._client = client.client if isinstance(client, Sdk) else client
 
     def fail(self, operation: str, code: str = "ThrottlingException", times: int = 10**6) -> None:
+        remaining = [times]
+
+        def due() -> bool:
+            if remaining[0] <= 0:
+                return False
+            remaining[0] -= 1
+            return True
+
+        if isinstance(self._client, awsjson.Client):
+
+            def refuse(called: str, _: Any) -> None:
+                if called == operation and due():
+                    raise ServiceError(code, 400, response={"Error": {"Message": "injected"}})
+
+            call_hooks(self._client).append(refuse)
+            return
         from botocore.exceptions import ClientError
 
-        remaining = [times]
-        service = self._client.meta.service_model.service_name
-
         def raise_error(**_: Any) -> None:
-            if remaining[0] > 0:
-                remaining[0] -= 1
+            if due():
                 raise ClientError(
                     {"Error": {"Code": code, "Message": "injected"}, "ResponseMetadata": {}},
                     operation,
                 )
 
+        service = self._client.meta.service_model.service_name
         self._client.meta.events.register(f"before-call.{service}.{operation}", raise_error)
 
 

@@ -12,16 +12,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from authcore import aws
 from authcore.edge.observability import logger, metrics
 from authcore.errors import InvalidRequest
 from authcore.runtime import accounts
 
 _METRICS = {"reset": "PasswordResetMailSent", "verify": "VerificationMailSent"}
-
-
-# botocore and its first client at init, on a full vCPU (authcore.aws.prime).
-aws.prime(aws.sesv2)
 
 
 # The job names an account, never a secret; the tokens are made here and leave

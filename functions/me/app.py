@@ -17,5 +17,4 @@ def me() -> Response:
     return responses.me(requests.me(app.current_event))
 
 
-# No AWS call: nothing of botocore to put in a SnapStart snapshot.
-lambda_handler = http.lambda_handler(app, with_metrics=False, aws_clients=())
+lambda_handler = http.lambda_handler(app, with_metrics=False)

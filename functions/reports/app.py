@@ -19,5 +19,4 @@ def reports() -> Response:
     return responses.reports(requests.principal(app.current_event))
 
 
-# No AWS call: nothing of botocore to put in a SnapStart snapshot.
-lambda_handler = http.lambda_handler(app, with_metrics=False, aws_clients=())
+lambda_handler = http.lambda_handler(app, with_metrics=False)

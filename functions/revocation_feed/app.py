@@ -14,13 +14,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from authcore import aws
 from authcore.edge.observability import logger, metrics
 from authcore.revocation.publisher import revocations
 from authcore.runtime import revocation
-
-# botocore and its first client at init, on a full vCPU (authcore.aws.prime).
-aws.prime(aws.s3)
 
 
 # Records hold session ids and token digests, never logged.

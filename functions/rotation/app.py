@@ -14,7 +14,6 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from authcore import aws
 from authcore.edge.observability import logger, metrics
 from authcore.runtime import signing
 
@@ -35,10 +34,6 @@ def _answer_cloudformation(event: dict[str, Any], status: str, reason: str = "")
     )
     with urllib.request.urlopen(request, timeout=10):  # noqa: S310
         pass
-
-
-# botocore and its first client at init, on a full vCPU (authcore.aws.prime).
-aws.prime(aws.kms)
 
 
 # log_event pinned, whatever the environment says: a CloudFormation event carries

@@ -13,6 +13,8 @@ set up cannot drift apart:
   ``bootstrap_keys()``, both from template.yaml, and ``build()`` (the two together);
   ``mocked()``, all that in process (``mock_aws``); ``MotoServer``, moto over HTTP with
   DynamoDB's per-request atomicity (``serialised_dynamodb()``).
+- ``infra.devkit.wire``: ``on_exchange()``, the seam in front of each request the
+  functions' AWS clients send (count, fail, replay); ``count_requests()``.
 - ``infra.devkit.local_stack``: ``LocalStackProcess``, ``python -m infra.local`` started
   on a free port and stopped again; ``free_port()``; ``read_env_file()``.
 - ``infra.template`` (not here, but what all of the above read): template.yaml as data.

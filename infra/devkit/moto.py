@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -184,6 +185,27 @@ class MotoServer:
         self._serialised.close()
 
 
+_shared: list[Any] = []
+_shared_lock = threading.Lock()
+
+
+def shared_server() -> str:
+    """The URL of moto over HTTP in this process, sharing the in-process mock's state
+    (moto's backends are global): the functions' own clients (``authcore.awsjson``) send
+    real HTTP, which ``mock_aws`` (a botocore hook) never sees. Started on first use,
+    one per process, stopped with it."""
+    from moto.server import ThreadedMotoServer
+
+    with _shared_lock:
+        if not _shared:
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per AWS call
+            server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            server.start()
+            host, port = server.get_host_and_port()
+            _shared.append(f"http://{host}:{port}")
+        return str(_shared[0])
+
+
 @dataclass
 class Mocked:
     dynamodb: Any
@@ -193,19 +215,26 @@ class Mocked:
 
 @contextlib.contextmanager
 def mocked(names: Mapping[str, str] = TABLES) -> Iterator[Mocked]:
-    """moto in process (``mock_aws``), built: the tables and the key ring. The process's
-    signer and clients are forgotten on the way in and out, so that no cached client
-    outlives the mock."""
+    """moto in process (``mock_aws``), built: the tables and the key ring, for botocore's
+    clients; the functions' own reach the same state over HTTP (``shared_server``, named
+    by ``AWS_ENDPOINT_URL`` while this lasts). The process's signer and clients are
+    forgotten on the way in and out, so that no cached client outlives the mock."""
     import boto3
     from moto import mock_aws
 
     from authcore.runtime import signing
 
+    previous = os.environ.get("AWS_ENDPOINT_URL")
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name=REGION)
         kms = boto3.client("kms", region_name=REGION)
+        os.environ["AWS_ENDPOINT_URL"] = shared_server()
         try:
             yield Mocked(dynamodb, kms, build(dynamodb, kms, names))
         finally:
+            if previous is None:
+                os.environ.pop("AWS_ENDPOINT_URL", None)
+            else:
+                os.environ["AWS_ENDPOINT_URL"] = previous
             signing.reset()
     signing.reset()

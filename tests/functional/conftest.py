@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from http.server import ThreadingHTTPServer
 
 import pytest
 from leakwatch import LeakWatch
-from moto.server import ThreadedMotoServer
 from session_checks import DynamoProxy
 from support import DEMO_PASSWORD, JwksHandler, invoke, with_body
 
 from authcore.edge import observability
 from functions.authorizer import app as authorizer_app
+from infra.devkit import moto
 
 
 @pytest.fixture
@@ -60,14 +59,9 @@ def jwks_server(stack, monkeypatch):
 
 @pytest.fixture(scope="session")
 def moto_http():
-    """moto over HTTP, sharing the in-process mock's state: for the readers that speak
-    HTTP themselves (the authorizer's hand-signed DynamoDB reads)."""
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    """moto over HTTP, sharing the in-process mock's state: where the functions' clients
+    send their requests under ``stack`` (``infra.devkit.moto.shared_server``)."""
+    return moto.shared_server()
 
 
 @pytest.fixture

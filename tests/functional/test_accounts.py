@@ -540,12 +540,11 @@ def test_bad_requests_get_the_contracts_4xx(jobs, module, path):
 def test_a_dynamodb_failure_during_reset_is_a_503_and_leaves_the_token_usable(
     alice, outbox, login_as, monkeypatch
 ):
-    from botocore.retries.standard import ExponentialBackoff
     from session_checks import TransportFaults
 
-    from authcore import aws
+    from authcore import aws, awsjson
 
-    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
+    monkeypatch.setattr(awsjson, "backoff_seconds", lambda attempt: 0.0)
     forgot(email="alice@example.com")
     token = outbox.token()
     faults = TransportFaults(aws.dynamodb())

@@ -9,7 +9,7 @@ import json
 
 import pytest
 from argon2 import PasswordHasher
-from support import DEMO_PASSWORD, Faults, invoke, with_body
+from support import DEMO_PASSWORD, Faults, call_hooks, invoke, with_body
 
 from authcore import aws
 from authcore.accounts.lockout import LockoutPolicy, unknown_account_key
@@ -65,10 +65,7 @@ def dynamodb_calls(stack):
     signing.signer()
     calls = []
 
-    def record(model, **_):
-        calls.append(model.name)
-
-    aws.dynamodb().meta.events.register("before-call.dynamodb", record)
+    call_hooks(aws.dynamodb()).append(lambda operation, _: calls.append(operation))
     return calls
 
 
@@ -416,9 +413,9 @@ def test_a_read_refused_by_a_concurrent_write_is_retried(demo_user):
     # flight: what a burst of guesses at one account produces, for a few milliseconds.
     attempts = []
     client = aws.dynamodb()
-    # Registered before the fault, on the same event: called first, so every attempt counts.
-    client.meta.events.register(
-        "before-call.dynamodb.TransactGetItems", lambda **_: attempts.append(1)
+    # Registered before the fault: called first, so every attempt counts.
+    call_hooks(client).append(
+        lambda operation, _: attempts.append(1) if operation == "TransactGetItems" else None
     )
     Faults(client).fail("TransactGetItems", "TransactionCanceledException", times=2)
     assert post_login(password=DEMO_PASSWORD).status == 200
@@ -441,15 +438,15 @@ def test_a_login_racing_a_disable_or_reset_leaves_no_live_session(demo_user, sta
     transaction's condition on the user refuses the write, the login is a 401 and
     nothing is left for the admin's revoke-all to miss."""
 
-    def change_account(**_):
+    def change_account(operation, _):
+        if operation != "TransactWriteItems":
+            return
         if change == "disable":
             stack.admin.set_disabled("sam", True)
         else:
             stack.admin.set_password("sam", "a-brand-new-password")
 
-    aws.dynamodb().meta.events.register_first(
-        "before-call.dynamodb.TransactWriteItems", change_account
-    )
+    call_hooks(aws.dynamodb()).insert(0, change_account)
     answer = post_login(password=DEMO_PASSWORD)
     assert answer.status == 401
     assert answer.body["error"] == "invalid_grant"

@@ -22,6 +22,7 @@ from support import (
     DEMO_PASSWORD,
     Faults,
     LambdaContext,
+    call_hooks,
     invoke,
     load_event,
     with_body,
@@ -81,9 +82,7 @@ def dynamodb_calls(request):
     if "stack" in request.fixturenames:
         signing.signer()  # a warm container reads the key ring once a minute, not per login
     calls = []
-    aws.dynamodb().meta.events.register(
-        "before-call.dynamodb", lambda model, **_: calls.append(model.name)
-    )
+    call_hooks(aws.dynamodb()).append(lambda operation, _: calls.append(operation))
     return calls
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from botocore.retries.standard import ExponentialBackoff
 from leakwatch import LeakWatch
 from session_checks import (
     TIMEOUT_AFTER,
@@ -33,7 +32,7 @@ from session_checks import (
 )
 from support import invoke, with_body
 
-from authcore import aws
+from authcore import aws, awsjson
 from authcore.edge.observability import logger
 from authcore.runtime import signing
 from authcore.sessions.dynamo import DynamoSessionStore
@@ -75,7 +74,7 @@ RETRIED = {
 @pytest.fixture(autouse=True)
 def _no_backoff(monkeypatch):
     # Retries still happen, attempt by attempt; only the sleeping between them goes.
-    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
+    monkeypatch.setattr(awsjson, "backoff_seconds", lambda attempt: 0.0)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ then are checked. Not timed: ``bench.coldstart`` measures what the loads cost.
 
 The stateless authorizer and the login function are the issue's targets; every other
 function is held to the same rule. boto3 itself is checked too: the functions build
-botocore clients (``authcore.runtime.aws``), so nothing needs boto3's session layer.
+no AWS SDK at all (``authcore.awsjson``), so nothing needs boto3's session layer.
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ pytestmark = pytest.mark.packaging
 
 FORBIDDEN = ("aws_xray_sdk", "s3transfer", "boto3")
 TARGETS = ("AuthorizerFunction", "LoginFunction")
-# Functions that make no call through an AWS SDK (both authorizers sign their own
-# requests, authcore.sigv4 and authcore.dynamodb_http; /api/me reads only the
-# authorizer's context): botocore's client machinery (~100 ms of import) has no business
-# in them. Its bare package may be there where Powertools is (it imports it for a
-# version string); the authorizers have no Powertools, so not even that.
-NO_SDK = ("AuthorizerFunction", "SessionAuthorizerFunction", "MeFunction")
+# No function makes a call through an AWS SDK: every AWS request is signed by hand
+# (authcore.sigv4, authcore.awsjson), and botocore's client machinery (its import and
+# first client, 150-300 ms of CPU) has no business in a cold start. Its bare package may
+# be there where Powertools is (it imports it for a version string); the authorizers have
+# no Powertools, so not even that.
+NO_SDK = tuple(sorted(template.functions()))
 NO_BOTOCORE_AT_ALL = ("AuthorizerFunction", "SessionAuthorizerFunction")
 
 

@@ -107,3 +107,30 @@ def test_traced_is_the_handler_itself_when_off(monkeypatch):
         return {"event": event}
 
     assert observability.traced(handler, capture_error=False) is handler
+
+
+def test_tracing_on_puts_each_aws_call_in_a_subsegment(monkeypatch):
+    """botocore's calls were traced by the X-Ray SDK's patch; the functions' own clients
+    are traced by ``trace_aws_calls``: the service, the operation, nothing of the request."""
+    from contextlib import contextmanager
+
+    from authcore import awsjson
+
+    answer = (200, b'{"ok": true}', {})
+    monkeypatch.setattr(awsjson.Client, "request", lambda self, operation, *_: answer)
+    opened: list[list[object]] = []
+
+    class Subsegment:
+        def set_aws(self, meta: dict[str, str]) -> None:
+            opened[-1].append(meta)
+
+    class Provider:
+        @contextmanager
+        def in_subsegment(self, name: str, **options: str):
+            opened.append([name, options])
+            yield Subsegment()
+
+    observability.trace_aws_calls(Provider())
+    signed = awsjson.KMS(env={"AWS_REGION": "eu-west-1"}).sign(KeyId="k", Message=b"secret")
+    assert signed == {"ok": True}
+    assert opened == [["kms", {"namespace": "aws"}, {"operation": "Sign", "region": "eu-west-1"}]]

@@ -148,14 +148,34 @@ def region_of(env: Mapping[str, str]) -> str:
     return env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
-def endpoint(env: Mapping[str, str], service: str, region: str) -> str:
-    """The endpoint botocore would use: a configured one (``AWS_ENDPOINT_URL_<SERVICE>``,
-    then ``AWS_ENDPOINT_URL``), else the Region's."""
-    configured = env.get(f"AWS_ENDPOINT_URL_{service.upper()}") or env.get("AWS_ENDPOINT_URL")
+def endpoint(
+    env: Mapping[str, str],
+    service: str,
+    region: str,
+    *,
+    host: str | None = None,
+    service_id: str | None = None,
+) -> str:
+    """The endpoint botocore would use: a configured one (``AWS_ENDPOINT_URL_<SERVICE_ID>``,
+    then ``AWS_ENDPOINT_URL``), else the Region's (``host``: the service's endpoint
+    prefix where it is not its name, SES's ``email``)."""
+    name = (service_id or service).upper()
+    configured = env.get(f"AWS_ENDPOINT_URL_{name}") or env.get("AWS_ENDPOINT_URL")
     if configured:
         return configured.rstrip("/")
     suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-    return f"https://{service}.{region}.{suffix}"
+    return f"https://{host or service}.{region}.{suffix}"
+
+
+def s3_bucket(env: Mapping[str, str], bucket: str, region: str) -> tuple[str, str]:
+    """Where a bucket's objects are, as botocore addresses them: the endpoint and the
+    path prefix of its keys. Path-style on a configured endpoint (what local ones, moto,
+    serve), else virtual-hosted on the Region's."""
+    configured = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    if configured:
+        return configured.rstrip("/"), f"/{bucket}"
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"https://{bucket}.s3.{region}.{suffix}", ""
 
 
 def _hmac(key: bytes, text: str) -> bytes:

@@ -6,12 +6,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from authcore.accounts.lockout import Failures, LockoutPolicy
 from authcore.accounts.mailtokens import PURPOSES, StoredToken
 from authcore.accounts.users import Counter, LoginRecord, User
 from authcore.aws import conditional_failed, is_conditional_failure, unavailable_on_error
+from authcore.awsjson import ServiceError, adapt
 from authcore.errors import (
     CounterLocked,
     MailBudgetSpent,
@@ -34,7 +33,7 @@ MAIL_TOKEN_PREFIX = "#mailtoken#"
 _BUDGETED = ("reset", "verify", "notice")
 
 
-def _cancellation_codes(exc: ClientError) -> list[str]:
+def _cancellation_codes(exc: ServiceError) -> list[str]:
     reasons: Any = exc.response.get("CancellationReasons") or []
     return [str(reason.get("Code", "")) for reason in reasons]
 
@@ -109,7 +108,7 @@ def stored_failures(
 
 class DynamoUserStore:
     def __init__(self, client: DynamoDBClient, table: str) -> None:
-        self._db = client
+        self._db = adapt(client)
         self._table = table
 
     @staticmethod
@@ -221,7 +220,7 @@ class DynamoUserStore:
         with unavailable_on_error():
             try:
                 self._db.transact_write_items(TransactItems=put)
-            except ClientError as exc:
+            except ServiceError as exc:
                 codes = _cancellation_codes(exc)
                 taken = frozenset(
                     name
@@ -285,7 +284,7 @@ class DynamoUserStore:
                 try:
                     response = self._db.transact_get_items(TransactItems=items)
                     break
-                except ClientError as exc:
+                except ServiceError as exc:
                     code = exc.response.get("Error", {}).get("Code")
                     if code != "TransactionCanceledException" or attempt == _CONFLICT_RETRIES:
                         raise
@@ -345,7 +344,7 @@ class DynamoUserStore:
                     ReturnValues="UPDATED_NEW",
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
-        except ClientError as exc:
+        except ServiceError as exc:
             if not is_conditional_failure(exc):
                 raise
             item: Any = exc.response.get("Item")
@@ -371,7 +370,7 @@ class DynamoUserStore:
                     UpdateExpression="REMOVE failed_logins, last_failed_at",
                     ConditionExpression="attribute_exists(username)",
                 )
-        except ClientError as exc:
+        except ServiceError as exc:
             if not is_conditional_failure(exc):
                 raise
 
@@ -404,7 +403,7 @@ class DynamoUserStore:
         try:
             with unavailable_on_error():
                 self._db.update_item(**arguments)
-        except ClientError as exc:
+        except ServiceError as exc:
             if not is_conditional_failure(exc):
                 raise
 
@@ -530,7 +529,7 @@ class DynamoUserStore:
         with unavailable_on_error():
             try:
                 self._db.transact_write_items(TransactItems=items)
-            except ClientError as exc:
+            except ServiceError as exc:
                 if "ConditionalCheckFailed" in _cancellation_codes(exc):
                     raise MailBudgetSpent("the account changed meanwhile") from None
                 raise
@@ -607,7 +606,7 @@ class DynamoUserStore:
             for attempt in range(_CONFLICT_RETRIES + 1):
                 try:
                     self._db.transact_write_items(TransactItems=items)
-                except ClientError as exc:
+                except ServiceError as exc:
                     codes = _cancellation_codes(exc)
                     if "ConditionalCheckFailed" in codes:
                         raise WriteConflict("token spent") from None

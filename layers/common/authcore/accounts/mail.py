@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from authcore.aws import unavailable_on_error
+from authcore.awsjson import adapt
 
 if TYPE_CHECKING:
     from types_boto3_lambda import LambdaClient
@@ -43,7 +44,7 @@ class SesMailer:
     throttling) is a ``TemporarilyUnavailable``, never the service's message."""
 
     def __init__(self, client: SESV2Client, sender: str) -> None:
-        self._ses = client
+        self._ses = adapt(client)
         self._sender = sender
 
     def send(self, mail: Mail) -> None:
@@ -96,7 +97,7 @@ class LambdaJobs:
     a failed job twice."""
 
     def __init__(self, client: LambdaClient, function_name: str) -> None:
-        self._lambda = client
+        self._lambda = adapt(client)
         self._function = function_name
 
     def submit(self, job: dict[str, str]) -> None:

@@ -8,9 +8,8 @@ import json
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from authcore.aws import conditional_failed, is_conditional_failure, unavailable_on_error
+from authcore.awsjson import ServiceError, adapt
 from authcore.clients.model import Client, ClientSecret
 from authcore.errors import InvalidClient, UnknownUser, WriteConflict
 
@@ -77,7 +76,7 @@ def _from_item(item: dict[str, Any]) -> Client:
 
 class DynamoClientStore:
     def __init__(self, client: DynamoDBClient, table: str) -> None:
-        self._db = client
+        self._db = adapt(client)
         self._table = table
 
     def get(self, client_id: str) -> Client | None:
@@ -146,7 +145,7 @@ class DynamoClientStore:
                     },
                     ReturnValues="UPDATED_NEW",
                 )
-        except ClientError as exc:
+        except ServiceError as exc:
             if is_conditional_failure(exc):
                 return 0
             raise

@@ -14,7 +14,6 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from authcore import aws
 from authcore.edge import responses
 from authcore.edge.observability import logger, metrics, traced
 from authcore.edge.router import Response, Router
@@ -65,7 +64,6 @@ def lambda_handler(
     *,
     with_metrics: bool = True,
     capture_error: bool | None = None,
-    aws_clients: tuple[Callable[[], object], ...] = (aws.dynamodb,),
 ) -> Handler:
     """The function's entry point: ``app`` behind the logger, metrics and (when the
     stack traces) the tracer.
@@ -76,14 +74,9 @@ def lambda_handler(
     records the response (it carries tokens). Built at import, as a decorator would
     be, so a cold start reads the environment once.
 
-    ``aws_clients`` (by default DynamoDB's, which every route that calls AWS reads
-    first; the other services' clients share its botocore session and cost a few ms
-    more) are built now, at init (``aws.prime``). Under SnapStart, botocore's modules go
-    into the snapshot instead, and the restore hooks are registered (clients hold
-    credentials, which a snapshot must not).
+    Under SnapStart, the restore hooks are registered (``authcore.runtime.snapstart``).
     """
-    if not snapstart.install(prime=snapstart.AWS_MODULES if aws_clients else ()):
-        aws.prime(*aws_clients)
+    snapstart.install()
 
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return app.resolve(event, context)

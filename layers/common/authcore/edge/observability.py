@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -46,10 +46,37 @@ def tracing_enabled() -> bool:
 
 @cache
 def tracer() -> Tracer:
-    """The function's one Powertools Tracer (it patches botocore when built)."""
+    """The function's one Powertools Tracer (it patches botocore when built, and
+    ``trace_aws_calls`` the functions' own clients)."""
     from aws_lambda_powertools import Tracer
 
-    return Tracer()
+    built = Tracer()
+    trace_aws_calls(built.provider)
+    return built
+
+
+def trace_aws_calls(provider: Any) -> None:
+    """One X-Ray subsegment per AWS call of the functions' clients (``authcore.awsjson``,
+    its retries inside), as the X-Ray SDK records botocore's: in the ``aws`` namespace,
+    named after the service, with the operation and Region. Never the request nor the
+    answer: they carry session ids, digests and signatures."""
+    from authcore import awsjson
+
+    untraced = awsjson.Client.request
+
+    def request(
+        self: awsjson.Client,
+        operation: str,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        method: str = "POST",
+    ) -> awsjson.Answer:
+        with provider.in_subsegment(self.service, namespace="aws") as subsegment:
+            subsegment.set_aws({"operation": operation, "region": self.region})
+            return untraced(self, operation, path, body, headers, method)
+
+    awsjson.Client.request = request  # type: ignore[method-assign]
 
 
 def traced(handler: Handler, *, capture_error: bool | None = None) -> Handler:

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from authcore.aws import unavailable_on_error
+from authcore.awsjson import adapt
 from authcore.clock import Clock, system_clock
 from authcore.errors import TemporarilyUnavailable, UnusableKey
 from authcore.keys.signers import (
@@ -42,7 +42,7 @@ class KmsMaterial:
     backend = "kms"
 
     def __init__(self, kms: KMSClient, *, stack: str, pending_deletion_days: int = 7) -> None:
-        self._kms = kms
+        self._kms = adapt(kms)
         self._stack = stack
         self._deletion_days = pending_deletion_days
 
@@ -76,6 +76,8 @@ class KmsMaterial:
 
 
 def _private_jwk(key: PrivateKey, kid: str, alg: str) -> dict[str, Any]:
+    from jwt.algorithms import ECAlgorithm, RSAAlgorithm  # as in signers.public_jwk
+
     jwk: dict[str, Any]
     if isinstance(key, ec.EllipticCurvePrivateKey):
         jwk = json.loads(ECAlgorithm.to_jwk(key))
@@ -86,6 +88,8 @@ def _private_jwk(key: PrivateKey, kid: str, alg: str) -> dict[str, Any]:
 
 
 def _load_private(jwk: dict[str, Any]) -> PrivateKey:
+    from jwt.algorithms import ECAlgorithm, RSAAlgorithm  # as in signers.public_jwk
+
     key: Any = (ECAlgorithm if jwk["kty"] == "EC" else RSAAlgorithm).from_jwk(jwk)
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise UnusableKey("not a private key")
@@ -103,7 +107,7 @@ class SecretsMaterial:
         max_age: float = SECRET_CACHE_SECONDS,
         clock: Clock = system_clock,
     ) -> None:
-        self._secrets = secrets
+        self._secrets = adapt(secrets)
         self._secret_id = secret_id
         self._max_age = max_age
         self._clock = clock

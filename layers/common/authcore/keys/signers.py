@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from authcore import b64
 from authcore.aws import unavailable_on_error
+from authcore.awsjson import adapt
 
 if TYPE_CHECKING:
     from types_boto3_kms import KMSClient
@@ -61,7 +61,7 @@ class KmsSigner:
     def __init__(
         self, kms: KMSClient, key_id: str, alg: str = "ES256", *, kid: str | None = None
     ) -> None:
-        self._kms = kms
+        self._kms = adapt(kms)
         self._key_id = key_id
         self.kid = kid or key_id
         self.alg = alg
@@ -113,6 +113,10 @@ class LocalSigner:
 
 def public_jwk(public_key: PublicKey, kid: str, alg: str) -> dict[str, Any]:
     """The public half as a JWK (RFC 7517) with its pinned ``alg`` and ``use``."""
+    # Imported here: PyJWT's package imports cryptography.x509 (~25 ms of a cold start),
+    # and only minting or publishing a key needs a JWK, never issuing a token.
+    from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
     if isinstance(public_key, ec.EllipticCurvePublicKey):
         jwk: dict[str, Any] = ECAlgorithm.to_jwk(public_key, as_dict=True)
     else:

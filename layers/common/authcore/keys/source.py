@@ -9,7 +9,7 @@ account can starve it, and a strongly consistent read sees a revocation the
 moment ``infra.keys revoke`` commits it.
 
 Why not boto3: importing it costs more CPU than the authorizer's whole cold
-start. One DynamoDB ``Query`` is one signed POST (``authcore.dynamodb_http``).
+start. One DynamoDB ``Query`` is one signed POST (``authcore.awsjson``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from authcore.dynamodb_http import DynamoDB, DynamoDBError
+from authcore.awsjson import AUTHORIZER_MAX_BYTES, AwsError, DynamoDB
 from authcore.errors import KeySourceError
 
 # The states the JWKS publishes (authcore.keys.table.PUBLISHED; a test keeps them equal).
@@ -35,7 +35,10 @@ class KeysTableSource:
         self, table: str, *, env: Mapping[str, str] | None = None, timeout: float = 2.0
     ) -> None:
         self._table = table
-        self._dynamodb = DynamoDB(env=env, timeout=timeout)
+        # Two tries at once, no pause, 1 MiB at most: the authorizer holds a request.
+        self._dynamodb = DynamoDB(
+            env=env, timeout=timeout, attempts=2, backoff=False, max_bytes=AUTHORIZER_MAX_BYTES
+        )
 
     def __call__(self) -> dict[str, Any]:
         keys: list[Any] = []
@@ -66,5 +69,5 @@ class KeysTableSource:
             request["ExclusiveStartKey"] = start
         try:
             return self._dynamodb.call("Query", request)
-        except DynamoDBError as failed:
+        except AwsError as failed:
             raise KeySourceError(str(failed)) from None

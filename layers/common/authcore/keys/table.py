@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from authcore.aws import unavailable_on_error
+from authcore.awsjson import adapt
 from authcore.errors import Malformed
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ class KeyRecord:
 
 class KeyTable:
     def __init__(self, client: DynamoDBClient, table: str) -> None:
-        self._db = client
+        self._db = adapt(client)
         self._table = table
 
     def load(self) -> list[KeyRecord]:

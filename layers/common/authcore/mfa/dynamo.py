@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from authcore.accounts.dynamo import stored_failures, unlocked_condition
 from authcore.accounts.lockout import LockoutPolicy
 from authcore.accounts.users import User
 from authcore.aws import conditional_failed, is_conditional_failure, unavailable_on_error
+from authcore.awsjson import ServiceError, adapt
 from authcore.errors import CounterLocked, WriteConflict
 from authcore.mfa.pending import PendingLogin
 
@@ -24,7 +23,7 @@ PENDING_PREFIX = "#mfa#"
 
 class DynamoMfaStore:
     def __init__(self, client: DynamoDBClient, table: str) -> None:
-        self._db = client
+        self._db = adapt(client)
         self._table = table
 
     def _key(self, username: str) -> dict[str, Any]:
@@ -99,7 +98,7 @@ class DynamoMfaStore:
                     ReturnValues="UPDATED_NEW",
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
-        except ClientError as exc:
+        except ServiceError as exc:
             if not is_conditional_failure(exc):
                 raise
             item: Any = exc.response.get("Item") or {}

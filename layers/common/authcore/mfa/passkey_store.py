@@ -21,10 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from authcore import b64
 from authcore.aws import unavailable_on_error
+from authcore.awsjson import ServiceError, TransportError, adapt
 from authcore.errors import InvalidGrant, TemporarilyUnavailable
 
 if TYPE_CHECKING:
@@ -99,14 +98,14 @@ def _n(value: float) -> dict[str, str]:
     return {"N": f"{value:.3f}"}
 
 
-def _cancellation_codes(exc: ClientError) -> list[str]:
+def _cancellation_codes(exc: ServiceError) -> list[str]:
     reasons: Any = exc.response.get("CancellationReasons") or []
     return [str(reason.get("Code", "")) for reason in reasons]
 
 
 class DynamoPasskeyStore:
     def __init__(self, client: DynamoDBClient, table: str) -> None:
-        self._db = client
+        self._db = adapt(client)
         self._table = table
 
     def _get(self, key: str, attributes: Sequence[str] = ()) -> dict[str, Any] | None:
@@ -184,7 +183,7 @@ class DynamoPasskeyStore:
                     Item=item,
                     ConditionExpression="attribute_not_exists(username)",
                 )
-            except ClientError:
+            except ServiceError:
                 # 256 random bits collided: never overwrite, the client asks again.
                 raise TemporarilyUnavailable() from None
 
@@ -232,7 +231,7 @@ class DynamoPasskeyStore:
         try:
             with unavailable_on_error():
                 self._db.delete_item(TableName=self._table, Key={"username": {"S": challenge.key}})
-        except (ClientError, TemporarilyUnavailable):
+        except (ServiceError, TemporarilyUnavailable):
             pass
 
     # ------------------------------------------------------------ passkeys
@@ -329,9 +328,9 @@ class DynamoPasskeyStore:
     def _transact(self, items: list[Any]) -> None:
         try:
             self._db.transact_write_items(TransactItems=items)
-        except ClientError as exc:
+        except ServiceError as exc:
             if "ConditionalCheckFailed" in _cancellation_codes(exc):
                 raise InvalidGrant("The passkey could not be registered.") from None
             raise TemporarilyUnavailable() from None
-        except BotoCoreError:
+        except TransportError:
             raise TemporarilyUnavailable() from None

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from authcore.aws import unavailable_on_error
+from authcore.awsjson import adapt
 
 if TYPE_CHECKING:
     from types_boto3_kms import KMSClient
@@ -28,7 +29,7 @@ def _context(user_id: str) -> dict[str, str]:
 
 class KmsSealer:
     def __init__(self, kms: KMSClient, key_id: str) -> None:
-        self._kms = kms
+        self._kms = adapt(kms)
         self._key_id = key_id
 
     def seal(self, secret: str, *, user_id: str) -> bytes:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
+from authcore.awsjson import ServiceError, adapt
 from authcore.revocation.publisher import FeedConflict
 
 # Readers poll every few seconds with If-None-Match; caches in between (a CDN, a
@@ -17,20 +16,16 @@ _MISSING = frozenset({"NoSuchKey", "404"})
 _LOST = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 class S3FeedStore:
     def __init__(self, client: Any, bucket: str) -> None:
-        self._client = client
+        self._client = adapt(client)
         self._bucket = bucket
 
     def read(self, key: str) -> tuple[bytes, str] | None:
         try:
             answer = self._client.get_object(Bucket=self._bucket, Key=key)
-        except ClientError as exc:
-            if _code(exc) in _MISSING:
+        except ServiceError as exc:
+            if exc.code in _MISSING:
                 return None
             raise
         return answer["Body"].read(), str(answer["ETag"])
@@ -46,8 +41,8 @@ class S3FeedStore:
                 CacheControl=CACHE_CONTROL,
                 **condition,
             )
-        except ClientError as exc:
-            if _code(exc) in _LOST:
+        except ServiceError as exc:
+            if exc.code in _LOST:
                 raise FeedConflict from None
             raise
         return str(answer["ETag"])

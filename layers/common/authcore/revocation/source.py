@@ -90,13 +90,8 @@ class S3FeedSource:
     def fetch(self, key: str, etag: str | None) -> Fetched:
         env = self._env
         region = sigv4.region_of(env)
-        configured = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
-        if configured:
-            # Path-style: what local endpoints (moto) serve.
-            base, path = configured.rstrip("/"), f"/{self._bucket}/{key}"
-        else:
-            suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-            base, path = f"https://{self._bucket}.s3.{region}.{suffix}", f"/{key}"
+        base, prefix = sigv4.s3_bucket(env, self._bucket, region)
+        path = f"{prefix}/{key}"
         host = base.split("://", 1)[1]
         try:
             credentials = sigv4.Credentials.from_env(env)

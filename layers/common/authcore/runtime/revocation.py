@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from authcore import aws
+from authcore import awsjson
 from authcore.config import Settings
 from authcore.errors import ConfigError
 from authcore.revocation.publisher import Publisher
@@ -22,7 +22,7 @@ def publisher() -> Publisher:
     bucket = settings().revocation_feed_bucket
     if not bucket:
         raise ConfigError("set REVOCATION_FEED_BUCKET: the bucket the feed is published to")
-    return Publisher(S3FeedStore(aws.s3(), bucket))
+    return Publisher(S3FeedStore(awsjson.S3(bucket), bucket))
 
 
 def reset() -> None:

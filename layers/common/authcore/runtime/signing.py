@@ -1,4 +1,4 @@
-"""The production wiring of the AWS-backed functions (botocore clients: authcore.aws),
+"""The production wiring of the AWS-backed functions (their AWS clients: authcore.aws),
 built once per container.
 
 Nothing here runs at import time; tests call ``reset()`` between cases.

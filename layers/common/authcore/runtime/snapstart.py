@@ -9,8 +9,7 @@ unique to it or would be stale:
 - ``random``'s state, which would otherwise produce the same sequence in every container
   (``secrets`` and ``os.urandom``, where every token and secret here comes from, ask the
   kernel at each call and keep no state in the process);
-- the cached botocore session and clients (their connections, and the credentials they
-  resolved, belong to the container that made them);
+- the cached AWS clients (their connections belong to the container that opened them);
 - the hand-signed reads' cached credentials (``authcore.sigv4``);
 - whatever the handler module says (the authorizer's runtime: configuration, key ring,
   revocation feed).
@@ -30,9 +29,6 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 
 SNAPSTART = "snap-start"
-# What botocore's first client costs beyond the session module: the client class factory,
-# its endpoint and retry machinery (measured with -X importtime on the first request).
-AWS_MODULES = ("botocore.session", "botocore.client", "botocore.config", "botocore.exceptions")
 
 Reset = Callable[[], None]
 

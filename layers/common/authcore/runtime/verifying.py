@@ -4,7 +4,7 @@ ring, a few verifiers over it, and in session mode the session check.
 Light on purpose (the authorizer imports it before every protected route): the
 standard library, ``cryptography`` and the light modules of ``authcore`` only.
 The keys table source and the session check are imported when first needed; neither
-mode loads an AWS SDK (their reads are signed by hand, ``authcore.dynamodb_http``).
+mode loads an AWS SDK (their reads are signed by hand, ``authcore.awsjson``).
 
 Everything hangs off one ``VerifyingRuntime`` object, not module globals: two
 copies of a handler module (tests and benchmarks run two authorizer "functions"

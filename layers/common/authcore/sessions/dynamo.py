@@ -5,7 +5,7 @@ tokens, never a token. Rotation is a single conditional UpdateItem: the write
 succeeds only if the presented token is the current one and the session is live,
 so two concurrent refreshes can never both win and a family can never fork.
 
-Every write is safe to repeat: botocore retries a request whose response was
+Every write is safe to repeat: the client retries a request whose response was
 lost (a read timeout after DynamoDB applied it), and the retry's conditional
 failure carries the item, which tells "my own earlier attempt landed" apart
 from "someone else got there first".
@@ -17,9 +17,8 @@ import hmac
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from authcore.aws import is_conditional_failure, unavailable_on_error
+from authcore.awsjson import ServiceError, TransportError, adapt
 from authcore.errors import InvalidGrant, RotationRefused, TemporarilyUnavailable
 from authcore.sessions.model import MAX_USER_AGENT_LENGTH, Session
 from authcore.tokens.issue import PASSWORD, Principal
@@ -111,7 +110,7 @@ def _same(a: bytes | None, b: bytes) -> bool:
 
 class DynamoSessionStore:
     def __init__(self, client: DynamoDBClient, table: str) -> None:
-        self._db = client
+        self._db = adapt(client)
         self._table = table
 
     def create(self, session: Session, *, guards: Sequence[dict[str, Any]] = ()) -> None:
@@ -130,7 +129,7 @@ class DynamoSessionStore:
                     ConditionExpression="attribute_not_exists(sid)",
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
-        except ClientError as exc:
+        except ServiceError as exc:
             if not is_conditional_failure(exc):
                 raise
             stored: Any = exc.response.get("Item")
@@ -140,8 +139,8 @@ class DynamoSessionStore:
             raise TemporarilyUnavailable() from None
 
     def _create_guarded(self, session: Session, guards: Sequence[dict[str, Any]]) -> None:
-        # botocore fills ClientRequestToken once per call and reuses it on its
-        # retries, so a transaction whose response was lost is not applied twice.
+        # The client (authcore.awsjson) fills ClientRequestToken once per call and
+        # reuses it on its retries, so a transaction whose response was lost is not applied twice.
         put: Any = {
             "Put": {
                 "TableName": self._table,
@@ -153,7 +152,7 @@ class DynamoSessionStore:
         items: Any = [put, *guards]
         try:
             self._db.transact_write_items(TransactItems=items)
-        except ClientError as exc:
+        except ServiceError as exc:
             response: Any = exc.response
             reasons = response.get("CancellationReasons", [])
             codes = [reason.get("Code") for reason in reasons]
@@ -164,7 +163,7 @@ class DynamoSessionStore:
             if "ConditionalCheckFailed" in codes[1:]:
                 raise InvalidGrant("Invalid username or password.") from None
             raise TemporarilyUnavailable() from None
-        except BotoCoreError:
+        except TransportError:
             raise TemporarilyUnavailable() from None
 
     def get(self, sid: str) -> Session | None:
@@ -211,7 +210,7 @@ class DynamoSessionStore:
                     # replay from grace from garbage costs no second read.
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
-        except ClientError as exc:
+        except ServiceError as exc:
             if not is_conditional_failure(exc):
                 raise
             item: Any = exc.response.get("Item")
@@ -222,7 +221,7 @@ class DynamoSessionStore:
                 and _same(stored.previous_digest, presented.digest)
             ):
                 # Only this call knows the successor: the write that landed was
-                # ours, retried by botocore after its response was lost.
+                # ours, retried by the client after its response was lost.
                 return stored
             raise RotationRefused(stored) from None
         return _from_item(response["Attributes"])
@@ -250,7 +249,7 @@ class DynamoSessionStore:
                         ":presented": {"B": presented.digest},
                     },
                 )
-        except ClientError as exc:
+        except ServiceError as exc:
             if is_conditional_failure(exc):
                 return False  # the session moved on or was revoked: nothing to hold
             raise
@@ -271,7 +270,7 @@ class DynamoSessionStore:
                     ConditionExpression="token_digest = :successor",
                     ExpressionAttributeValues={":successor": {"B": successor.digest}},
                 )
-        except (ClientError, TemporarilyUnavailable):
+        except (ServiceError, TemporarilyUnavailable):
             pass  # moved on (rotated, revoked) or unreachable: see above
 
     def revoke(
@@ -306,7 +305,7 @@ class DynamoSessionStore:
                     ConditionExpression=condition,
                     ExpressionAttributeValues=values,
                 )
-        except ClientError as exc:
+        except ServiceError as exc:
             if is_conditional_failure(exc):
                 return False
             raise
