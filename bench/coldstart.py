@@ -17,8 +17,9 @@ time (user + system, what a busy machine inflates least):
 - over bare: the process from its start to its answer (interpreter start, import, first
   event) as its parent saw it, less the bare interpreter's whole run. Not the child's exit:
   Lambda freezes a process once it has answered and never runs the interpreter's teardown
-  on anyone's request path, and that teardown is long here (up to ~140 ms for a function
-  that loaded botocore, every module and object freed one by one). The bare interpreter's
+  on anyone's request path, and that teardown can be long (up to ~140 ms for a function
+  that loaded botocore, every module and object freed one by one, before issue #20 took it
+  off every function). The bare interpreter's
   own exit (a millisecond or two) stays in the baseline, which favours nobody but it.
 
 Top imports: ``python -X importtime`` of separate processes (import and first event, since
@@ -265,8 +266,8 @@ def snapstart_table(functions: dict[str, Any]) -> list[str]:
     still pays (the first event), in wall and CPU ms."""
     lines = [
         "SnapStart estimate (what a restore skips; the restore itself is not measurable off "
-        "AWS, and the functions prime botocore's import into the snapshot, so part of an "
-        "HTTP function's first event moves there too: 'remains' is an upper bound)",
+        "AWS, and the authorizers prime their readers' imports into the snapshot, so part "
+        "of their first event moves there too: 'remains' is an upper bound)",
         "",
         "| function | today over bare ms (wall / CPU) | SnapStart removes (wall / CPU) "
         "| remains: first event (wall / CPU) |",

@@ -7,8 +7,8 @@ One run measures, then prices:
    and ``bench.token``: the handler on moto; ``bench.authorizer``: a new token and a cached
    one, stateless and session-checked), each printed next to the floor its benchmark
    measured in the same run;
-2. each operation's AWS requests, counted on the wire with botocore's ``provide-client-params``
-   hook while the real handlers run against moto, and the bytes each writes to its log;
+2. each operation's AWS requests, counted on the clients' wire (``infra.devkit.wire``)
+   while the real handlers run against moto, and the bytes each writes to its log;
    the JWKS and logout handlers, which no benchmark times, are timed here
    (``bench.interleaved``);
 3. the month's bill at each scale for the usage profile (flags below), next to Amazon

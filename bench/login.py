@@ -1,6 +1,6 @@
 """Login timing: what an attacker can learn from the clock, and what a login costs.
 
-Two comparisons, in one run against the same in-process moto, the whole login
+Two comparisons, in one run against the same moto (loopback HTTP), the whole login
 handler (``POST /auth/login``) each time:
 
 - enumeration: an unknown username, a wrong password for a real account and
@@ -8,7 +8,7 @@ handler (``POST /auth/login``) each time:
   medians within 10% of the wrong password's);
 - cost: a successful login next to one bare argon2id verification at the
   configured parameters, the floor no login can go below (target: at most
-  1.25x). moto answers in-process, so the three AWS calls a login cannot avoid
+  1.25x). moto answers in this process, so the three AWS calls a login cannot avoid
   (read the account, write the session, KMS Sign) cost CPU here where Lambda
   waits on the network; the target is therefore judged on a second run of the
   same login whose AWS answers are replayed at the HTTP layer (``Replay``): the
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     samples, parameters = run(args.tries, args.warmup)
     median = {name: statistics.median(values) for name, values in samples.items()}
     print(
-        f"login against moto in-process, argon2id {parameters}: {args.tries} tries each "
+        f"login against moto (loopback HTTP), argon2id {parameters}: {args.tries} tries each "
         f"after {args.warmup} warm-up, interleaved; milliseconds"
     )
     print(f"{'':<36}{'median':>9}{'p95':>9}{'mean':>9}{'ratio':>9}")

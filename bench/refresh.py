@@ -1,6 +1,7 @@
 """What a refresh costs beyond its floor.
 
-Times, in one run against the same in-process moto:
+Times, in one run against the same moto (its server in this process: the functions'
+clients speak HTTP, ``infra.devkit.moto.mocked``):
 
 - the whole refresh handler (``POST /auth/refresh``: parsing, rotation, signing,
   cookies/body, Powertools decorators), each call presenting the token the
@@ -8,10 +9,10 @@ Times, in one run against the same in-process moto:
 - the session service alone (rotation + signing, no HTTP edge);
 - the floor: the session store's rotation alone (its one conditional
   ``UpdateItem``, the store's own code), plus one KMS ``Sign`` of a message the
-  size of an access token.
+  size of an access token, through the handler's own clients.
 
-moto answers in-process, so the figures measure our code and botocore's
-request path, not the network: the ratio is the overhead a refresh adds on top
+moto answers on loopback, so the figures measure our code, the clients' request
+path and moto, not the network: the ratio is the overhead a refresh adds on top
 of the two calls it cannot avoid.
 
     .venv/bin/python -m bench.refresh [--iterations N] [--warmup N]
@@ -77,8 +78,9 @@ def run(iterations: int, warmup: int) -> dict[str, list[float]]:
 
     context = LambdaContext("bench-refresh", 256)
     with moto.mocked() as mocked, contextlib.redirect_stdout(io.StringIO()):
-        db, kms = mocked.dynamodb, mocked.kms
-        Admin.connect("users", "sessions", db).create_user("bench", PASSWORD, "profile")
+        Admin.connect("users", "sessions", mocked.dynamodb).create_user(
+            "bench", PASSWORD, "profile"
+        )
 
         def login() -> str:
             body = {"username": "bench", "password": PASSWORD, "delivery": "body"}
@@ -102,8 +104,10 @@ def run(iterations: int, warmup: int) -> dict[str, list[float]]:
             core_chain[0] = str(service.refresh(core_chain[0], issuer=issuer).refresh_token)
 
         # The floor, on a session item of its own: the store's rotation (its one
-        # conditional write), then one signature of a token-sized input.
-        store = DynamoSessionStore(db, "sessions")
+        # conditional write), then one signature of a token-sized input, through the
+        # handler's own clients (the same wire: HTTP to moto, as to AWS).
+        store = DynamoSessionStore(aws.dynamodb(), "sessions")
+        kms = aws.kms()
         message = secrets.token_urlsafe(400).encode()
         state = [RefreshToken.parse(login())]
 
@@ -142,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     round_trips = results.pop(ROUND_TRIPS)[0]
     handler, service, floor = (statistics.median(results[k]) for k in (HANDLER, SERVICE, FLOOR))
     print(
-        f"refresh against moto in-process: {args.iterations} calls each "
+        f"refresh against moto (loopback HTTP): {args.iterations} calls each "
         f"after {args.warmup} warm-up, milliseconds per call"
     )
     print(f"{'':<42}{'median':>9}{'p95':>9}{'mean':>9}")

@@ -1,6 +1,7 @@
 """What the token endpoint's client authentication costs: it must be noise.
 
-Times, in one run against the same in-process moto, interleaved (``bench.interleaved``):
+Times, in one run against the same moto (its server in this process, over loopback HTTP),
+interleaved (``bench.interleaved``):
 
 - the whole OAuth handler (``POST /oauth2/token``, ``client_secret_basic``,
   ``grant_type=client_credentials``, the default quota of 1000 tokens an hour): form
@@ -16,8 +17,8 @@ Target: handler / baseline at most 1.3x (median). The second verdict adds the
 quota's share (a reservation over the block size) to the baseline. A secret digested
 with argon2 or bcrypt would cost tens of milliseconds here and miss both by an order
 of magnitude; an HMAC is microseconds (the last line: its share of the handler). moto
-answers in process, so the figures measure our code and botocore's request path, not
-the network, whose round trips would only shrink the ratios.
+answers on loopback, so the figures measure our code, the clients' request path and
+moto, not the network, whose round trips would only shrink the ratios.
 
     .venv/bin/python -m bench.token [--iterations N] [--warmup N]
 """
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     results, block, per_token = run(args.iterations, args.warmup)
     median = {name: statistics.median(values) for name, values in results.items()}
     print(
-        f"token endpoint against moto in-process: {args.iterations} calls each after "
+        f"token endpoint against moto (loopback HTTP): {args.iterations} calls each after "
         f"{args.warmup} warm-up, interleaved; milliseconds per call, ratio to the baseline"
     )
     print(f"{'':<38}{'median':>9}{'p95':>9}{'mean':>9}{'ratio':>9}")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from authcore.clients.model import AUTH_METHODS
-from authcore.keys.table import PUBLISHED, KeyRecord
+
+if TYPE_CHECKING:
+    from authcore.keys.table import KeyRecord
 
 API_GATEWAY_JWKS_CACHE_SECONDS = 2 * 3600
 # What the JWKS's Cache-Control allows other verifiers: a revoked key leaves a
@@ -20,6 +22,10 @@ AUTHORIZER_RELOAD_SECONDS = 30
 
 def published_jwks(records: list[KeyRecord]) -> dict[str, Any]:
     """The public JWKS: pending, current and previous keys, public members only."""
+    # Imported here: the routes that only read the cache bounds above (every HTTP
+    # function's responses) must not load the table's AWS client machinery.
+    from authcore.keys.table import PUBLISHED
+
     order = {state: i for i, state in enumerate(("current", "pending", "previous"))}
     keys = sorted((r for r in records if r.state in PUBLISHED), key=lambda r: order[r.state])
     return {"keys": [r.public_jwk for r in keys]}
