@@ -45,7 +45,6 @@ import random
 import re
 import threading
 import time
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, TypeVar, cast
@@ -223,7 +222,9 @@ class Client:
         """``operation``'s answer to ``request`` (both in the service's JSON)."""
         token = self.tokens.get(operation)
         if token and token not in request:
-            request = {**request, token: str(uuid.uuid4())}
+            # Any unique string of at most 36 characters; not uuid4, whose module is
+            # 3 ms of the authorizers' cold start for the same 128 random bits.
+            request = {**request, token: os.urandom(16).hex()}
         body = json.dumps(request, default=_blob).encode("utf-8")
         headers = {"content-type": self.content_type, "x-amz-target": f"{self.target}.{operation}"}
         return self._decode(_json(self.request(operation, "/", body, headers)))
