@@ -363,6 +363,16 @@ def _binary_attributes(value: Any) -> Any:
     return value
 
 
+def _operation(name: str) -> Any:
+    """A method calling operation ``name`` with its keyword arguments as the request, the
+    way botocore's low-level clients name them (``get_item`` for ``GetItem``)."""
+
+    def method(self: Client, **request: Any) -> dict[str, Any]:
+        return self.call(name, request)
+
+    return method
+
+
 class DynamoDB(Client):
     service = "dynamodb"
     target = "DynamoDB_20120810"
@@ -373,32 +383,15 @@ class DynamoDB(Client):
         decoded: dict[str, Any] = _binary_attributes(answer)
         return decoded
 
-    def get_item(self, **request: Any) -> dict[str, Any]:
-        return self.call("GetItem", request)
-
-    def put_item(self, **request: Any) -> dict[str, Any]:
-        return self.call("PutItem", request)
-
-    def update_item(self, **request: Any) -> dict[str, Any]:
-        return self.call("UpdateItem", request)
-
-    def delete_item(self, **request: Any) -> dict[str, Any]:
-        return self.call("DeleteItem", request)
-
-    def query(self, **request: Any) -> dict[str, Any]:
-        return self.call("Query", request)
-
-    def scan(self, **request: Any) -> dict[str, Any]:
-        return self.call("Scan", request)
-
-    def transact_get_items(self, **request: Any) -> dict[str, Any]:
-        return self.call("TransactGetItems", request)
-
-    def transact_write_items(self, **request: Any) -> dict[str, Any]:
-        return self.call("TransactWriteItems", request)
-
-    def batch_get_item(self, **request: Any) -> dict[str, Any]:
-        return self.call("BatchGetItem", request)
+    get_item = _operation("GetItem")
+    put_item = _operation("PutItem")
+    update_item = _operation("UpdateItem")
+    delete_item = _operation("DeleteItem")
+    query = _operation("Query")
+    scan = _operation("Scan")
+    transact_get_items = _operation("TransactGetItems")
+    transact_write_items = _operation("TransactWriteItems")
+    batch_get_item = _operation("BatchGetItem")
 
 
 class KMS(Client):
@@ -406,26 +399,13 @@ class KMS(Client):
     target = "TrentService"
     blobs = frozenset({"Signature", "PublicKey", "CiphertextBlob", "Plaintext"})
 
-    def sign(self, **request: Any) -> dict[str, Any]:
-        return self.call("Sign", request)
-
-    def get_public_key(self, **request: Any) -> dict[str, Any]:
-        return self.call("GetPublicKey", request)
-
-    def encrypt(self, **request: Any) -> dict[str, Any]:
-        return self.call("Encrypt", request)
-
-    def decrypt(self, **request: Any) -> dict[str, Any]:
-        return self.call("Decrypt", request)
-
-    def create_key(self, **request: Any) -> dict[str, Any]:
-        return self.call("CreateKey", request)
-
-    def disable_key(self, **request: Any) -> dict[str, Any]:
-        return self.call("DisableKey", request)
-
-    def schedule_key_deletion(self, **request: Any) -> dict[str, Any]:
-        return self.call("ScheduleKeyDeletion", request)
+    sign = _operation("Sign")
+    get_public_key = _operation("GetPublicKey")
+    encrypt = _operation("Encrypt")
+    decrypt = _operation("Decrypt")
+    create_key = _operation("CreateKey")
+    disable_key = _operation("DisableKey")
+    schedule_key_deletion = _operation("ScheduleKeyDeletion")
 
 
 class SecretsManager(Client):
@@ -435,11 +415,8 @@ class SecretsManager(Client):
     blobs = frozenset({"SecretBinary"})
     tokens: ClassVar[Mapping[str, str]] = {"PutSecretValue": "ClientRequestToken"}
 
-    def get_secret_value(self, **request: Any) -> dict[str, Any]:
-        return self.call("GetSecretValue", request)
-
-    def put_secret_value(self, **request: Any) -> dict[str, Any]:
-        return self.call("PutSecretValue", request)
+    get_secret_value = _operation("GetSecretValue")
+    put_secret_value = _operation("PutSecretValue")
 
 
 class Lambda(Client):
