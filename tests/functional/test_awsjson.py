@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -20,6 +21,7 @@ from authcore.awsjson import AwsError, DynamoDB
 from infra import template
 from infra.devkit import moto
 
+CLOSE_AFTER = "x-test-close-after"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret"}
 
 
@@ -62,12 +64,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         status, answer, *extra = step
+        headers = dict(extra[0]) if extra else {}
         self.send_response(status)
-        for name, value in (extra[0] if extra else {}).items():
+        for name, value in headers.items():
             self.send_header(name, value)
         self.send_header("content-length", str(len(answer)))
         self.end_headers()
         self.wfile.write(answer)
+        # Answered as kept alive (no Connection: close), then closed: an idle timeout.
+        self.close_connection = CLOSE_AFTER in headers
 
 
 @pytest.fixture
@@ -114,17 +119,37 @@ def test_calls_are_signed_posts_of_the_operation_over_one_kept_alive_connection(
         (400, error("ThrottlingException")),
         (500, error("InternalServerError")),
         (503, b"not json"),
-        None,  # the connection dropped: a kept-alive one the far end closed, say
     ],
 )
-def test_a_transient_failure_is_tried_once_more_on_a_new_connection(server, first):
+def test_a_transient_refusal_is_tried_once_more_on_the_same_connection(server, first):
+    """The refusal was read to its end: the connection is as good as before."""
     db = dynamodb(server)
     server.script = [(200, b"{}"), first, (200, b'{"Count": 1}')]
     db.call("GetItem", {})
     assert db.call("GetItem", {}) == {"Count": 1}
     assert len(server.seen) == 3
+    assert len(set(server.connections)) == 1
+
+
+def test_a_request_left_unanswered_is_tried_once_more_on_a_new_connection(server):
+    db = dynamodb(server)
+    server.script = [(200, b"{}"), None, (200, b'{"Count": 1}')]
+    db.call("GetItem", {})
+    assert db.call("GetItem", {}) == {"Count": 1}
+    assert len(server.seen) == 3
     assert server.connections[1] == server.connections[0]
     assert server.connections[2] != server.connections[1]
+
+
+def test_a_connection_closed_while_idle_costs_no_attempt(server):
+    """A container thawed after minutes finds its kept-alive connection closed by the
+    far end: it opens a new one before sending, as urllib3's pool does for botocore."""
+    db = dynamodb(server, attempts=1)
+    server.script = [(200, b"{}", {CLOSE_AFTER: "1"}), (200, b'{"Count": 1}')]
+    db.call("GetItem", {})
+    time.sleep(0.2)  # the far end's FIN arrives
+    assert db.call("GetItem", {}) == {"Count": 1}
+    assert server.connections[1] != server.connections[0]
 
 
 @pytest.mark.parametrize(
@@ -439,3 +464,24 @@ def test_s3_objects_over_http_with_conditional_writes(moto_env):
     assert s3.put_object(Bucket="feed", Body=b"{}", IfMatch=etag, **write)["ETag"] != etag
     with pytest.raises(awsjson.TransportError):
         s3.get_object(Bucket="other", Key="k.json")
+
+
+def test_a_blob_that_is_not_base64_is_a_transport_error_not_a_crash(server):
+    server.script = [(200, b'{"Item": {"d": {"B": "not base64!"}}}')]
+    with pytest.raises(awsjson.TransportError) as failed:
+        functions_client(server).get_item(TableName="t")
+    assert failed.value.cause == "NotBase64"
+
+
+def test_a_header_http_cannot_send_is_a_transport_error(server):
+    env = {**CREDENTIALS, "AWS_REGION": "eu-west-1", "AWS_ENDPOINT_URL": server.url}
+    with pytest.raises(awsjson.TransportError) as failed:
+        awsjson.S3("feed", env=env).put_object(
+            Bucket="feed",
+            Key="k",
+            Body=b"{}",
+            ContentType="application/json\r\nx-injected: 1",
+            CacheControl="no-cache",
+        )
+    assert not failed.value.transient
+    assert server.seen == []

@@ -8,6 +8,7 @@ and both signers read the same fixed time.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -210,3 +211,35 @@ def test_a_wrong_secret_or_date_changes_the_signature():
         sign(method="HEAD"),
     ]
     assert len({base, *variants}) == len(variants) + 1
+
+
+@pytest.mark.parametrize(
+    "function",
+    ["stack-AccountMailFunction-x1", "arn:aws:lambda:eu-west-1:123456789012:function:mail:live"],
+)
+def test_a_lambda_invoke_is_signed_as_botocore_signs_it(function):
+    """Every service but S3 signs the path encoded twice: an ARN's ':' goes as %3A and is
+    signed as %253A (the template hands the mail function's alias ARN to the routes)."""
+    from urllib.parse import quote
+
+    from botocore.auth import SigV4Auth
+
+    path = f"/2015-03-31/functions/{function}/invocations"
+    url = "https://lambda.eu-west-1.amazonaws.com" + quote(path, safe="/-_.~")
+    theirs = AWSRequest(
+        method="POST", url=url, data=b"{}", headers={"X-Amz-Invocation-Type": "Event"}
+    )
+    SigV4Auth(Credentials(ACCESS_KEY, SECRET), "lambda", "eu-west-1").add_auth(theirs)
+    when = datetime.strptime(theirs.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    ours = sigv4.signed_headers(
+        method="POST",
+        host="lambda.eu-west-1.amazonaws.com",
+        path=path,
+        region="eu-west-1",
+        service="lambda",
+        credentials=sigv4.Credentials(ACCESS_KEY, SECRET),
+        now=when,
+        headers={"x-amz-invocation-type": "Event"},
+        payload_sha256=hashlib.sha256(b"{}").hexdigest(),
+    )
+    assert ours["authorization"] == theirs.headers["Authorization"]

@@ -26,7 +26,8 @@ What botocore did that matters here is done here too:
   ``response`` has botocore's shape: ``Error.Code``, ``CancellationReasons``) and
   ``TransportError`` (no usable answer). Their ``cause`` is safe to log: an error type
   the service named, or a transport failure's class. Never the request (it holds
-  session ids and secrets) nor the service's message (it may echo the request).
+  session ids and secrets) nor the service's message (it may echo the request), but
+  for ``Sdk``'s, whose callers are the operators' tools.
 
 Credentials are the function's own (``sigv4.Credentials.from_env``), read per request:
 Lambda renews them. The operators' tools, whose credentials come from profiles or
@@ -43,6 +44,7 @@ import json
 import os
 import random
 import re
+import select
 import threading
 import time
 from collections.abc import Mapping
@@ -222,12 +224,17 @@ class Client:
         """``operation``'s answer to ``request`` (both in the service's JSON)."""
         token = self.tokens.get(operation)
         if token and token not in request:
-            # Any unique string of at most 36 characters; not uuid4, whose module is
-            # 3 ms of the authorizers' cold start for the same 128 random bits.
+            # 32 hex characters, which both services take (DynamoDB: at most 36;
+            # Secrets Manager: 32 to 64); not uuid4, whose module is 3 ms of the
+            # authorizers' cold start for the same 128 random bits.
             request = {**request, token: os.urandom(16).hex()}
         body = json.dumps(request, default=_blob).encode("utf-8")
         headers = {"content-type": self.content_type, "x-amz-target": f"{self.target}.{operation}"}
-        return self._decode(_json(self.request(operation, "/", body, headers)))
+        answer = _json(self.request(operation, "/", body, headers))
+        try:
+            return self._decode(answer)
+        except ValueError:  # binascii.Error: a blob that is not base64
+            raise TransportError("NotBase64") from None
 
     def request(
         self,
@@ -243,7 +250,10 @@ class Client:
             try:
                 answer = self._attempt(operation, path, body, headers, method)
             except AwsError as failed:
-                self.close()
+                if isinstance(failed, TransportError):
+                    # Mid-request or answered garbage: the connection's state is unknown.
+                    # A service's refusal was read to its end and leaves it reusable.
+                    self.close()
                 if attempt == self._attempts or not failed.transient:
                     raise
                 if self._backoff:
@@ -260,6 +270,9 @@ class Client:
         except (OSError, http.client.HTTPException) as exc:
             # Refused, reset, timed out, or a kept-alive connection the far end closed.
             raise TransportError(type(exc).__name__, transient=True) from None
+        except ValueError as exc:
+            # A header http.client refuses to send (UnicodeEncodeError among them).
+            raise TransportError(type(exc).__name__) from None
         if answer[0] >= 300:
             raise self._failure(*answer)
         return answer
@@ -329,6 +342,8 @@ class Client:
             self._local.connection = None
 
     def _open(self) -> tuple[http.client.HTTPConnection, str]:
+        if _dropped(getattr(self._local, "connection", None)):
+            self.close()
         if getattr(self._local, "connection", None) is None:
             opened = connect(self._endpoint, self._timeout)
             if opened is None:
@@ -342,6 +357,20 @@ class Client:
             if isinstance(answer[name], str):
                 answer[name] = base64.b64decode(answer[name])
         return answer
+
+
+def _dropped(connection: http.client.HTTPConnection | None) -> bool:
+    """A kept-alive connection the far end has closed (idle timeouts; a container thawed
+    after minutes): its socket reads as ready, at end of file. Checked before each reuse,
+    as urllib3's pool does for botocore, so that it costs neither an attempt nor a pause."""
+    sock = connection.sock if connection is not None else None
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 def _binary_attributes(value: Any) -> Any:
@@ -427,8 +456,7 @@ class Lambda(Client):
     ) -> dict[str, Any]:
         """Lambda's REST ``Invoke`` (``POST /2015-03-31/functions/{name}/invocations``).
         Only asynchronous: a synchronous answer's payload is not JSON of ours to parse.
-        A name, not an ARN: a name needs no URI-encoding, an ARN's colons would need it
-        twice in the signature (SigV4 for every service but S3)."""
+        A name or an ARN (the template gives the mail function's alias ARN)."""
         headers = {"content-type": "application/json", "x-amz-invocation-type": "Event"}
         path = f"/2015-03-31/functions/{FunctionName}/invocations"
         return _json(self.request("Invoke", path, Payload, headers))
@@ -500,9 +528,9 @@ class S3(Client):
 
 class Sdk:
     """A botocore client as one of these: its calls, with its failures as ``ServiceError``
+    (botocore's whole ``response``, its message included: these are the operators' tools)
     and ``TransportError``. For the operators' tools (``infra``), whose credentials come
-    from botocore's whole chain, and for the calls still made through botocore (the
-    revocation feed's S3 writes). botocore had retried them already."""
+    from botocore's whole chain, and the tests' moto clients. botocore had retried them."""
 
     def __init__(self, client: Any) -> None:
         self.client = client

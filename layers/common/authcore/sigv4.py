@@ -1,11 +1,10 @@
-"""AWS Signature Version 4, by hand, for the authorizer's two reads.
+"""AWS Signature Version 4, by hand, for every AWS request the functions make.
 
-Why not boto3: importing it costs more CPU than the authorizer's whole cold start,
-and the authorizer makes exactly two kinds of AWS request: one DynamoDB ``Query``
-of the keys table (``authcore.keys.source``) and one S3 ``GET`` of the revocation
-feed (``authcore.revocation.source``). Each is one signed HTTP request: standard
+Why not botocore: importing it and building a client costs more CPU than the rest of
+a cold start (issue #20), and each call here is one HTTP request (``authcore.awsjson``,
+the authorizers' ``authcore.keys.source`` and ``authcore.revocation.source``): standard
 library only (``hmac``, ``hashlib``), the procedure of the AWS General Reference,
-"Create a signed AWS API request". A test checks the signatures against botocore's.
+"Create a signed AWS API request". Tests check the signatures against botocore's.
 """
 
 from __future__ import annotations
@@ -195,9 +194,11 @@ def signed_headers(
     payload_sha256: str = EMPTY_PAYLOAD_SHA256,
 ) -> dict[str, str]:
     """``headers`` (lower-case names), signed, plus ``host``, ``x-amz-date``, the
-    session token and ``authorization``. No query string: neither read has one.
-    S3 wants the payload's digest as a header of its own; the path is URI-encoded
-    once, as S3 and DynamoDB (whose path is ``/``) both expect."""
+    session token and ``authorization``, for a request to ``path`` sent URI-encoded
+    once (``quote(path, safe="/-_.~")``). No query string: no call here has one. S3
+    wants the payload's digest as a header of its own and signs the path as sent;
+    every other service signs it encoded once more (a Lambda ARN's ``:`` is sent as
+    ``%3A`` and signed as ``%253A``), as the SigV4 procedure says."""
     amz_date = now.strftime("%Y%m%dT%H%M%SZ")
     day = amz_date[:8]
     signed = {**(headers or {}), "host": host, "x-amz-date": amz_date}
@@ -206,10 +207,11 @@ def signed_headers(
     if credentials.session_token:
         signed["x-amz-security-token"] = credentials.session_token
     names = sorted(signed)
+    sent = quote(path, safe="/-_.~")
     canonical = "\n".join(
         [
             method,
-            quote(path, safe="/-_.~"),
+            sent if service == "s3" else quote(sent, safe="/-_.~"),
             "",
             *(f"{name}:{signed[name].strip()}" for name in names),
             "",

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
-from authcore.awsjson import AwsError, DynamoDB
+from authcore.awsjson import AUTHORIZER_MAX_BYTES, AwsError, DynamoDB
 from authcore.clock import Clock, system_clock
 from authcore.errors import InvalidToken, NoUserSession, SessionCheckUnavailable
 from authcore.tokens.claims import AccessClaims
@@ -123,7 +123,13 @@ def dynamo_reader(table: str) -> DynamoSessionReader:
     checker its runtime keeps (``authcore.runtime.verifying``), and goes with it on
     ``reset``, its connection with it."""
     return DynamoSessionReader(
-        DynamoDB(timeout=READ_TIMEOUT_SECONDS, attempts=READ_ATTEMPTS, backoff=False), table
+        DynamoDB(
+            timeout=READ_TIMEOUT_SECONDS,
+            attempts=READ_ATTEMPTS,
+            backoff=False,
+            max_bytes=AUTHORIZER_MAX_BYTES,
+        ),
+        table,
     )
 
 
