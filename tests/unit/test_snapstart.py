@@ -20,6 +20,20 @@ from authcore.runtime import snapstart
 SNAPSTART_ENV = {"AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start"}
 
 
+def import_under_snapstart(monkeypatch: pytest.MonkeyPatch, name: str, **env: str) -> Any:
+    """Module ``name`` imported anew, as a SnapStart container's init imports it (with
+    ``env``). The module other tests hold goes back afterwards, both in ``sys.modules``
+    and as its package's attribute (``from functions.x import app`` reads the latter)."""
+    package_name, _, attribute = name.rpartition(".")
+    importlib.import_module(name)  # the original, imported in the tests' own environment
+    package = importlib.import_module(package_name)
+    monkeypatch.setattr(package, attribute, getattr(package, attribute))
+    monkeypatch.delitem(sys.modules, name)
+    for variable, value in {**SNAPSTART_ENV, **env}.items():
+        monkeypatch.setenv(variable, value)
+    return importlib.import_module(name)
+
+
 class FakeRuntime:
     """What snapshot_restore_py records; ``snapshot`` and ``restore`` play Lambda's part."""
 
@@ -100,32 +114,19 @@ def test_after_a_restore_clients_and_credentials_are_rebuilt(lambda_runtime, mon
 
 
 def test_the_authorizer_registers_its_runtime_reset(lambda_runtime, monkeypatch):
-    for name, value in SNAPSTART_ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("KEYS_TABLE", "keys")
-    monkeypatch.delitem(sys.modules, "functions.authorizer.app", raising=False)
-    app = importlib.import_module("functions.authorizer.app")
-    try:
-        settings = app.runtime.settings()
-        assert app.runtime.settings() is settings  # cached per container
-        lambda_runtime.restore()
-        assert app.runtime.settings() is not settings
-    finally:
-        sys.modules.pop("functions.authorizer.app", None)
+    app = import_under_snapstart(monkeypatch, "functions.authorizer.app", KEYS_TABLE="keys")
+    settings = app.runtime.settings()
+    assert app.runtime.settings() is settings  # cached per container
+    lambda_runtime.restore()
+    assert app.runtime.settings() is not settings
 
 
 def test_an_http_function_registers_the_hooks_and_primes_nothing(lambda_runtime, monkeypatch):
     """Its imports are the snapshot; no AWS SDK to import ahead of the first request."""
-    for name, value in SNAPSTART_ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delitem(sys.modules, "functions.refresh.app", raising=False)
-    try:
-        importlib.import_module("functions.refresh.app")
-        ((_, (primed,)),) = lambda_runtime.before
-        assert tuple(primed) == ()
-        assert len(lambda_runtime.after) == 1
-    finally:
-        sys.modules.pop("functions.refresh.app", None)
+    import_under_snapstart(monkeypatch, "functions.refresh.app")
+    ((_, (primed,)),) = lambda_runtime.before
+    assert tuple(primed) == ()
+    assert len(lambda_runtime.after) == 1
 
 
 @pytest.mark.parametrize(
@@ -141,15 +142,8 @@ def test_an_http_function_registers_the_hooks_and_primes_nothing(lambda_runtime,
 def test_the_authorizer_primes_what_its_mode_imports_first(
     lambda_runtime, monkeypatch, mode, primed
 ):
-    for name, value in SNAPSTART_ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AUTHORIZER_MODE", mode)
-    monkeypatch.delitem(sys.modules, "functions.authorizer.app", raising=False)
-    try:
-        importlib.import_module("functions.authorizer.app")
-        ((_, (names,)),) = lambda_runtime.before
-        assert names == primed
-        lambda_runtime.snapshot()
-        assert all(name in sys.modules for name in primed)
-    finally:
-        sys.modules.pop("functions.authorizer.app", None)
+    import_under_snapstart(monkeypatch, "functions.authorizer.app", AUTHORIZER_MODE=mode)
+    ((_, (names,)),) = lambda_runtime.before
+    assert names == primed
+    lambda_runtime.snapshot()
+    assert all(name in sys.modules for name in primed)
