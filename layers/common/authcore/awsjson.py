@@ -141,6 +141,10 @@ def _blob(value: object) -> str:
     raise Unserialisable(type(value).__name__)
 
 
+def _body(request: Mapping[str, Any]) -> bytes:
+    return json.dumps(request, default=_blob).encode("utf-8")
+
+
 # An answer: its status, body and headers (names in lower case).
 Answer = tuple[int, bytes, Mapping[str, str]]
 
@@ -158,28 +162,14 @@ def _json(answer: Answer) -> dict[str, Any]:
     return parsed
 
 
-def _error_code(status: int, body: bytes, header: str | None) -> str:
-    """The error's type without its namespace (``com.amazonaws.dynamodb.v20120810#
-    ThrottlingException``) or the REST protocols' ``:`` suffix, from the body's
-    ``__type`` or else the ``x-amzn-ErrorType`` header; ``HTTP<status>`` if neither
-    names one that looks like a name (it is logged)."""
-    try:
-        named = json.loads(body).get("__type", "")
-    except (ValueError, AttributeError):
-        named = ""
-    if not isinstance(named, str) or not named:
-        named = header or ""
-    name = named.split(":", 1)[0].rsplit("#", 1)[-1]
-    return name if _ERROR_TYPE.fullmatch(name) else f"HTTP{status}"
-
-
 class Client:
     """One service's calls, with the function's credentials, over one connection per
     thread kept alive between calls (a warm container pays no TLS handshake per call).
 
     ``timeout`` bounds the connection, each read and the whole answer; ``attempts``
-    counts tries of a transient failure, each on a new connection; ``backoff`` False
-    retries at once (an authorizer holds an API request: it cannot wait out a pause).
+    counts tries of a transient failure (a new connection after a transport failure,
+    the same one after a refusal read to its end); ``backoff`` False retries at once
+    (an authorizer holds an API request: it cannot wait out a pause).
     """
 
     service: ClassVar[str]  # the name SigV4 signs with
@@ -228,13 +218,8 @@ class Client:
             # Secrets Manager: 32 to 64); not uuid4, whose module is 3 ms of the
             # authorizers' cold start for the same 128 random bits.
             request = {**request, token: os.urandom(16).hex()}
-        body = json.dumps(request, default=_blob).encode("utf-8")
         headers = {"content-type": self.content_type, "x-amz-target": f"{self.target}.{operation}"}
-        answer = _json(self.request(operation, "/", body, headers))
-        try:
-            return self._decode(answer)
-        except ValueError:  # binascii.Error: a blob that is not base64
-            raise TransportError("NotBase64") from None
+        return self._decoded(_json(self.request(operation, "/", _body(request), headers)))
 
     def request(
         self,
@@ -278,21 +263,35 @@ class Client:
         return answer
 
     def _failure(self, status: int, data: bytes, headers: Mapping[str, str]) -> ServiceError:
-        code = _error_code(status, data, headers.get("x-amzn-errortype"))
         try:
-            body = json.loads(data)
+            parsed = json.loads(data)
         except ValueError:
-            body = None
+            parsed = None
+        body: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
+        code = self._error_code(status, data, body, headers)
         # What the error carries besides its type and message, where botocore puts it:
         # a refused condition's item (ReturnValuesOnConditionCheckFailure), a cancelled
         # transaction's CancellationReasons.
         extra = {
             name: value
-            for name, value in (body.items() if isinstance(body, dict) else ())
+            for name, value in body.items()
             if name not in ("__type", "message", "Message", "Error", "ResponseMetadata")
         }
         transient = status in TRANSIENT_STATUS or code in TRANSIENT
-        return ServiceError(code, status, transient=transient, response=self._decode(extra))
+        return ServiceError(code, status, transient=transient, response=self._decoded(extra))
+
+    def _error_code(
+        self, status: int, data: bytes, body: Mapping[str, Any], headers: Mapping[str, str]
+    ) -> str:
+        """The error's type without its namespace (``com.amazonaws.dynamodb.v20120810#
+        ThrottlingException``) or the REST protocols' ``:`` suffix, from the body's
+        ``__type`` or else the ``x-amzn-ErrorType`` header; ``HTTP<status>`` if neither
+        names one that looks like a name (it is logged)."""
+        named = body.get("__type")
+        if not isinstance(named, str) or not named:
+            named = headers.get("x-amzn-errortype", "")
+        name = named.split(":", 1)[0].rsplit("#", 1)[-1]
+        return name if _ERROR_TYPE.fullmatch(name) else f"HTTP{status}"
 
     def exchange(
         self,
@@ -351,6 +350,12 @@ class Client:
             self._local.connection, parts = opened
             self._local.host = parts.netloc
         return self._local.connection, self._local.host
+
+    def _decoded(self, answer: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return self._decode(answer)
+        except ValueError:  # binascii.Error: a blob that is not base64
+            raise TransportError("NotBase64") from None
 
     def _decode(self, answer: dict[str, Any]) -> dict[str, Any]:
         for name in self.blobs & answer.keys():
@@ -469,9 +474,10 @@ class SESv2(Client):
 
     def send_email(self, **request: Any) -> dict[str, Any]:
         """SES v2's REST ``SendEmail`` (``POST /v2/email/outbound-emails``)."""
-        body = json.dumps(request, default=_blob).encode("utf-8")
         headers = {"content-type": "application/json"}
-        return _json(self.request("SendEmail", "/v2/email/outbound-emails", body, headers))
+        return _json(
+            self.request("SendEmail", "/v2/email/outbound-emails", _body(request), headers)
+        )
 
 
 _S3_CODE = re.compile(rb"<Code>([A-Za-z0-9]{1,64})</Code>")
@@ -495,12 +501,12 @@ class S3(Client):
             raise TransportError("OtherBucket")
         return f"{self._prefix}/{key}"
 
-    def _failure(self, status: int, data: bytes, headers: Mapping[str, str]) -> ServiceError:
-        # botocore names an error without a body (a HEAD, a 304) by its status.
+    def _error_code(
+        self, status: int, data: bytes, body: Mapping[str, Any], headers: Mapping[str, str]
+    ) -> str:
+        # XML; botocore names an error without a body (a HEAD, a 304) by its status.
         named = _S3_CODE.search(data)
-        code = named.group(1).decode("ascii") if named else str(status)
-        transient = status in TRANSIENT_STATUS or code in TRANSIENT
-        return ServiceError(code, status, transient=transient)
+        return named.group(1).decode("ascii") if named else str(status)
 
     def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
         _, data, headers = self.request("GetObject", self._path(Bucket, Key), b"", {}, "GET")
@@ -528,9 +534,9 @@ class S3(Client):
 
 class Sdk:
     """A botocore client as one of these: its calls, with its failures as ``ServiceError``
-    (botocore's whole ``response``, its message included: these are the operators' tools)
-    and ``TransportError``. For the operators' tools (``infra``), whose credentials come
-    from botocore's whole chain, and the tests' moto clients. botocore had retried them."""
+    (botocore's whole ``response``, its message included) and ``TransportError``. For the
+    operators' tools (``infra``), whose credentials come from botocore's whole chain, and
+    the tests' moto clients. botocore had retried them."""
 
     def __init__(self, client: Any) -> None:
         self.client = client

@@ -173,8 +173,7 @@ def s3_bucket(env: Mapping[str, str], bucket: str, region: str) -> tuple[str, st
     configured = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
     if configured:
         return configured.rstrip("/"), f"/{bucket}"
-    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-    return f"https://{bucket}.s3.{region}.{suffix}", ""
+    return endpoint({}, "s3", region, host=f"{bucket}.s3"), ""
 
 
 def _hmac(key: bytes, text: str) -> bytes:
