@@ -19,7 +19,7 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -38,6 +38,7 @@ from authcore.clients.model import (
     secret_digest,
 )
 from authcore.errors import ConfigError, InvalidRequest, WriteConflict
+from authcore.records import replace
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient

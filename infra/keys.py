@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 import boto3
@@ -25,6 +25,7 @@ from authcore.config import Settings
 from authcore.keys.lifecycle import SIGNER_CACHE_SECONDS, KeyLifecycle, KeyMaterial
 from authcore.keys.material import KmsMaterial, SecretsMaterial
 from authcore.keys.table import KeyRecord, KeyTable
+from authcore.records import asdict
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from dataclasses import asdict
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from authcore.edge.observability import logger, metrics
+from authcore.records import asdict
 from authcore.runtime import signing
 
 

@@ -193,7 +193,7 @@ def test_secret_rotation_both_work_in_the_overlap_and_the_old_fails_after(store)
     assert grant("reports-job", second).status == 200
     # Revoking the old secret (the admin drops it) ends the overlap.
     current = store.get("reports-job")
-    from dataclasses import replace
+    from authcore.records import replace
 
     store.replace(current, replace(current, secrets=current.secrets[-1:]))
     assert grant("reports-job", first).status == 401
@@ -378,7 +378,7 @@ def test_a_client_credentials_token_cannot_be_revoked(store):
 
 
 def test_a_disabled_clients_tokens_introspect_as_inactive(store):
-    from dataclasses import replace
+    from authcore.records import replace
 
     secret = register(store)
     observer = register(store, client_id="observer")

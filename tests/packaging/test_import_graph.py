@@ -111,3 +111,12 @@ def test_functions_without_aws_calls_load_no_aws_client(cold, logical_id):
     modules = loaded(cold, logical_id)
     assert "app" in modules
     assert {"authcore.awsjson", "http.client"}.isdisjoint(modules)
+
+
+@pytest.mark.parametrize("logical_id", NO_BOTOCORE_AT_ALL)
+def test_the_authorizers_load_no_dataclasses(cold, logical_id):
+    """Their records are authcore.records': dataclasses would bring inspect, ast, dis and
+    tokenize (~8 ms) into the cold start every API request may wait on."""
+    modules = loaded(cold, logical_id)
+    assert "app" in modules
+    assert {"dataclasses", "inspect"}.isdisjoint(modules)

@@ -9,12 +9,12 @@ every time is a frozen number.
 from __future__ import annotations
 
 import base64
-import dataclasses
 from typing import Any
 
 import pytest
 from feed_fakes import FETCH, READ, WRITE, FakeBucket
 
+from authcore import records
 from authcore.clock import FrozenClock
 from authcore.errors import InvalidToken
 from authcore.revocation.document import (
@@ -111,7 +111,7 @@ def found(*records: dict, now: float = NOW) -> dict[str, int]:
 
 
 def revoke(s: Session, at: float) -> dict:
-    return record("MODIFY", old=s, new=dataclasses.replace(s, revoked_at=at))
+    return record("MODIFY", old=s, new=records.replace(s, revoked_at=at))
 
 
 # ------------------------------------------------------------------ revocations()
@@ -153,7 +153,7 @@ def test_every_until_is_a_whole_granule():
 
 def test_a_refresh_is_no_revocation():
     before = session()
-    after = dataclasses.replace(before, idle_expires_at=NOW + 3600, rotated_at=NOW)
+    after = records.replace(before, idle_expires_at=NOW + 3600, rotated_at=NOW)
     assert found(record("MODIFY", old=before, new=after)) == {}
 
 

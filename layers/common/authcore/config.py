@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Literal, TypeVar, get_args, overload
 
 from authcore.errors import ConfigError, StrictJSONError
+from authcore.records import field, record
 
 # RFC 9068 §2.2 allows verifiers some skew; the contract caps it at 60 s.
 MAX_LEEWAY_SECONDS = 60
@@ -69,7 +69,7 @@ class RouteScopes(dict[str, frozenset[str]]):
         return self._hash
 
 
-@dataclass(frozen=True)
+@record
 class Settings:
     issuer: str | None = None
     audience: str = "api"

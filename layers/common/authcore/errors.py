@@ -261,6 +261,14 @@ class UnusableKey(AuthcoreError, TypeError):
     """Key material of an unexpected type (KMS or a stored private JWK)."""
 
 
+class RecordDeclarationError(AuthcoreError, TypeError):
+    """A record declared as ``dataclasses`` would refuse it (``authcore.records``)."""
+
+
+class FrozenInstanceError(AuthcoreError, AttributeError):
+    """An assignment to a frozen record's field (``dataclasses.FrozenInstanceError``)."""
+
+
 # ---------------------------------------------------------------- the stores' signals
 class WriteConflict(AuthcoreError):
     """A conditional write found another state than it expected."""

@@ -14,16 +14,16 @@ import hmac
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import quote
 
 from authcore.errors import KeySourceError
+from authcore.records import field, record
 
 EMPTY_PAYLOAD_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
-@dataclass(frozen=True)
+@record
 class Credentials:
     access_key: str
     secret_key: str = field(repr=False)

@@ -20,7 +20,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-from dataclasses import dataclass
+
+from authcore.records import record
 
 # Used when LOCKOUT_KEY is not configured: the digests still have a fixed size
 # and never hold the typed string, but they can be confirmed by guessing.
@@ -28,7 +29,7 @@ _FALLBACK_KEY = b"authcore/unknown-account-failures/v1"
 UNKNOWN_ACCOUNT_PREFIX = "#failures#"
 
 
-@dataclass(frozen=True)
+@record
 class LockoutPolicy:
     threshold: int = 5
     base_seconds: int = 60
@@ -48,7 +49,7 @@ class LockoutPolicy:
         return self.forget_after_seconds + self.max_seconds
 
 
-@dataclass(frozen=True)
+@record
 class Failures:
     """The stored failure counter of one account (or unknown username)."""
 

@@ -11,7 +11,6 @@ looked at; a success resets the counter it was charged to.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from typing import NoReturn
 
 from authcore.accounts.devices import DeviceCookies, binding
@@ -29,6 +28,7 @@ from authcore.errors import (
     TemporarilyUnavailable,
 )
 from authcore.mfa.pending import Delivery, PendingLogins, require_second_step
+from authcore.records import record, replace
 from authcore.sessions.model import SessionStore
 from authcore.tokens.issue import (
     PASSWORD,
@@ -40,7 +40,7 @@ from authcore.tokens.issue import (
 )
 
 
-@dataclass(frozen=True, repr=False)
+@record(repr=False)
 class LoginResult:
     tokens: IssuedTokens
     # A fresh device cookie for this account (None when device cookies are off).

@@ -15,19 +15,19 @@ import json
 import os
 import secrets
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from authcore.aws import unavailable_on_error
 from authcore.awsjson import adapt
+from authcore.records import record
 
 if TYPE_CHECKING:
     from types_boto3_lambda import LambdaClient
     from types_boto3_sesv2 import SESV2Client
 
 
-@dataclass(frozen=True, repr=False)
+@record(repr=False)
 class Mail:
     to: str
     subject: str

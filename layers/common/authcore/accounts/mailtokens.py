@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
 from typing import Literal, get_args
 
 from authcore.errors import InvalidGrant
+from authcore.records import record
 
 Purpose = Literal["reset", "verify", "invite"]
 PURPOSES: tuple[Purpose, ...] = get_args(Purpose)
@@ -35,7 +35,7 @@ _ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234
 REFUSED = "The link is invalid, used or expired."
 
 
-@dataclass(frozen=True, repr=False)
+@record(repr=False)
 class MailToken:
     value: str
 
@@ -59,7 +59,7 @@ class MailToken:
         return self.value
 
 
-@dataclass(frozen=True)
+@record
 class StoredToken:
     """What the table holds for a token: its digest, purpose, account and expiry,
     and for a verification the address it was sent to."""

@@ -6,12 +6,12 @@ from __future__ import annotations
 import unicodedata
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from authcore.accounts.lockout import Failures, LockoutPolicy
 from authcore.accounts.mailtokens import StoredToken
 from authcore.errors import InvalidRequest
+from authcore.records import field, record
 
 MAX_USERNAME_LENGTH = 64
 _USERNAME_PUNCTUATION = frozenset("._-@+")
@@ -54,7 +54,7 @@ def canonical_email(email: str) -> str:
     return canonical
 
 
-@dataclass(frozen=True)
+@record
 class User:
     username: str
     user_id: str
@@ -103,7 +103,7 @@ class User:
         )
 
 
-@dataclass(frozen=True)
+@record
 class Counter:
     """One failure counter: where it lives and what was read of it.
 
@@ -116,7 +116,7 @@ class Counter:
     account: bool
 
 
-@dataclass(frozen=True)
+@record
 class LoginRecord:
     """What a login attempt reads, in one round trip: the account (if any), the
     failure counter for untrusted clients that applies to it — the account's own,

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -35,6 +34,7 @@ from jwt.algorithms import Algorithm, ECAlgorithm, RSAAlgorithm, RSAPSSAlgorithm
 
 from authcore import b64
 from authcore.errors import InvalidClient, InvalidKey, Malformed
+from authcore.records import record
 from authcore.strictjson import loads_object
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -97,14 +97,14 @@ class AssertionRefused(InvalidClient):
         self.reason = reason
 
 
-@dataclass(frozen=True)
+@record
 class VerifiedAssertion:
     client_id: str
     jti: str
     exp: float  # the jti must be remembered (single use) until exp + leeway
 
 
-@dataclass(frozen=True)
+@record
 class _Key:
     algorithms: frozenset[str]  # what this key may verify: pinned, never the token's choice
     key: _PublicKey

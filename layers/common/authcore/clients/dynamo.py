@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from authcore.aws import conditional_failed, is_conditional_failure, unavailable_on_error
 from authcore.awsjson import ServiceError, adapt
 from authcore.clients.model import Client, ClientSecret
 from authcore.errors import InvalidClient, UnknownUser, WriteConflict
+from authcore.records import replace
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient

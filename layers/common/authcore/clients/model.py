@@ -18,10 +18,10 @@ import re
 import secrets
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from authcore.errors import InvalidRequest
+from authcore.records import record, replace
 
 # At most two secrets live at once: the current one and the one it replaces, so a
 # secret can be rotated without downtime (deploy the new, then revoke the old).
@@ -72,14 +72,14 @@ def secret_digest(pepper: bytes, secret: str) -> str:
     return hmac.new(pepper, secret.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-@dataclass(frozen=True)
+@record
 class ClientSecret:
     secret_id: str
     digest: str
     expires_at: float
 
 
-@dataclass(frozen=True)
+@record
 class Client:
     client_id: str
     scope: frozenset[str]
@@ -117,7 +117,7 @@ class Client:
         return replace(self, secrets=(*kept, new)), secret
 
 
-@dataclass(frozen=True, repr=False)
+@record(repr=False)
 class ClientAuthentication:
     """How a request authenticates its client (the edge parses it; repr-free: it
     holds a secret or an assertion)."""

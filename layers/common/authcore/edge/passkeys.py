@@ -8,7 +8,6 @@ judged before anything is read. Whether the response is genuine is the core's bu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from authcore.config import Settings
@@ -16,6 +15,7 @@ from authcore.edge import credentials, requests
 from authcore.edge.requests import Caller, Delivery
 from authcore.edge.router import Event
 from authcore.errors import InvalidRequest, InvalidToken
+from authcore.records import record
 
 # A challenge id is 43 base64url characters; longer input is malformed.
 MAX_CHALLENGE_ID_LENGTH = 128
@@ -38,12 +38,12 @@ _MAX_TRANSPORTS = 8
 _BASE64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
-@dataclass(frozen=True)
+@record
 class RegisterOptionsRequest:
     caller: Caller
 
 
-@dataclass(frozen=True, repr=False)
+@record(repr=False)
 class RegisterRequest:
     caller: Caller
     challenge_id: str
@@ -52,12 +52,12 @@ class RegisterRequest:
     own_origin: str
 
 
-@dataclass(frozen=True)
+@record
 class LoginOptionsRequest:
     username: str | None
 
 
-@dataclass(frozen=True, repr=False)
+@record(repr=False)
 class LoginRequest:
     challenge_id: str
     credential: dict[str, Any]

@@ -1,7 +1,7 @@
 """API Gateway v2 events in, typed requests out: one call per route.
 
 Each builder checks what today's handler checked, in the same order (so the
-same error wins when several apply), and answers a frozen dataclass the handler
+same error wins when several apply), and answers a frozen record the handler
 hands to one service call. Tokens and passwords never show in a repr.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote_plus
 
@@ -31,6 +30,7 @@ from authcore.errors import (
     StrictJSONError,
     UnsupportedMediaType,
 )
+from authcore.records import record
 from authcore.strictjson import loads_object
 from authcore.tokens.credential import Credential
 from authcore.tokens.refresh import MAX_REFRESH_TOKEN_LENGTH, is_sid
@@ -42,7 +42,7 @@ Delivery = Literal["cookie", "body"]
 
 
 # ------------------------------------------------------------------ requests
-@dataclass(frozen=True, repr=False)
+@record(repr=False)
 class LoginRequest:
     username: str
     password: str
@@ -52,7 +52,7 @@ class LoginRequest:
     device_cookie: str | None
 
 
-@dataclass(frozen=True, repr=False)
+@record(repr=False)
 class LoginMfaRequest:
     mfa_token: str
     # Exactly one of the two.
@@ -62,7 +62,7 @@ class LoginMfaRequest:
     user_agent: str
 
 
-@dataclass(frozen=True, repr=False)
+@record(repr=False)
 class RefreshRequest:
     """Never empty; several only when the refresh cookie came more than once."""
 
@@ -84,7 +84,7 @@ class RefreshRequest:
         return len(self.presented) > 1
 
 
-@dataclass(frozen=True, repr=False)
+@record(repr=False)
 class LogoutRequest:
     """``presented`` may be empty: logout answers 204 whatever came (RFC 7009)."""
 
@@ -97,7 +97,7 @@ class LogoutRequest:
         return len(self.presented) > 1
 
 
-@dataclass(frozen=True)
+@record
 class Caller:
     """Who the authorizer's context says the caller is; nothing else is trusted.
     A machine client (contract §9) has an empty ``sid`` and ``username``, and its
@@ -112,20 +112,20 @@ class Caller:
     auth_time: float = 0.0
 
 
-@dataclass(frozen=True)
+@record
 class RevokeRequest:
     caller: Caller
     sid: str
 
 
-@dataclass(frozen=True, repr=False)
+@record(repr=False)
 class PasswordChangeRequest:
     caller: Caller
     current_password: str
     new_password: str
 
 
-@dataclass(frozen=True, repr=False)
+@record(repr=False)
 class ForgotRequest:
     """Exactly one of the two."""
 
@@ -133,13 +133,13 @@ class ForgotRequest:
     username: str | None
 
 
-@dataclass(frozen=True, repr=False)
+@record(repr=False)
 class ResetRequest:
     token: str
     new_password: str
 
 
-@dataclass(frozen=True, repr=False)
+@record(repr=False)
 class SignupRequest:
     username: str
     email: str
@@ -427,7 +427,7 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 _ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
-@dataclass(frozen=True, repr=False)
+@record(repr=False)
 class TokenRequest:
     auth: ClientAuthentication
     grant_type: str
@@ -435,7 +435,7 @@ class TokenRequest:
     issuer: str
 
 
-@dataclass(frozen=True, repr=False)
+@record(repr=False)
 class TokenPresented:
     """An introspection or revocation request: the client, and the token it asks about."""
 

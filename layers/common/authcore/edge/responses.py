@@ -4,7 +4,6 @@ and the contract's error answers (the status table lives here, once)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
@@ -31,6 +30,7 @@ from authcore.errors import (
     UnsupportedMediaType,
 )
 from authcore.keys.publish import JWKS_MAX_AGE_SECONDS
+from authcore.records import asdict
 
 if TYPE_CHECKING:
     # Types only: importing them loads PyJWT and cryptography's X.509 (~50 ms), which

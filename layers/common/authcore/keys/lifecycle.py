@@ -17,7 +17,6 @@ Timings (docs/keys.md, "Key rotation arithmetic"):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from authcore.clock import Clock, system_clock
@@ -29,13 +28,14 @@ from authcore.keys.publish import (
 )
 from authcore.keys.signers import Signer
 from authcore.keys.table import KeyRecord, KeyState, KeyTable
+from authcore.records import record, replace
 
 # Login and refresh re-read which key is current at most this often (target: no
 # token signed by a revoked key 15 s after the revocation).
 SIGNER_CACHE_SECONDS = 10
 
 
-@dataclass(frozen=True)
+@record
 class RotationPolicy:
     interval: float = 30 * 86_400
     publish_lead: float = (
@@ -68,7 +68,7 @@ class KeyMaterial(Protocol):
     def destroy(self, record: KeyRecord) -> None: ...
 
 
-@dataclass(frozen=True)
+@record
 class RotationReport:
     created: list[str]
     promoted: str | None

@@ -13,7 +13,6 @@ import logging
 import ssl
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urlsplit
 
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from authcore import b64
 from authcore.clock import Clock, system_clock
 from authcore.errors import InvalidKey, InvalidKeySet, KeySourceRefused, KeysUnconfirmed
+from authcore.records import record
 
 if TYPE_CHECKING:
     import http.client
@@ -43,7 +43,7 @@ MIN_RSA_BITS = 2048
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 
 
-@dataclass(frozen=True)
+@record
 class VerificationKey:
     kid: str
     alg: str

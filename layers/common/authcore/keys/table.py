@@ -6,12 +6,12 @@ Manager (``keys.material``). State changes are one conditional transaction.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from authcore.aws import unavailable_on_error
 from authcore.awsjson import adapt
 from authcore.errors import Malformed
+from authcore.records import record
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
@@ -21,7 +21,7 @@ PUBLISHED: tuple[KeyState, ...] = ("pending", "current", "previous")
 _PARTITION = "ring"
 
 
-@dataclass(frozen=True)
+@record
 class KeyRecord:
     kid: str
     alg: str

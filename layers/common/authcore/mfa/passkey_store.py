@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from authcore import b64
 from authcore.aws import unavailable_on_error
 from authcore.awsjson import ServiceError, TransportError, adapt
 from authcore.errors import InvalidGrant, TemporarilyUnavailable
+from authcore.records import record
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
@@ -48,7 +48,7 @@ def passkey_key(credential_id: bytes) -> str:
     return PASSKEY_PREFIX + b64.encode(credential_id)
 
 
-@dataclass(frozen=True, repr=False)
+@record(repr=False)
 class Challenge:
     """A pending ceremony. ``user_id``: the registering user (registration), or for an
     authentication started with a username that user's id ("" without one, or for an
@@ -65,7 +65,7 @@ class Challenge:
         return now < self.created_at + CHALLENGE_LIFETIME_SECONDS
 
 
-@dataclass(frozen=True)
+@record
 class Passkey:
     credential_id: bytes
     username: str
@@ -80,7 +80,7 @@ class Passkey:
     last_used_at: float | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Owner:
     """What a ceremony needs of an account: who it is, whether it may sign in, and the
     ids of its passkeys (from the account item's ``passkeys`` set)."""

@@ -22,7 +22,6 @@ import hmac
 import json
 import secrets
 from collections.abc import Callable, Set
-from dataclasses import dataclass
 from typing import Any
 
 from webauthn import (
@@ -57,6 +56,7 @@ from authcore.mfa.passkey_store import (
     challenge_key,
 )
 from authcore.mfa.stepup import require_recent
+from authcore.records import record
 from authcore.sessions.model import SessionStore
 from authcore.tokens.issue import (
     PASSKEY,
@@ -81,7 +81,7 @@ _TRANSPORTS = frozenset(t.value for t in AuthenticatorTransport)
 _HOSTILE = (WebAuthnException, ValueError, TypeError, KeyError, IndexError, OverflowError)
 
 
-@dataclass(frozen=True, repr=False)
+@record(repr=False)
 class CeremonyOptions:
     """What the options step answers: the challenge's id (sent back with the response)
     and the options, as JSON for ``PublicKeyCredential.parse*OptionsFromJSON``."""
@@ -90,7 +90,7 @@ class CeremonyOptions:
     public_key: dict[str, Any]
 
 
-@dataclass(frozen=True)
+@record
 class RegisteredPasskey:
     credential_id: str  # base64url
     name: str

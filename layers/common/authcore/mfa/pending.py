@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from authcore.accounts.users import User
 from authcore.errors import MfaRequired
+from authcore.records import record
 
 Delivery = Literal["cookie", "body"]
 
 
-@dataclass(frozen=True)
+@record
 class PendingLogin:
     """A login whose password was right, waiting for its second factor."""
 

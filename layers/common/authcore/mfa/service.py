@@ -8,7 +8,6 @@ context, including ``amr`` and ``auth_time``) and what they sent.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from typing import NoReturn
 
 from authcore.accounts.lockout import LockoutPolicy
@@ -30,6 +29,7 @@ from authcore.mfa.dynamo import DynamoMfaStore
 from authcore.mfa.pending import Delivery, digest_of
 from authcore.mfa.sealing import Sealer
 from authcore.mfa.stepup import require_recent
+from authcore.records import record
 from authcore.sessions.model import SessionStore
 from authcore.tokens.issue import (
     PASSWORD_AND_OTP,
@@ -43,20 +43,20 @@ from authcore.tokens.issue import (
 _WRONG_CODE = "Invalid code."
 
 
-@dataclass(frozen=True)
+@record
 class Enrolment:
     secret: str
     otpauth_uri: str
     qr: str
 
 
-@dataclass(frozen=True, repr=False)
+@record(repr=False)
 class SecondStep:
     tokens: IssuedTokens
     delivery: Delivery
 
 
-@dataclass(frozen=True)
+@record
 class Authenticated:
     """Who the access token speaks for and how they logged in (the authorizer's context)."""
 

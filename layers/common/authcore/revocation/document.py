@@ -25,8 +25,9 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+from authcore.records import field, record
 
 VERSION = 1
 SNAPSHOT_KEY = "revocations/snapshot.json"
@@ -50,7 +51,7 @@ def expiry_group(until: float) -> int:
     return int(math.ceil(until / GRANULE) * GRANULE)
 
 
-@dataclass
+@record(frozen=False)
 class FeedDocument:
     feed: str
     seq: int

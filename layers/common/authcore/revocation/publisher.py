@@ -24,9 +24,9 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
+from authcore.records import record
 from authcore.revocation.document import (
     DELTA_KEY,
     DELTA_WINDOW_SECONDS,
@@ -78,14 +78,14 @@ def revocations(
     that end a session: ``revoked_at`` set (MODIFY), or a live session deleted
     (REMOVE). Expired sessions and everything else yield nothing."""
     found: dict[str, int] = {}
-    for record in records:
-        change = record.get("dynamodb")
+    for stream_record in records:
+        change = stream_record.get("dynamodb")
         if not isinstance(change, Mapping):
             continue
         new, old = change.get("NewImage"), change.get("OldImage")
         if isinstance(new, Mapping) and "revoked_at" in new:
             image, ended = new, _number(new, "revoked_at")
-        elif record.get("eventName") == "REMOVE" and isinstance(old, Mapping):
+        elif stream_record.get("eventName") == "REMOVE" and isinstance(old, Mapping):
             if "revoked_at" in old:
                 continue  # published when it was revoked
             image, ended = old, now
@@ -110,7 +110,7 @@ def revocations(
     return found
 
 
-@dataclass(frozen=True)
+@record
 class Published:
     seq: int  # the feed's publication after this call
     added: int  # entries this call added (0: all were known)

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
 from authcore.awsjson import AUTHORIZER_MAX_BYTES, AwsError, DynamoDB
 from authcore.clock import Clock, system_clock
 from authcore.errors import InvalidToken, NoUserSession, SessionCheckUnavailable
+from authcore.records import record
 from authcore.tokens.claims import AccessClaims
 
 DEFAULT_CACHE_SIZE = 10_000
@@ -32,7 +32,7 @@ DEFAULT_CACHE_SIZE = 10_000
 PROJECTION = "user_id, revoked_at, idle_expires_at, absolute_expires_at"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SessionStatus:
     """What the check reads of a session item."""
 

@@ -7,17 +7,17 @@ token (``sessions.dynamo``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from authcore.errors import NotFound
+from authcore.records import record
 from authcore.tokens.issue import Principal
 from authcore.tokens.refresh import RefreshToken
 
 MAX_USER_AGENT_LENGTH = 256
 
 
-@dataclass(frozen=True)
+@record
 class Session:
     sid: str
     principal: Principal

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 from authcore.clock import Clock, system_clock
@@ -20,6 +19,7 @@ from authcore.errors import (
     RotationRefused,
     TemporarilyUnavailable,
 )
+from authcore.records import record
 from authcore.sessions.model import Session, SessionStore, revoke_owned
 from authcore.tokens.claims import AccessClaims
 from authcore.tokens.credential import Credential
@@ -39,7 +39,7 @@ Standing = Literal["current", "grace", "stale", "dead"]
 AccessCheck = Callable[[str, str], AccessClaims]
 
 
-@dataclass(frozen=True)
+@record
 class SessionView:
     """One live session as its owner may see it (times in whole seconds)."""
 

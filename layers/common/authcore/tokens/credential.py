@@ -7,15 +7,16 @@ imports it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
+
+from authcore.records import record
 
 # How it travelled: a browser attaches cookies on its own, never a header or a body.
 Via = Literal["bearer", "cookie", "body"]
 Kind = Literal["access", "refresh"]
 
 
-@dataclass(frozen=True, repr=False)
+@record(repr=False)
 class Credential:
     value: str
     via: Via

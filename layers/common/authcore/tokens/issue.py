@@ -7,12 +7,12 @@ import json
 import math
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from authcore import b64
 from authcore.config import Settings
 from authcore.keys.signers import Signer
+from authcore.records import record
 from authcore.tokens.claims import ACCESS_TOKEN_TYPE, AccessClaims
 from authcore.tokens.refresh import RefreshToken
 
@@ -25,7 +25,7 @@ PASSKEY: tuple[str, ...] = ("hwk", "user", "mfa")
 SECOND_FACTORS = frozenset({"otp", "hwk"})
 
 
-@dataclass(frozen=True)
+@record
 class Principal:
     """Who a token speaks for: the stable id, never the username, is ``sub``; and how
     they proved it (``amr``, RFC 8176) and when (``auth_time``, OIDC Core §2), which a
@@ -111,14 +111,14 @@ def ignore_event(event: str, fields: dict[str, Any]) -> None:
     return None
 
 
-@dataclass(frozen=True, repr=False)
+@record(repr=False)
 class IssuedClientToken:
     access_token: str
     expires_in: int
     scope: str
 
 
-@dataclass(frozen=True, repr=False)
+@record(repr=False)
 class IssuedTokens:
     access_token: str
     expires_in: int

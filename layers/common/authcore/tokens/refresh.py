@@ -16,7 +16,6 @@ import hashlib
 import os
 import re
 import secrets
-from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -25,6 +24,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from authcore import b64
 from authcore.errors import InvalidGrant
+from authcore.records import record
 
 SID_BYTES = 16
 FAMILY_BYTES = 16
@@ -46,7 +46,7 @@ def digest(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
-@dataclass(frozen=True, repr=False)
+@record(repr=False)
 class RefreshToken:
     sid: str
     family: bytes
