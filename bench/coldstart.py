@@ -34,9 +34,19 @@ most 60 ms over bare; the session-checked authorizer at most 60 ms over the stat
 
     .venv/bin/python -m bench.coldstart [--functions A,B] [--processes N]
         [--importtime-runs N] [--json PATH] [--compare BEFORE.json [AFTER.json]]
+        [--layer-bytecode shipped|none] [--snapstart]
 
 ``--compare BEFORE.json`` runs, then prints the run next to BEFORE; with AFTER.json as well
 it runs nothing and prints the two files side by side.
+
+``--layer-bytecode`` chooses what the layer holds. ``shipped`` (the default) is what
+``layers/common/Makefile`` builds: the bytecode of authcore and of its dependencies. ``none``
+is what SAM's python3.12 builder shipped before it: sources only, on a read-only file system,
+so each cold start compiled every module of the layer it imported. The runtime's standard
+library keeps its bytecode in both (Lambda's image ships it), and the handler module ``app``
+is compiled in both (the functions' folders ship none). Modelled with Python's own switches:
+``PYTHONDONTWRITEBYTECODE``, and for ``none`` a ``PYTHONPYCACHEPREFIX`` that holds the
+standard library's bytecode only (compiled once, under .cache/).
 
 ``--snapstart`` adds an estimate of what Lambda SnapStart (template parameter ``SnapStart``)
 would change, from the same measurements: the part of each cold start done at init (the
@@ -48,13 +58,18 @@ credentials, the first key read). The restore itself is not measurable off AWS.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
 import random
+import re
+import shutil
 import statistics
+import subprocess
 import sys
-from collections.abc import Sequence
+import sysconfig
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,52 +92,96 @@ STATELESS = "AuthorizerFunction"
 SESSION = "SessionAuthorizerFunction"
 TOP_IMPORTS = 3
 FIGURES = ("import_ms", "import_cpu_ms", "first_event_ms", "first_event_cpu_ms")
+LAYER_BYTECODE = ("shipped", "none")
+STDLIB_BYTECODE = ROOT / ".cache" / "coldstart-stdlib-bytecode"
+# What Lambda's image does not hold of a development interpreter's library.
+_NOT_RUNTIME = re.compile(r"[/\\](site-packages|test|tests|idlelib|tkinter|turtledemo)[/\\]")
+
+
+def bytecode_environment(layer_bytecode: str) -> dict[str, str]:
+    """The variables every process of the run gets, so that what it compiles at its start
+    is what a Lambda cold start compiles (see the module's docstring)."""
+    # Lambda's file system is read-only: nothing compiled at a cold start is kept.
+    env = {"PYTHONDONTWRITEBYTECODE": "1"}
+    # The handler modules: compiled at every cold start, with or without the layer's.
+    for cache in (ROOT / "functions").glob("*/__pycache__"):
+        shutil.rmtree(cache, ignore_errors=True)  # another process may be writing there
+    if layer_bytecode == "shipped":
+        compileall.compile_dir(ROOT / "layers" / "common", quiet=1, workers=0)
+        return env
+    prefix = STDLIB_BYTECODE / platform.python_version()
+    done = prefix / "complete"
+    if not done.exists():
+        stdlib = sysconfig.get_paths()["stdlib"]
+        code = (
+            "import compileall, re, sys; "
+            "compileall.compile_dir(sys.argv[1], quiet=1, workers=0, rx=re.compile(sys.argv[2]))"
+        )
+        # Its exit status is not checked: a few of the library's data files do not compile
+        # (lib2to3's test grammars...), and nothing imports them.
+        subprocess.run(
+            [sys.executable, "-c", code, stdlib, _NOT_RUNTIME.pattern],
+            env={**os.environ, "PYTHONPYCACHEPREFIX": str(prefix)},
+            check=False,
+        )
+        done.touch()
+    return {**env, "PYTHONPYCACHEPREFIX": str(prefix)}
+
+
+Samples = tuple[dict[str, list[float]], dict[str, dict[str, list[float]]]]
 
 
 def measure(
-    cold: ColdStartWorld, functions: Sequence[str], processes: int
-) -> tuple[dict[str, list[float]], dict[str, dict[str, list[float]]]]:
-    """(bare: wall and CPU samples; function -> figure -> samples), interleaved rounds."""
+    cold: ColdStartWorld,
+    functions: Sequence[str],
+    processes: int,
+    modes: Mapping[str, Mapping[str, str]],
+) -> dict[str, Samples]:
+    """For each bytecode mode (its variables given to every process of it): (bare: wall and
+    CPU samples; function -> figure -> samples). Rounds interleave every process of every
+    mode, so that the machine's drift weighs on each alike."""
     python = sys.executable
-    bare: dict[str, list[float]] = {
-        "wall_ms": [],
-        "cpu_ms": [],
-        "floor_wall_ms": [],
-        "floor_cpu_ms": [],
+    runs: dict[str, Samples] = {
+        mode: (
+            {key: [] for key in ("wall_ms", "cpu_ms", "floor_wall_ms", "floor_cpu_ms")},
+            {name: {key: [] for key in (*FIGURES, "wall_ms", "cpu_ms")} for name in functions},
+        )
+        for mode in modes
     }
-    samples: dict[str, dict[str, list[float]]] = {
-        name: {key: [] for key in (*FIGURES, "wall_ms", "cpu_ms")} for name in functions
-    }
-    order = [BARE, FLOOR, *functions]
+    order = [(mode, name) for mode in modes for name in (BARE, FLOOR, *functions)]
     shuffler = random.Random(0)
-    bare_env = {"PATH": os.environ.get("PATH", "")}
     for _ in range(processes):
         shuffler.shuffle(order)
-        for name in order:
+        for mode, name in order:
+            bytecode = modes[mode]
+            bare, samples = runs[mode]
             if name in (BARE, FLOOR):
                 code, prefix = ("pass", "") if name == BARE else (FLOOR, "floor_")
-                done = fresh_process([python, "-c", code], bare_env, ROOT)
+                env = {"PATH": os.environ.get("PATH", ""), **bytecode}
+                done = fresh_process([python, "-c", code], env, ROOT)
                 assert done.returncode == 0, done.stderr
                 bare[f"{prefix}wall_ms"].append(done.wall_ms)
                 bare[f"{prefix}cpu_ms"].append(done.cpu_ms)
                 continue
             start = cold.start(name, python)  # its event made here, untimed
-            done = fresh_process(start.argv, start.env, start.cwd, start.stdin)
+            done = fresh_process(start.argv, {**start.env, **bytecode}, start.cwd, start.stdin)
             figures = start.result(done.returncode, done.stdout, done.stderr)
             for key in FIGURES:
                 samples[name][key].append(figures[key])
             assert done.first_line_ms is not None  # result() read that line
             samples[name]["wall_ms"].append(done.first_line_ms)
             samples[name]["cpu_ms"].append(figures["answered_cpu_ms"])
-    return bare, samples
+    return runs
 
 
-def top_imports(cold: ColdStartWorld, name: str, runs: int) -> list[tuple[str, float, float]]:
+def top_imports(
+    cold: ColdStartWorld, name: str, runs: int, bytecode: dict[str, str]
+) -> list[tuple[str, float, float]]:
     """(module, self ms, cumulative ms), medians over ``runs`` processes, by self time."""
     per_module: dict[str, tuple[list[int], list[int]]] = {}
     for _ in range(runs):
         start = cold.start(name, sys.executable, "-X", "importtime")
-        done = fresh_process(start.argv, start.env, start.cwd, start.stdin)
+        done = fresh_process(start.argv, {**start.env, **bytecode}, start.cwd, start.stdin)
         start.result(done.returncode, done.stdout, done.stderr)
         for module, _depth, own, cumulative in import_times(done.stderr):
             entry = per_module.setdefault(module, ([], []))
@@ -225,7 +284,8 @@ def report(result: dict[str, Any]) -> str:
     lines = [
         f"`{meta['command']}`  ",
         f"Python {meta['python']}, {meta['machine']}, {meta['cpus']} CPU(s), load average "
-        f"{meta['load'][0]:.1f} before / {meta['load'][1]:.1f} after; tracing off; median of "
+        f"{meta['load'][0]:.1f} before / {meta['load'][1]:.1f} after; tracing off; layer "
+        f"bytecode {meta.get('layer_bytecode', 'shipped')}; median of "
         f"{meta['processes']} fresh processes of each, interleaved with `{BARE}`",
     ]
     if meta["processes"] < 15:
@@ -284,11 +344,15 @@ def snapstart_table(functions: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _run_of(meta: dict[str, Any]) -> str:
+    return f"{meta['processes']} processes, layer bytecode {meta.get('layer_bytecode', 'shipped')}"
+
+
 def compare(before: dict[str, Any], after: dict[str, Any]) -> str:
     """The figures that judge the targets, before and after, side by side."""
     lines = [
-        f"before: `{before['meta']['command']}` ({before['meta']['processes']} processes)  ",
-        f"after: `{after['meta']['command']}` ({after['meta']['processes']} processes)",
+        f"before: `{before['meta']['command']}` ({_run_of(before['meta'])})  ",
+        f"after: `{after['meta']['command']}` ({_run_of(after['meta'])})",
         "",
         "| function | over bare, wall ms: before | after | change "
         "| over bare, CPU ms: before | after | change | import ms (wall): before | after |",
@@ -322,6 +386,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--snapstart", action="store_true", help="also estimate what SnapStart removes, see above"
     )
+    parser.add_argument(
+        "--layer-bytecode",
+        choices=(*LAYER_BYTECODE, "both"),
+        default="shipped",
+        help="what the layer holds besides its sources (both: each, interleaved), see above",
+    )
     args = parser.parse_args(argv)
     if args.compare and len(args.compare) > 2:
         parser.error("--compare takes BEFORE.json and at most one AFTER.json")
@@ -337,27 +407,41 @@ def main(argv: list[str] | None = None) -> int:
     if args.processes < 1 or args.importtime_runs < 1:
         parser.error("--processes and --importtime-runs must be at least 1")
 
+    chosen = LAYER_BYTECODE if args.layer_bytecode == "both" else (args.layer_bytecode,)
+    modes = {mode: bytecode_environment(mode) for mode in chosen}
     load_before = os.getloadavg()[0]
     with world() as cold:
-        bare, samples = measure(cold, functions, args.processes)
-        imports = {name: top_imports(cold, name, args.importtime_runs) for name in functions}
+        runs = measure(cold, functions, args.processes, modes)
+        imports = {
+            name: top_imports(cold, name, args.importtime_runs, modes[chosen[0]])
+            for name in functions
+        }
         memory = {
             name: int(cold.functions[name].env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])
             for name in functions
         }
-    result = summarise(bare, samples, imports)
-    for name, memory_mb in memory.items():
-        result["functions"][name]["memory_mb"] = memory_mb
-    result["meta"] = {
-        "command": " ".join([".venv/bin/python -m bench.coldstart", *(argv or sys.argv[1:])]),
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-        "load": [load_before, os.getloadavg()[0]],
-        "processes": args.processes,
-    }
-    result["verdicts"] = verdicts(result["functions"])
+    results = {}
+    for mode, (bare, samples) in runs.items():
+        result = summarise(bare, samples, imports)
+        for name, memory_mb in memory.items():
+            result["functions"][name]["memory_mb"] = memory_mb
+        result["meta"] = {
+            "command": " ".join([".venv/bin/python -m bench.coldstart", *(argv or sys.argv[1:])]),
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+            "load": [load_before, os.getloadavg()[0]],
+            "processes": args.processes,
+            "layer_bytecode": mode,
+        }
+        result["verdicts"] = verdicts(result["functions"])
+        results[mode] = result
+    result = results[chosen[0]]
     print(report(result))
+    if len(results) > 1:
+        print()
+        print("Layer bytecode: none (before layers/common/Makefile) against shipped, same rounds")
+        print(compare(results["none"], results["shipped"]))
     if args.snapstart:
         print()
         print("\n".join(snapstart_table(result["functions"])))

@@ -43,6 +43,8 @@ def sam_environment() -> dict[str, str]:
         AWS_CONFIG_FILE=os.devnull,
         AWS_SHARED_CREDENTIALS_FILE=os.devnull,
         SAM_CLI_TELEMETRY="0",
+        # The layer's Makefile builds for this architecture (SAM does not tell make).
+        LAMBDA_ARCHITECTURE=image.ARCH,
         SAM_CLI_CONTAINER_CONNECTION_TIMEOUT="60",
     )
     return env

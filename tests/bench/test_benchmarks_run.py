@@ -4,6 +4,7 @@ Tiny sizes: these prove the commands work and print their targets' verdicts, nev
 anything is (timings are not tests; the figures come from `make bench`).
 """
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -147,9 +148,10 @@ def test_bench_revocation_feed_reports_every_target_with_its_verdict():
 
 def test_bench_coldstart_prints_its_table_and_verdicts():
     """Two functions (the two authorizers, so every target's verdict is printed), two
-    processes each: one table row per function after the baseline's, each with its three
-    top imports; a verdict line per target, judged in wall and CPU time."""
-    out = bench(
+    processes each, with and without the layer's bytecode: one table row per function
+    after the baseline's, each with its three top imports; a verdict line per target,
+    judged in wall and CPU time; then the two layers side by side."""
+    full = bench(
         "coldstart",
         "--functions",
         "AuthorizerFunction,SessionAuthorizerFunction",
@@ -157,8 +159,19 @@ def test_bench_coldstart_prints_its_table_and_verdicts():
         "2",
         "--importtime-runs",
         "1",
+        "--layer-bytecode",
+        "both",
     )
-    blocks = out.split("\n\n")
+    out, comparison = full.split("Layer bytecode: none (before layers/common/Makefile)")
+    assert "layer bytecode shipped; median of 2 fresh processes" in out
+    changes = [line for line in comparison.splitlines() if line.startswith("| ")][1:]
+    assert [row.split(" | ")[0] for row in changes] == [
+        "| AuthorizerFunction",
+        "| SessionAuthorizerFunction",
+    ]
+    assert "(2 processes, layer bytecode none)" in comparison
+    assert "(2 processes, layer bytecode shipped)" in comparison
+    blocks = out.rstrip().split("\n\n")
     rows = [line for line in blocks[1].splitlines() if line.startswith("| ")]
     header, baseline, floor, *functions = rows
     assert header.startswith("| function | import ms (wall / CPU) | first event ms")
@@ -206,6 +219,45 @@ def test_bench_cost_prices_every_scale_from_this_runs_measurements(tmp_path):
     assert (tmp_path / "capacity-headroom.png").stat().st_size > 10_000
 
 
+@pytest.mark.parametrize("layer_bytecode", ["shipped", "none"])
+def test_bench_coldstart_models_what_a_lambda_cold_start_compiles(layer_bytecode):
+    """What a process of the benchmark reads as bytecode, as Lambda's: the standard library
+    always (the runtime's image ships it); the layer (authcore and its dependencies) only
+    when it ships its own; the handler module never (the functions' folders ship none)."""
+    from bench.coldstart import bytecode_environment
+    from infra.devkit.environment import ROOT
+
+    probe = (
+        "import json, os, sys\n"
+        "sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
+        "import app, authcore.records, cryptography, typing_extensions\n"
+        "print(json.dumps({m.__name__: os.path.exists(m.__cached__) for m in "
+        "(json, app, authcore.records, cryptography, typing_extensions)}))\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", **bytecode_environment(layer_bytecode)}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            probe,
+            str(ROOT / "functions" / "me"),
+            str(ROOT / "layers" / "common"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    shipped = layer_bytecode == "shipped"
+    assert json.loads(done.stdout) == {
+        "json": True,
+        "app": False,
+        "authcore.records": shipped,
+        "cryptography": shipped,
+        "typing_extensions": shipped,
+    }
+
+
 def test_bench_coldstart_compare_lists_each_function_once_with_its_change():
     from bench.coldstart import compare
 
@@ -251,9 +303,11 @@ def test_bench_coldstart_prints_the_snapstart_estimate_with_the_flag(monkeypatch
     monkeypatch.setattr(
         coldstart,
         "measure",
-        lambda cold, functions, processes: (bare, {name: samples[name] for name in functions}),
+        lambda cold, functions, processes, modes: {
+            mode: (bare, {name: samples[name] for name in functions}) for mode in modes
+        },
     )
-    monkeypatch.setattr(coldstart, "top_imports", lambda cold, name, runs: [])
+    monkeypatch.setattr(coldstart, "top_imports", lambda cold, name, runs, bytecode: [])
     assert coldstart.main(["--functions", ",".join(names), "--processes", "1", "--snapstart"]) == 0
     out = capsys.readouterr().out
     assert out.index("| function | import ms") < out.index("SnapStart estimate")

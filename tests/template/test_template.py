@@ -1101,6 +1101,37 @@ def _elf_machine(path: Path) -> int | None:
     return int.from_bytes(header[18:20], "little" if header[5] == 1 else "big")
 
 
+def _assert_ships_runtime_bytecode(layer: Path, python: Path) -> None:
+    """Every module of the layer comes with the bytecode the runtime reads without its source
+    (Lambda's /opt is read-only: without it, each cold start compiled what it imported)."""
+    sources = sorted(layer.rglob("*.py"))
+    assert len(sources) > 500
+    missing, checked = [], []
+    for source in sources:
+        compiled = source.parent / "__pycache__" / f"{source.stem}.cpython-312.pyc"
+        if not compiled.is_file():
+            missing.append(str(source.relative_to(layer)))
+        # PEP 552: flags 0b01, hash-based and never checked against the source.
+        elif int.from_bytes(compiled.read_bytes()[4:8], "little") != 1:
+            checked.append(str(source.relative_to(layer)))
+    assert missing == []
+    assert checked == []
+    # Python 3.12 runs the layer from that bytecode alone: with every source of authcore
+    # turned into an error, its modules still load (pure Python ones: the native wheels
+    # are arm64's).
+    for source in (layer / "authcore").rglob("*.py"):
+        source.write_text("raise SystemExit('compiled at the cold start')\n")
+    probe = subprocess.run(
+        [str(python), "-c", "import authcore.config, authcore.edge.router; print('ok')"],
+        env={"PYTHONPATH": str(layer), "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert probe.stdout.strip() == "ok", probe.stderr[-2000:]
+
+
 def test_sam_build_packages_the_layer_and_handlers(sam_cli, sam_env, sam_template, tmp_path):
     # sam build resolves the runtime's python3.12 on PATH: put the one infra.toolchain finds
     # (named by $PYTHON312, on PATH, or a pyenv install) first.
@@ -1120,7 +1151,7 @@ def test_sam_build_packages_the_layer_and_handlers(sam_cli, sam_env, sam_templat
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
-    # BuildMethod python3.12 puts the layer under python/ itself: the package sits right there.
+    # layers/common/Makefile puts the layer under python/: the package sits right there.
     layer = build / "CommonLayer" / "python"
     assert (layer / "authcore" / "__init__.py").is_file()
     assert not (layer / "python").exists(), "layer nested twice: python/python/"
@@ -1137,6 +1168,7 @@ def test_sam_build_packages_the_layer_and_handlers(sam_cli, sam_env, sam_templat
     assert machines, "no native extension found: the pinned crypto dependencies are missing"
     wrong = {name: machine for name, machine in machines.items() if machine != ELF_MACHINE_AARCH64}
     assert wrong == {}
+    _assert_ships_runtime_bytecode(layer, python.path)
 
     for function, resource in sam_template["Resources"].items():
         if resource["Type"] != "AWS::Serverless::Function":
