@@ -45,6 +45,9 @@ LAYER = ROOT / "layers" / "common"
 # The OAuth case's client secret is digested under this pepper, by the stack and by the
 # functions started here alike (each would otherwise generate a pepper of its own).
 PINNED_PEPPER = "cold-start-client-secret-pepper-of-no-secrecy-at-all"
+# The sessions list's user: the demo user's sessions pile up during a run (each Refresh and
+# Logout process logs in anew), and its list would measure moto's Query over all of them.
+LISTER = {"username": "cold-start-lister", "password": "cold-start-lister-passphrase"}
 # Sign-up is closed by default (its answer then a 404): open, its first event measures the
 # route as a deployment that offers it runs it (argon2id hash, conditional writes, mail job).
 STACK_VARIABLES = {"CLIENT_SECRET_PEPPER": PINNED_PEPPER, "SIGNUP_ENABLED": "true"}
@@ -172,7 +175,13 @@ class ColdStartWorld:
         from infra.devkit.local_stack import LocalStackProcess, read_env_file
 
         self.outbox = work / "outbox"
-        variables = {**STACK_VARIABLES, "LOCAL_OUTBOX_DIR": str(self.outbox)}
+        users = work / "users.json"
+        users.write_text(json.dumps([{**LISTER, "scope": "profile"}]))
+        variables = {
+            **STACK_VARIABLES,
+            "LOCAL_OUTBOX_DIR": str(self.outbox),
+            "LOCAL_USERS_FILE": str(users),
+        }
         self.stack = LocalStackProcess.start(work, variables, timeout=120)
         try:
             self.admin_env = read_env_file(self.stack.env_file)
@@ -202,6 +211,7 @@ class ColdStartWorld:
         specs = resolver.function_specs()
 
         main, other, leaving = self.log_in(), self.log_in(), self.log_in()
+        lister = self.log_in(LISTER["username"], LISTER["password"])
         machine = self._register_client()
 
         def sample(logical_id: str, event_file: str, **sessions: Any) -> Callable[[], Any]:
@@ -230,7 +240,7 @@ class ColdStartWorld:
             "SessionAuthorizerFunction": sample("SessionAuthorizerFunction", "authorizer.json"),
             "MeFunction": sample("MeFunction", "me.json"),
             "ReportsFunction": sample("ReportsFunction", "reports.json"),
-            "SessionsFunction": sample("SessionsFunction", "sessions_list.json"),
+            "SessionsFunction": sample("SessionsFunction", "sessions_list.json", main=lister),
             # A refresh token rotates once, a logout ends its session: one login each.
             "RefreshFunction": sample("RefreshFunction", "refresh.json", main=self.log_in),
             "LogoutFunction": sample("LogoutFunction", "logout.json", leaving=self.log_in),
@@ -252,11 +262,11 @@ class ColdStartWorld:
             found[logical_id] = Function(logical_id, cwd, env, events[logical_id])
         return found
 
-    def log_in(self) -> Any:
-        """A new session of the demo user (a real login over HTTP)."""
+    def log_in(self, username: str = "sam", password: str | None = None) -> Any:
+        """A new session of the demo user, or of another (a real login over HTTP)."""
         from infra.samlocal.run import log_in
 
-        return log_in(self.stack.base_url)
+        return log_in(self.stack.base_url, username, password)
 
     def _client(self, service: str) -> Any:
         """A client of the stack's moto server (``MotoServer.client``, not started here)."""
