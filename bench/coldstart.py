@@ -128,6 +128,25 @@ def bytecode_environment(layer_bytecode: str) -> dict[str, str]:
     return {**env, "PYTHONPYCACHEPREFIX": str(prefix)}
 
 
+TLS_CONTEXT = (
+    "import ssl, time; t = time.process_time(); ssl.create_default_context(); "
+    "print((time.process_time() - t) * 1000)"
+)
+
+
+def tls_context_ms(processes: int) -> float:
+    """CPU ms of making one TLS client context (the CA bundle loaded and parsed), median of
+    fresh processes: what each new connection cost before ``keys.ring.tls_context`` made
+    one per container. The endpoints here are plain HTTP, so the table holds none."""
+    times = []
+    for _ in range(processes):
+        done = subprocess.run(
+            [sys.executable, "-c", TLS_CONTEXT], capture_output=True, text=True, check=True
+        )
+        times.append(float(done.stdout))
+    return statistics.median(times)
+
+
 Samples = tuple[dict[str, list[float]], dict[str, dict[str, list[float]]]]
 
 
@@ -437,7 +456,15 @@ def main(argv: list[str] | None = None) -> int:
         result["verdicts"] = verdicts(result["functions"])
         results[mode] = result
     result = results[chosen[0]]
+    result["tls_context_cpu_ms"] = tls_context_ms(args.processes)
     print(report(result))
+    print()
+    print(
+        f"A TLS context (`ssl.create_default_context()`: the CA bundle loaded): "
+        f"{result['tls_context_cpu_ms']:.1f} ms of CPU here, median of {args.processes}. Not in "
+        "the table (the endpoints here are plain HTTP). A container makes one "
+        "(`keys.ring.tls_context`); before, every new connection made its own."
+    )
     if len(results) > 1:
         print()
         print("Layer bytecode: none (before layers/common/Makefile) against shipped, same rounds")

@@ -164,6 +164,8 @@ def test_bench_coldstart_prints_its_table_and_verdicts():
     )
     out, comparison = full.split("Layer bytecode: none (before layers/common/Makefile)")
     assert "layer bytecode shipped; median of 2 fresh processes" in out
+    (tls,) = [line for line in out.splitlines() if line.startswith("A TLS context")]
+    assert float(tls.split(": ")[2].split(" ms")[0]) > 0
     changes = [line for line in comparison.splitlines() if line.startswith("| ")][1:]
     assert [row.split(" | ")[0] for row in changes] == [
         "| AuthorizerFunction",
@@ -196,7 +198,8 @@ def test_bench_coldstart_prints_its_table_and_verdicts():
         assert line.split("wall ")[1].split(" ")[1].rstrip(",") in ("yes", "NO"), line
         assert line.rsplit(" ", 1)[1] in ("yes", "NO"), line
     # Each function's CPU at its template MemorySize (512 MB: 0.29 of a vCPU).
-    memory_rows = [line for line in blocks[-1].splitlines() if line.startswith("| Authorizer")]
+    memory_block = out.split("CPU of a cold start at each function's MemorySize")[1]
+    memory_rows = [line for line in memory_block.splitlines() if line.startswith("| Authorizer")]
     (memory_row,) = memory_rows
     assert memory_row.split(" | ")[2] == "0.29", memory_row
 

@@ -228,3 +228,36 @@ def test_https_verifies_the_certificate(serve, tmp_path):
     with pytest.raises(ssl.SSLCertVerificationError):
         fetch_jwks(f"https://localhost:{server.port}/jwks")
     assert server.requests == []  # nothing was sent over the untrusted connection
+
+
+def test_every_tls_connection_shares_one_context(monkeypatch):
+    """Making a TLS context loads the whole CA bundle (~20 ms with OpenSSL 3): the
+    container makes one, not one per connection or per feed poll, and it still verifies
+    certificates and host names."""
+    from authcore.keys import ring
+
+    made = []
+
+    def counting() -> ssl.SSLContext:
+        made.append(1)
+        return real()
+
+    real = ssl.create_default_context
+    ring.tls_context.cache_clear()
+    monkeypatch.setattr(ring.ssl, "create_default_context", counting)
+    try:
+        opened = [
+            ring.connect(url, 1.0)
+            for url in (
+                "https://dynamodb.eu-west-1.amazonaws.com/",
+                "https://feed.s3.eu-west-1.amazonaws.com/revocations/snapshot.json",
+                "https://feed.s3.eu-west-1.amazonaws.com/revocations/delta.json",
+            )
+        ]
+        contexts = {id(connection._context) for connection, _ in filter(None, opened)}
+        assert len(made) == 1
+        assert contexts == {id(ring.tls_context())}
+        assert ring.tls_context().verify_mode == ssl.CERT_REQUIRED
+        assert ring.tls_context().check_hostname
+    finally:
+        ring.tls_context.cache_clear()

@@ -8,6 +8,7 @@ PyJWT's ``jwt.algorithms``, which imports the whole ``jwt`` package and
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import ssl
@@ -134,19 +135,31 @@ def parse_jwks(jwks: Any) -> dict[str, VerificationKey]:
     return ring
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The container's one TLS client context: verified certificates and host names
+    (``ssl.create_default_context()``), shared by every connection and thread.
+
+    Made once, because making one loads and parses the whole CA bundle: ~20 ms of CPU here
+    with OpenSSL 3 (``bench.coldstart`` prints it), paid at every new connection when each
+    made its own (``http.client``'s default) - twice in an authorizer's first event (its
+    keys, the revocation feed), and again at every feed poll."""
+    return ssl.create_default_context()
+
+
 def connect(url: str, timeout: float) -> tuple[http.client.HTTPConnection, SplitResult] | None:
-    """A connection for ``url``: verified TLS anywhere, plain HTTP only to this machine
-    (local runs), None for anything else. ``http.client`` rather than ``urllib.request``:
-    the same verified TLS (``ssl.create_default_context()``), without urllib's proxy,
-    redirect and handler machinery. Imported here, not at module level: only a reload
-    pays for it."""
+    """A connection for ``url``: verified TLS anywhere (``tls_context``), plain HTTP only to
+    this machine (local runs), None for anything else. ``http.client`` rather than
+    ``urllib.request``: the same verified TLS, without urllib's proxy, redirect and handler
+    machinery. Imported here, not at module level: only a reload pays for it."""
     import http.client
 
     parts = urlsplit(url)
     host = parts.hostname
     if parts.scheme == "https" and host:
-        context = ssl.create_default_context()
-        secure = http.client.HTTPSConnection(host, parts.port, timeout=timeout, context=context)
+        secure = http.client.HTTPSConnection(
+            host, parts.port, timeout=timeout, context=tls_context()
+        )
         return secure, parts
     if parts.scheme == "http" and host in ("localhost", "127.0.0.1"):
         return http.client.HTTPConnection(host, parts.port, timeout=timeout), parts
