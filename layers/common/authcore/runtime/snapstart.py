@@ -14,7 +14,8 @@ unique to it or would be stale:
 - whatever the handler module says (the authorizer's runtime: configuration, key ring,
   revocation feed).
 
-Before the snapshot: imports only, the ones the first request would otherwise pay, no
+Before the snapshot: the imports the first request would otherwise pay, and the TLS
+context (``keys.ring.tls_context``: the CA bundle, the same in every container); no
 network and no credentials (a snapshot must hold neither).
 
 The hooks are registered only under SnapStart (``AWS_LAMBDA_INITIALIZATION_TYPE`` is
@@ -53,14 +54,17 @@ def install(
         )
     except ImportError:
         return False
-    register_before_snapshot(import_modules, tuple(prime))
+    register_before_snapshot(before_snapshot, tuple(prime))
     register_after_restore(after_restore, resets)
     return True
 
 
-def import_modules(names: Iterable[str]) -> None:
+def before_snapshot(names: Iterable[str]) -> None:
     for name in names:
         importlib.import_module(name)
+    from authcore.keys.ring import tls_context
+
+    tls_context()  # no connection: it holds the CA bundle and the options only
 
 
 def after_restore(resets: Iterable[Reset] = ()) -> None:
