@@ -34,7 +34,7 @@ most 60 ms over bare; the session-checked authorizer at most 60 ms over the stat
 
     .venv/bin/python -m bench.coldstart [--functions A,B] [--processes N]
         [--importtime-runs N] [--json PATH] [--compare BEFORE.json [AFTER.json]]
-        [--layer-bytecode shipped|none] [--snapstart]
+        [--layer-bytecode shipped|none|both] [--snapstart]
 
 ``--compare BEFORE.json`` runs, then prints the run next to BEFORE; with AFTER.json as well
 it runs nothing and prints the two files side by side.
@@ -46,7 +46,11 @@ so each cold start compiled every module of the layer it imported. The runtime's
 library keeps its bytecode in both (Lambda's image ships it), and the handler module ``app``
 is compiled in both (the functions' folders ship none). Modelled with Python's own switches:
 ``PYTHONDONTWRITEBYTECODE``, and for ``none`` a ``PYTHONPYCACHEPREFIX`` that holds the
-standard library's bytecode only (compiled once, under .cache/).
+standard library's bytecode only (compiled once, under .cache/). ``both`` runs the two in the
+same rounds, reports ``shipped`` and prints the two side by side.
+
+After the report: the CPU one TLS client context costs (the CA bundle loaded), which the table
+never holds (its endpoints are plain HTTP) and which a container pays once.
 
 ``--snapstart`` adds an estimate of what Lambda SnapStart (template parameter ``SnapStart``)
 would change, from the same measurements: the part of each cold start done at init (the

@@ -140,6 +140,12 @@ def test_declarations_dataclasses_refuse_are_refused():
             a: int = 0
             b: int
 
+    with pytest.raises(TypeError, match="mutable default"):
+
+        @record
+        class Shared:
+            items: list[str] = []  # noqa: RUF012 - the declaration refused
+
     with pytest.raises(TypeError, match="both"):
         field(default=1, default_factory=list)
 
