@@ -445,7 +445,9 @@ def main(argv: list[str] | None = None) -> int:
         }
     results = {}
     for mode, (bare, samples) in runs.items():
-        result = summarise(bare, samples, imports)
+        # Top imports are measured for the reported layer only.
+        mode_imports = imports if mode == chosen[0] else {name: [] for name in functions}
+        result = summarise(bare, samples, mode_imports)
         for name, memory_mb in memory.items():
             result["functions"][name]["memory_mb"] = memory_mb
         result["meta"] = {

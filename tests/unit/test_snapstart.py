@@ -83,20 +83,33 @@ def test_under_snapstart_both_hooks_are_registered(lambda_runtime):
     assert reset_calls == ["reset"]
 
 
-def test_before_the_snapshot_the_named_modules_and_the_tls_context_are_made(
-    lambda_runtime, monkeypatch
-):
+def test_before_the_snapshot_only_the_named_modules_are_imported(lambda_runtime, monkeypatch):
     from authcore.keys import ring
 
     monkeypatch.delitem(sys.modules, "colorsys", raising=False)
     ring.tls_context.cache_clear()
     snapstart.install(prime=("colorsys",), env=SNAPSTART_ENV)
     assert "colorsys" not in sys.modules
-    assert ring.tls_context.cache_info().currsize == 0
     lambda_runtime.snapshot()
     assert "colorsys" in sys.modules
-    # The CA bundle is loaded once, into the snapshot, not in each restored container.
-    assert ring.tls_context.cache_info().currsize == 1
+    # Not the TLS context: it would put OpenSSL's seeded generator into the snapshot.
+    assert ring.tls_context.cache_info().currsize == 0
+
+
+def test_after_a_restore_tls_is_reseeded_and_its_context_made_anew(lambda_runtime, monkeypatch):
+    import ssl
+
+    from authcore.keys import ring
+
+    added = []
+    monkeypatch.setattr(ssl, "RAND_add", lambda data, entropy: added.append((data, entropy)))
+    snapstart.install(env=SNAPSTART_ENV)
+    before = ring.tls_context()
+    lambda_runtime.restore()
+    ((data, entropy),) = added
+    assert len(data) == 48
+    assert entropy == 48.0
+    assert ring.tls_context() is not before
 
 
 def test_after_a_restore_random_differs_from_the_snapshots_copy(lambda_runtime):

@@ -14,9 +14,12 @@ unique to it or would be stale:
 - whatever the handler module says (the authorizer's runtime: configuration, key ring,
   revocation feed).
 
-Before the snapshot: the imports the first request would otherwise pay, and the TLS
-context (``keys.ring.tls_context``: the CA bundle, the same in every container); no
-network and no credentials (a snapshot must hold neither).
+Before the snapshot: imports only, the ones the first request would otherwise pay, no
+network and no credentials (a snapshot must hold neither). Not the TLS context either
+(``keys.ring.tls_context``): making one seeds OpenSSL's random generator, whose state every
+restored container would then share (their handshakes' randoms and ephemeral keys). After a
+restore, OpenSSL is given fresh entropy, and the context is made anew by the first
+connection.
 
 The hooks are registered only under SnapStart (``AWS_LAMBDA_INITIALIZATION_TYPE`` is
 ``snap-start``) and through the runtime's own ``snapshot_restore_py``, imported then and
@@ -54,17 +57,14 @@ def install(
         )
     except ImportError:
         return False
-    register_before_snapshot(before_snapshot, tuple(prime))
+    register_before_snapshot(import_modules, tuple(prime))
     register_after_restore(after_restore, resets)
     return True
 
 
-def before_snapshot(names: Iterable[str]) -> None:
+def import_modules(names: Iterable[str]) -> None:
     for name in names:
         importlib.import_module(name)
-    from authcore.keys.ring import tls_context
-
-    tls_context()  # no connection: it holds the CA bundle and the options only
 
 
 def after_restore(resets: Iterable[Reset] = ()) -> None:
@@ -72,11 +72,19 @@ def after_restore(resets: Iterable[Reset] = ()) -> None:
     # Imported here: none is a dependency of every function's import (this module's
     # import must cost nothing where SnapStart is off).
     import random
+    import sys
 
     from authcore import aws, sigv4
 
     # No argument: seeded from os.urandom, which differs per container after a restore.
     random.seed()
+    # OpenSSL's generator (TLS) reseeds by itself on a fork, not on a restore.
+    ssl = sys.modules.get("ssl")
+    if ssl is not None:
+        ssl.RAND_add(os.urandom(48), 48.0)
+    ring = sys.modules.get("authcore.keys.ring")
+    if ring is not None:
+        ring.tls_context.cache_clear()
 
     aws.reset_clients()
     sigv4.forget_credentials()
