@@ -201,8 +201,8 @@ class Client:
             self._env,
             self.service,
             self.region,
-            host=self.host or self.service,
-            service_id=self.service_id or self.service,
+            host=self.host or None,
+            service_id=self.service_id or None,
         )
         self._timeout = timeout
         self._attempts = max(1, attempts)

@@ -155,24 +155,28 @@ def endpoint(
     host: str | None = None,
     service_id: str | None = None,
 ) -> str:
-    """The endpoint botocore would use: a configured one (``AWS_ENDPOINT_URL_<SERVICE_ID>``,
-    then ``AWS_ENDPOINT_URL``), else the Region's (``host``: the service's endpoint
-    prefix where it is not its name, SES's ``email``)."""
-    name = (service_id or service).upper()
-    configured = env.get(f"AWS_ENDPOINT_URL_{name}") or env.get("AWS_ENDPOINT_URL")
+    """The endpoint botocore would use: a configured one, else the Region's (``host``: the
+    service's endpoint prefix where it is not its name, SES's ``email``)."""
+    configured = _configured(env, service_id or service)
     if configured:
-        return configured.rstrip("/")
+        return configured
     suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
     return f"https://{host or service}.{region}.{suffix}"
+
+
+def _configured(env: Mapping[str, str], service_id: str) -> str | None:
+    """``AWS_ENDPOINT_URL_<SERVICE_ID>``, then ``AWS_ENDPOINT_URL``, as botocore reads them."""
+    configured = env.get(f"AWS_ENDPOINT_URL_{service_id.upper()}") or env.get("AWS_ENDPOINT_URL")
+    return configured.rstrip("/") if configured else None
 
 
 def s3_bucket(env: Mapping[str, str], bucket: str, region: str) -> tuple[str, str]:
     """Where a bucket's objects are, as botocore addresses them: the endpoint and the
     path prefix of its keys. Path-style on a configured endpoint (what local ones, moto,
     serve), else virtual-hosted on the Region's."""
-    configured = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    configured = _configured(env, "s3")
     if configured:
-        return configured.rstrip("/"), f"/{bucket}"
+        return configured, f"/{bucket}"
     return endpoint({}, "s3", region, host=f"{bucket}.s3"), ""
 
 
