@@ -120,3 +120,19 @@ def test_the_authorizers_load_no_dataclasses(cold, logical_id):
     modules = loaded(cold, logical_id)
     assert "app" in modules
     assert {"dataclasses", "inspect"}.isdisjoint(modules)
+
+
+@pytest.mark.parametrize("logical_id", NO_BOTOCORE_AT_ALL)
+def test_the_authorizers_load_what_es256_verification_needs_only(cold, logical_id):
+    """cryptography's OpenSSL backend (ECDSA's constructor imports it: ciphers, RSA,
+    padding, ~5 ms), its RSA module (RS256 rings only) and ``hashlib`` (SigV4 digests come
+    from cryptography) have no business in an ES256 authorizer's cold start."""
+    modules = loaded(cold, logical_id)
+    assert "app" in modules
+    assert "cryptography.hazmat.primitives.asymmetric.ec" in modules
+    assert {
+        "cryptography.hazmat.backends.openssl.backend",
+        "cryptography.hazmat.primitives.asymmetric.rsa",
+        "cryptography.hazmat.primitives.asymmetric.padding",
+        "hashlib",
+    }.isdisjoint(modules)

@@ -77,6 +77,25 @@ def test_equality_hash_and_repr_are_dataclasses():
     assert "roles=frozenset()" in repr(made("ann"))
 
 
+@pytest.mark.parametrize("fields", [0, 1, 2])
+def test_records_of_no_one_or_two_fields_compare_and_hash_as_dataclasses(fields):
+    """``attrgetter`` answers a bare value for one name and needs at least one: each size
+    must still compare and hash its fields as a tuple, as dataclasses does."""
+    names = ("a", "b")[:fields]
+    made = record(type("Small", (), {"__annotations__": dict.fromkeys(names, "int")}))
+    reference = dataclasses.dataclass(frozen=True)(
+        type("Small", (), {"__annotations__": dict.fromkeys(names, "int")})
+    )
+    for cls in (made, reference):
+        values = range(1, fields + 1)
+        one = cls(*values)
+        assert one == cls(*values)
+        assert hash(one) == hash(tuple(values))
+        if fields:
+            assert one != cls(*(v + 1 for v in values))
+    assert repr(made(*range(fields))) == repr(reference(*range(fields)))
+
+
 def test_a_frozen_record_refuses_every_assignment():
     made, _ = _both()
     account = made("ann")

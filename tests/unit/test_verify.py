@@ -114,6 +114,23 @@ def test_the_verifier_and_the_issuer_agree_on_the_type():
     assert verify.ACCESS_TOKEN_TYPE == ACCESS_TOKEN_TYPE == "at+jwt"
 
 
+def test_the_verifying_ecdsa_is_cryptographys_own_to_every_reader():
+    """The verifier skips ECDSA's constructor (which imports cryptography's OpenSSL
+    backend). Whatever a reader of an ``ECDSA`` can see, cryptography's ``verify``
+    included, must be what that constructor would have made: if cryptography gives ECDSA
+    another public member, this fails before a token is read with a half-made one."""
+    from authcore.tokens import verify
+
+    ours, theirs = verify._ECDSA_SHA256, ec.ECDSA(hashes.SHA256())
+    assert isinstance(ours, ec.ECDSA)
+    public = [name for name in dir(theirs) if not name.startswith("_")]
+    assert public == ["algorithm", "deterministic_signing"]
+    assert isinstance(ours.algorithm, hashes.SHA256)
+    assert ours.deterministic_signing is theirs.deterministic_signing is False
+    key = ec.generate_private_key(ec.SECP256R1())
+    key.public_key().verify(key.sign(b"signed", theirs), b"signed", ours)
+
+
 def test_rs256_tokens_verify_with_their_pinned_key(rsa_signer, verifier):
     assert verifier.verify(forge(rsa_signer))["sub"] == "user-1"
 

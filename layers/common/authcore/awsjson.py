@@ -37,7 +37,6 @@ SSO, keep botocore: ``Sdk`` makes one of its clients look like these.
 from __future__ import annotations
 
 import base64
-import hashlib
 import http.client
 import io
 import json
@@ -318,7 +317,7 @@ class Client:
             credentials=credentials,
             now=datetime.now(UTC),
             headers=headers,
-            payload_sha256=hashlib.sha256(body).hexdigest(),
+            payload_sha256=sigv4.sha256_hex(body),
         )
         deadline = time.monotonic() + self._timeout
         connection.request(method, quote(path, safe="/-_.~"), body=body, headers=signed)

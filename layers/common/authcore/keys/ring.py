@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urlsplit
 
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from authcore import b64
 from authcore.clock import Clock, system_clock
@@ -26,6 +26,8 @@ from authcore.records import record
 
 if TYPE_CHECKING:
     import http.client
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,9 @@ def _ec_p256(jwk: Mapping[str, Any]) -> ec.EllipticCurvePublicKey:
 
 
 def _rsa(jwk: Mapping[str, Any]) -> rsa.RSAPublicKey:
+    # Imported by RS256 rings only: ES256's cold start (the default) does without it.
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     key = rsa.RSAPublicNumbers(_uint(jwk.get("e")), _uint(jwk.get("n"))).public_key()
     if key.key_size < MIN_RSA_BITS:
         raise InvalidKey("RSA key too small")

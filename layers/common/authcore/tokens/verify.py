@@ -16,11 +16,11 @@ import json
 import re
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from authcore import b64
@@ -28,6 +28,9 @@ from authcore.clock import Clock, system_clock
 from authcore.errors import InvalidToken
 from authcore.keys.ring import KeyRing, VerificationKey
 from authcore.tokens.claims import ACCESS_TOKEN_TYPE, AccessClaims
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.padding import AsymmetricPadding
 
 MAX_TOKEN_LENGTH = 4096
 MAX_KID_LENGTH = 128
@@ -47,9 +50,23 @@ _P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 # does, so without this every token has a second spelling nobody signed. Our signers
 # normalise (authcore.keys.signers.der_to_raw_p256); a high-S token was altered in transit.
 _P256_HALF_N = _P256_N // 2
-_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 _SHA256 = hashes.SHA256()
-_PKCS1V15 = padding.PKCS1v15()
+
+
+class _ECDSAVerification(ec.ECDSA):
+    """``ec.ECDSA(hashes.SHA256())``, for verifying. ECDSA's constructor imports the whole
+    of cryptography's OpenSSL backend (its ciphers, RSA, padding: ~5 ms of the authorizer's
+    cold start, issue #20) only to check an RFC 6979 signing option a verifier never reads.
+    ``verify`` asks what this class answers: an ``ECDSA`` instance and its ``algorithm``."""
+
+    algorithm = _SHA256
+    deterministic_signing = False
+
+    def __init__(self) -> None:  # not ECDSA's: see above
+        pass
+
+
+_ECDSA_SHA256 = _ECDSAVerification()
 
 KeyLookup = Callable[[str], VerificationKey | None]
 
@@ -88,6 +105,14 @@ def _is_number(value: Any) -> bool:
     return (type(value) is int or type(value) is float) and value - value == 0
 
 
+def _pkcs1v15() -> AsymmetricPadding:
+    # Imported by RS256 tokens only (the padding module brings the RSA one): ES256's cold
+    # start, the default, does without them.
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    return padding.PKCS1v15()
+
+
 def verify_signature(key: VerificationKey, signing_input: bytes, signature: bytes) -> None:
     """Verify a JWS signature with the key's pinned algorithm; InvalidToken if not.
 
@@ -108,7 +133,7 @@ def verify_signature(key: VerificationKey, signing_input: bytes, signature: byte
         else:
             if len(signature) != (key.key.key_size + 7) // 8:
                 raise InvalidToken("bad_signature")
-            key.key.verify(signature, signing_input, _PKCS1V15, _SHA256)
+            key.key.verify(signature, signing_input, _pkcs1v15(), _SHA256)
     except InvalidSignature as exc:
         raise InvalidToken("bad_signature") from exc
 
