@@ -243,7 +243,7 @@ def test_every_tls_connection_shares_one_context(monkeypatch):
         return real()
 
     real = ssl.create_default_context
-    ring.tls_context.cache_clear()
+    ring.forget_tls_context()
     monkeypatch.setattr(ring.ssl, "create_default_context", counting)
     try:
         opened = [
@@ -260,4 +260,42 @@ def test_every_tls_connection_shares_one_context(monkeypatch):
         assert ring.tls_context().verify_mode == ssl.CERT_REQUIRED
         assert ring.tls_context().check_hostname
     finally:
-        ring.tls_context.cache_clear()
+        ring.forget_tls_context()
+
+
+def test_connections_opened_at_once_by_two_threads_share_one_context(monkeypatch):
+    """The authorizer's first request connects for its keys and for the revocation feed
+    at once (authcore.runtime.verifying): the second must wait for the first's context,
+    not load the CA bundle again beside it."""
+    import threading
+    import time
+
+    from authcore.keys import ring
+
+    made = []
+    real = ssl.create_default_context
+
+    def slow() -> ssl.SSLContext:
+        made.append(1)
+        time.sleep(0.2)  # both threads are past their first look by then
+        return real()
+
+    ring.forget_tls_context()
+    monkeypatch.setattr(ring.ssl, "create_default_context", slow)
+    start = threading.Barrier(2)
+    got: list[ssl.SSLContext] = []
+
+    def connect() -> None:
+        start.wait()
+        got.append(ring.tls_context())
+
+    threads = [threading.Thread(target=connect) for _ in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(made) == 1
+        assert got[0] is got[1]
+    finally:
+        ring.forget_tls_context()

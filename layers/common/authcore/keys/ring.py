@@ -8,10 +8,10 @@ PyJWT's ``jwt.algorithms``, which imports the whole ``jwt`` package and
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import ssl
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -140,7 +140,10 @@ def parse_jwks(jwks: Any) -> dict[str, VerificationKey]:
     return ring
 
 
-@functools.cache
+_tls_context: ssl.SSLContext | None = None
+_tls_context_lock = threading.Lock()
+
+
 def tls_context() -> ssl.SSLContext:
     """The container's one TLS client context: verified certificates and host names
     (``ssl.create_default_context()``), shared by every connection and thread.
@@ -148,8 +151,22 @@ def tls_context() -> ssl.SSLContext:
     Made once, because making one loads and parses the whole CA bundle: ~20 ms of CPU here
     with OpenSSL 3 (``bench.coldstart`` prints it), paid at every new connection when each
     made its own (``http.client``'s default) - twice in an authorizer's first event (its
-    keys, the revocation feed), and again at every feed poll."""
-    return ssl.create_default_context()
+    keys, the revocation feed), and again at every feed poll. Under a lock: those two
+    connect at once (``authcore.runtime.verifying``), and would each make one."""
+    global _tls_context
+    context = _tls_context
+    if context is None:
+        with _tls_context_lock:
+            if _tls_context is None:
+                _tls_context = ssl.create_default_context()
+            context = _tls_context
+    return context
+
+
+def forget_tls_context() -> None:
+    """The next connection makes a new context (SnapStart's restore, tests)."""
+    global _tls_context
+    _tls_context = None
 
 
 def connect(url: str, timeout: float) -> tuple[http.client.HTTPConnection, SplitResult] | None:

@@ -72,13 +72,17 @@ class RevocationFeed:
             return
         now = self._clock()
         if now >= self._quiet_until:
-            if now >= self._next_poll:
+            if self.due(now):
                 self.poll(now)
             if now - self.confirmed_at > self._stale_after:
                 raise RevocationFeedStale
         until = self.revoked.get(sid)
         if until is not None and now < until:
             raise InvalidToken("session_revoked")
+
+    def due(self, now: float) -> bool:
+        """Whether ``check`` would poll before answering at ``now``."""
+        return now >= self._next_poll
 
     def poll(self, now: float) -> bool:
         """One poll (two requests on a gap); False if it failed. ``now`` is read

@@ -84,7 +84,7 @@ def after_restore(resets: Iterable[Reset] = ()) -> None:
         ssl.RAND_add(os.urandom(48), 48.0)
     ring = sys.modules.get("authcore.keys.ring")
     if ring is not None:
-        ring.tls_context.cache_clear()
+        ring.forget_tls_context()
 
     aws.reset_clients()
     sigv4.forget_credentials()

@@ -14,6 +14,7 @@ without reaching into other modules.
 
 from __future__ import annotations
 
+import threading
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -100,8 +101,30 @@ class VerifyingRuntime:
             max_age=config.key_ring_max_age,
             reload_interval=min(RELOAD_INTERVAL_SECONDS, config.key_ring_max_age),
         )
-        ring.load()
+        poller = self._first_feed_poll()
+        try:
+            ring.load()
+        finally:
+            if poller is not None:
+                poller.join()
         return ring
+
+    def _first_feed_poll(self) -> threading.Thread | None:
+        """The revocation feed's first poll, started in a thread while the keys are read:
+        a container's first request waits for the longer of its two reads (each a TLS
+        connection and a request to AWS), not for their sum. Joined before the ring is
+        used, so every request still finds the feed polled, as ``authorize`` needs."""
+        try:
+            feed = self.revocation_feed()
+        except ConfigError:
+            return None  # authorize() refuses with it, after the token's own checks
+        now = self._clock()
+        if feed is None or not feed.due(now):
+            return None
+        # ``threading`` costs nothing here: ``logging`` has imported it.
+        poller = threading.Thread(target=feed.poll, args=(now,), name="revocation-feed-poll")
+        poller.start()
+        return poller
 
     def _build_verifier(self, issuer: str) -> AccessTokenVerifier:
         config = self.settings()
