@@ -10,6 +10,10 @@ Measured in one run, on the same tokens (ES256, the default; RS256 as well):
   JWKS served over HTTP by this process, and answering the first event, against
   ``python -c pass``; median of N processes of each, interleaved;
 - the top entries of ``python -X importtime`` for the handler;
+- a container's first request with the revocation feed on, when each read takes
+  ``--read-delay-ms`` (a local server that answers after that long, standing for an
+  HTTPS request to an AWS endpoint): the keys and the feed read at once (what the
+  runtime does) against one after the other (what it did before), in-process;
 - the session-checked mode (``AUTHORIZER_MODE=session``) side by side with the
   stateless one: warm with the session cached, warm with a cache miss (one
   strongly consistent GetItem, signed by hand, over HTTP to a moto server on
@@ -26,7 +30,7 @@ and the tokens' scope ``profile``: ``'{"GET /api/me": "profile", "GET /api/repor
 every REST policy carry one Deny (reports).
 
     .venv/bin/python -m bench.authorizer [--rounds N] [--tokens N] [--processes N]
-        [--route-scopes JSON]
+        [--route-scopes JSON] [--read-delay-ms MS]
 """
 
 from __future__ import annotations
@@ -110,6 +114,73 @@ def _serve(jwks: dict[str, Any]) -> ThreadingHTTPServer:
     server.jwks = json.dumps(jwks).encode()  # type: ignore[attr-defined]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+class _SlowReads(BaseHTTPRequestHandler):
+    """The keys (``/jwks.json``) and an empty revocation feed (404: nothing published),
+    each answered after the server's ``delay`` seconds."""
+
+    def do_GET(self) -> None:
+        time.sleep(self.server.delay)  # type: ignore[attr-defined]
+        if self.path == "/jwks.json":
+            body: bytes = self.server.jwks  # type: ignore[attr-defined]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+        else:
+            body = b""
+            self.send_response(404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def first_request(delay_ms: float, rounds: int) -> dict[str, float]:
+    """Median ms of a new container's first ``authorize`` with the feed on, when each
+    read takes ``delay_ms``: the runtime's (the feed polled while the keys are read)
+    against the same runtime reading them one after the other, as it did before."""
+    from authcore.keys.signers import LocalSigner, public_jwk
+    from authcore.runtime.verifying import VerifyingRuntime
+
+    class OneAfterTheOther(VerifyingRuntime):
+        def _first_feed_poll(self) -> None:
+            return None  # authorize() polls the feed after the keys are read
+
+    signer = LocalSigner.generate("bench-first")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowReads)
+    server.daemon_threads = True
+    server.delay = delay_ms / 1000  # type: ignore[attr-defined]
+    server.jwks = json.dumps(  # type: ignore[attr-defined]
+        {"keys": [public_jwk(signer.public_key(), signer.kid, "ES256")]}
+    ).encode()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    env = {
+        "ISSUER": ISSUER,
+        "AUDIENCE": AUDIENCE,
+        "AUTHORIZER_MODE": "stateless",
+        "JWKS_URL": f"{base}/jwks.json",
+        "KEYS_TABLE": "",
+        "REVOCATION_FEED_BUCKET": "",
+        "REVOCATION_FEED_URL": f"{base}/revocations",
+        "REVOCATION_POLL_SECONDS": "10",
+    }
+    token = _issue(signer, time.time())
+    variants = {"at once": VerifyingRuntime, "one after the other": OneAfterTheOther}
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    try:
+        with _environment(env):
+            for r in range(rounds):
+                for name in list(variants)[r % 2 :] + list(variants)[: r % 2]:
+                    runtime = variants[name]()
+                    start = time.perf_counter()
+                    runtime.authorize(token, ISSUER)
+                    samples[name].append((time.perf_counter() - start) * 1000)
+    finally:
+        server.shutdown()
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def _per_call_us(calls: Callable[[], int]) -> float:
@@ -757,6 +828,16 @@ def report(
     return "\n".join(lines)
 
 
+def first_request_report(figures: dict[str, float], args: argparse.Namespace) -> str:
+    at_once, before = figures["at once"], figures["one after the other"]
+    return (
+        f"A container's first request with the revocation feed on, each read answered "
+        f"after {args.read_delay_ms:g} ms (median of {args.processes}, ms): keys and feed "
+        f"read at once {at_once:.1f}, one after the other (before) {before:.1f}: "
+        f"{at_once / before:.2f}x"
+    )
+
+
 def session_report(
     figures: dict[str, float], cold_results: dict[str, Any], args: argparse.Namespace
 ) -> list[str]:
@@ -816,6 +897,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokens", type=int, default=200, help="new tokens per round")
     parser.add_argument("--processes", type=int, default=21, help="processes each (cold)")
     parser.add_argument(
+        "--read-delay-ms",
+        type=float,
+        default=20.0,
+        help="how long each read of a container's first request takes (first request)",
+    )
+    parser.add_argument(
         "--route-scopes",
         default="",
         metavar="JSON",
@@ -840,9 +927,12 @@ def main(argv: list[str] | None = None) -> int:
     warm_results = warm(args.rounds, args.tokens)
     session_results = warm_session(args.rounds, args.tokens)
     cold_results = cold(args.processes)
+    first = first_request(args.read_delay_ms, args.processes)
     imports = importtime()
     load = (load_before, os.getloadavg()[0])
     print(report(warm_results, cold_results, imports, args, load, session_results))
+    print()
+    print(first_request_report(first, args))
     return 0
 
 

@@ -35,6 +35,10 @@ def test_bench_authorizer_runs():
     # Both modes' cold starts, measured in fresh processes: neither loads an AWS SDK.
     (session_cold,) = [line for line in out.splitlines() if line.startswith("| session-checked (")]
     assert session_cold.endswith("| no |")
+    # A container's first request, its two reads at once against one after the other.
+    (first,) = [line for line in out.splitlines() if line.startswith("A container's first")]
+    assert "read at once" in first
+    assert "one after the other (before)" in first
 
 
 def test_bench_refresh_runs():
