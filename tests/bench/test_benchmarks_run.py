@@ -179,11 +179,15 @@ def test_bench_coldstart_prints_its_table_and_verdicts():
     assert "(2 processes, layer bytecode shipped)" in comparison
     blocks = out.rstrip().split("\n\n")
     rows = [line for line in blocks[1].splitlines() if line.startswith("| ")]
-    header, baseline, floor, *functions = rows
+    header, baseline, floor, runtime, *functions = rows
     assert header.startswith("| function | import ms (wall / CPU) | first event ms")
     assert baseline.startswith("| `python -c pass` (baseline) |")
     # What an ES256 verifier reading its keys over HTTPS cannot avoid, over bare.
     assert floor.startswith("| floor of an authorizer: `python -c 'import cryptography.")
+    # What Lambda's runtime has imported before any handler, and the authorizer over it.
+    assert runtime.startswith("| Lambda's runtime before a handler: `python -c 'import ")
+    (over_runtime,) = [line for line in out.splitlines() if line.startswith("(not a verdict)")]
+    assert "stateless authorizer over Lambda's runtime start" in over_runtime
     assert [row.split(" | ")[0] for row in functions] == [
         "| AuthorizerFunction",
         "| SessionAuthorizerFunction",
@@ -304,6 +308,7 @@ def test_bench_coldstart_prints_the_snapstart_estimate_with_the_flag(monkeypatch
     figures |= {"first_event_cpu_ms": 20.0, "wall_ms": 140.0, "cpu_ms": 110.0}
     samples = {name: {key: [value] for key, value in figures.items()} for name in names}
     bare = {"wall_ms": [20.0], "cpu_ms": [10.0], "floor_wall_ms": [50.0], "floor_cpu_ms": [40.0]}
+    bare |= {"runtime_wall_ms": [30.0], "runtime_cpu_ms": [20.0]}
     function = types.SimpleNamespace(env={"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"})
     cold = types.SimpleNamespace(functions=dict.fromkeys(names, function))
     monkeypatch.setattr(coldstart, "world", lambda: contextlib.nullcontext(cold))

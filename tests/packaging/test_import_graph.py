@@ -136,3 +136,16 @@ def test_the_authorizers_load_what_es256_verification_needs_only(cold, logical_i
         "cryptography.hazmat.primitives.asymmetric.padding",
         "hashlib",
     }.isdisjoint(modules)
+
+
+@pytest.mark.parametrize("logical_id", NO_BOTOCORE_AT_ALL)
+def test_the_authorizers_load_what_lambdas_runtime_has_loaded_before_them(cold, logical_id):
+    """bench.coldstart reports the stateless authorizer over Lambda's runtime start (what
+    awslambdaric's bootstrap imports before a handler), subtracting that start's cost: a
+    fair reading only while the authorizers import each of those modules themselves."""
+    from bench.coldstart import RUNTIME
+
+    modules = loaded(cold, logical_id)
+    assert "app" in modules
+    runtime_modules = RUNTIME.removeprefix("import ").split(", ")
+    assert set(runtime_modules) <= set(modules)
