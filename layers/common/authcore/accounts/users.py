@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import unicodedata
-import uuid
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -93,6 +92,8 @@ class User:
         email: str = "",
         email_verified: bool = False,
     ) -> User:
+        import uuid  # only accounts being made need it (and platform, which it imports)
+
         return cls(
             canonical_username(username),
             str(uuid.uuid4()),
