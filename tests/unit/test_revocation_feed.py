@@ -587,9 +587,14 @@ class _Response:
     def getheader(self, name: str) -> str | None:
         return self._etag if name.lower() == "etag" else None
 
+    def close(self) -> None:
+        pass
+
 
 class _Connection:
     """An ``http.client`` connection that answers from memory (no socket)."""
+
+    sock = None  # never seen closed by the far end (authcore.keys.ring.dropped)
 
     def __init__(self, answer: _Response | Exception) -> None:
         self.answer = answer
@@ -630,11 +635,11 @@ def test_the_http_source_asks_for_the_object_under_its_base_conditionally(answer
     fetched = HttpFeedSource("https://mirror.example.com/feeds/auth/").fetch(DELTA_KEY, '"e1"')
     assert fetched == (200, b'{"v":1}', '"e2"')
     ((url, connection),) = connections
-    assert url == f"https://mirror.example.com/feeds/auth/{DELTA_KEY}"
+    assert url == "https://mirror.example.com/feeds/auth"
     ((method, path, headers),) = connection.requests
     assert (method, path) == ("GET", f"/feeds/auth/{DELTA_KEY}")
     assert headers == {"accept-encoding": "identity", "if-none-match": '"e1"'}
-    assert connection.closed
+    assert not connection.closed  # kept for the next poll
 
     HttpFeedSource("https://mirror.example.com").fetch(SNAPSHOT_KEY, None)
     _, second = connections[1]
@@ -650,24 +655,27 @@ def test_an_unchanged_or_missing_object_has_no_body(answer, status):
 
 
 @pytest.mark.parametrize(
-    ("response", "cause"),
+    ("response", "cause", "closed"),
     [
-        (_Response(403, b"<Error>AccessDenied</Error>", None), "status_403"),
-        (_Response(500, b"", None), "status_500"),
-        (_Response(200, b"x" * (16 * 1024 * 1024 + 1), '"e"'), "too_large"),
-        (ConnectionRefusedError(111, "refused"), "ConnectionRefusedError"),
-        (TimeoutError("timed out"), "TimeoutError"),
+        (_Response(403, b"<Error>AccessDenied</Error>", None), "status_403", False),
+        (_Response(500, b"", None), "status_500", False),
+        (_Response(200, b"x" * (16 * 1024 * 1024 + 1), '"e"'), "too_large", True),
+        (ConnectionRefusedError(111, "refused"), "ConnectionRefusedError", True),
+        (TimeoutError("timed out"), "TimeoutError", True),
     ],
     ids=["403", "500", "too large", "refused", "timeout"],
 )
-def test_every_other_answer_is_an_unavailable_feed(answer, response, cause):
+def test_every_other_answer_is_an_unavailable_feed(answer, response, cause, closed):
     connections = answer(response)
     # A deadline no loaded machine reaches: reading 16 MiB from memory once took longer
     # than the default second, and the oversized answer was then refused as too slow.
     with pytest.raises(FeedUnavailable) as raised:
         HttpFeedSource("https://mirror.example.com", timeout=3600).fetch(DELTA_KEY, None)
     assert raised.value.cause == cause
-    assert connections[0][1].closed
+    # An error status read to its end leaves the connection as good as before; a body
+    # left half read, or no answer at all, leaves it in a state nobody knows: closed.
+    ((_, connection),) = connections
+    assert connection.closed is closed
 
 
 def test_plain_http_is_refused_except_to_this_machine():

@@ -50,11 +50,11 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """What the source would have sent, instead of sending it."""
     requests: list[dict[str, Any]] = []
 
-    def record(url: str, headers: dict[str, str], timeout: float, path: str) -> Fetched:
-        requests.append({"base": url, "headers": dict(headers), "path": path})
+    def record(connection: Any, path: str, headers: dict[str, str]) -> Fetched:
+        requests.append({"base": connection._url, "headers": dict(headers), "path": path})
         return Fetched(304, b"", '"etag"')
 
-    monkeypatch.setattr(source_module, "_get", record)
+    monkeypatch.setattr(source_module._Connection, "get", record)
     return requests
 
 

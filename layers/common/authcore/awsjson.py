@@ -43,7 +43,6 @@ import json
 import os
 import random
 import re
-import select
 import threading
 import time
 from collections.abc import Mapping
@@ -53,7 +52,7 @@ from urllib.parse import quote
 
 from authcore import sigv4
 from authcore.errors import AuthcoreError, KeySourceError
-from authcore.keys.ring import connect, read_bounded
+from authcore.keys.ring import connect, dropped, read_bounded
 
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 AUTHORIZER_MAX_BYTES = 1024 * 1024
@@ -340,7 +339,7 @@ class Client:
             self._local.connection = None
 
     def _open(self) -> tuple[http.client.HTTPConnection, str]:
-        if _dropped(getattr(self._local, "connection", None)):
+        if dropped(getattr(self._local, "connection", None)):
             self.close()
         if getattr(self._local, "connection", None) is None:
             opened = connect(self._endpoint, self._timeout)
@@ -361,20 +360,6 @@ class Client:
             if isinstance(answer[name], str):
                 answer[name] = base64.b64decode(answer[name])
         return answer
-
-
-def _dropped(connection: http.client.HTTPConnection | None) -> bool:
-    """A kept-alive connection the far end has closed (idle timeouts; a container thawed
-    after minutes): its socket reads as ready, at end of file. Checked before each reuse,
-    as urllib3's pool does for botocore, so that it costs neither an attempt nor a pause."""
-    sock = connection.sock if connection is not None else None
-    if sock is None:
-        return False
-    try:
-        readable, _, _ = select.select([sock], [], [], 0)
-    except (OSError, ValueError):
-        return True
-    return bool(readable)
 
 
 def _binary_attributes(value: Any) -> Any:

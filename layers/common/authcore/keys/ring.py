@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import select
 import ssl
 import threading
 import time
@@ -186,6 +187,20 @@ def connect(url: str, timeout: float) -> tuple[http.client.HTTPConnection, Split
     if parts.scheme == "http" and host in ("localhost", "127.0.0.1"):
         return http.client.HTTPConnection(host, parts.port, timeout=timeout), parts
     return None
+
+
+def dropped(connection: http.client.HTTPConnection | None) -> bool:
+    """A kept-alive connection the far end has closed (idle timeouts; a container thawed
+    after minutes): its socket reads as ready, at end of file. Checked before each reuse,
+    as urllib3's pool does for botocore, so that it costs neither an attempt nor a pause."""
+    sock = connection.sock if connection is not None else None
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 def read_bounded(

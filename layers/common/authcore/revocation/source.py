@@ -12,6 +12,7 @@ finds nothing new, which is nearly every poll, costs one small request.
 
 from __future__ import annotations
 
+import http.client
 import os
 import time
 from collections.abc import Mapping
@@ -19,7 +20,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple, Protocol
 
 from authcore import sigv4
-from authcore.keys.ring import connect, read_bounded
+from authcore.keys.ring import connect, dropped, read_bounded
 
 # 100,000 sessions revoked within the window make a snapshot of 2.53 MiB; past about
 # 633,000 (37,000 revocations a minute, sustained) it exceeds this bound and cold
@@ -51,26 +52,70 @@ def _too_large() -> FeedUnavailable:
     return FeedUnavailable("too_large")
 
 
-def _get(url: str, headers: Mapping[str, str], timeout: float, path: str) -> Fetched:
-    opened = connect(url, timeout)
-    if opened is None:
-        raise FeedUnavailable("not_https")
-    connection, _ = opened
-    deadline = time.monotonic() + timeout
-    try:
-        connection.request("GET", path, headers=dict(headers))
-        response = connection.getresponse()
-        body = read_bounded(response, MAX_OBJECT_BYTES, deadline, too_large=_too_large)
-    except FeedUnavailable:
-        raise
-    except Exception as exc:
-        raise FeedUnavailable(type(exc).__name__) from None
-    finally:
-        connection.close()
-    if response.status not in (200, 304, 404):
-        raise FeedUnavailable(f"status_{response.status}")
-    status = response.status
-    return Fetched(status, body if status == 200 else b"", response.getheader("ETag"))
+class _ClosedUnderUs(FeedUnavailable):
+    """The connection was closed or reset before an answer came (not a timeout)."""
+
+
+class _Connection:
+    """The feed host's one connection, kept alive between polls: a warm container's
+    poll pays for its request only, not for a TCP and TLS handshake (issue #20). Polls
+    never overlap (``RevocationFeed`` makes one at a time), so neither do its requests.
+
+    A kept connection the far end has closed is seen before reuse (``dropped``) and
+    replaced. One closed under a request (a race with the host's idle timeout) is retried
+    once, on a new connection: a GET changes nothing, and a thawed container would
+    otherwise refuse session tokens until the next poll. A new connection's failure, a
+    timeout, an error status: never retried (a second wait would hold the request)."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self._url = url
+        self._timeout = timeout
+        self._connection: http.client.HTTPConnection | None = None
+
+    def get(self, path: str, headers: Mapping[str, str]) -> Fetched:
+        if dropped(self._connection):
+            self.close()
+        reused = self._connection is not None
+        try:
+            return self._get(path, headers)
+        except _ClosedUnderUs:
+            if not reused:
+                raise
+        return self._get(path, headers)
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _get(self, path: str, headers: Mapping[str, str]) -> Fetched:
+        if self._connection is None:
+            opened = connect(self._url, self._timeout)
+            if opened is None:
+                raise FeedUnavailable("not_https")
+            self._connection = opened[0]
+        connection = self._connection
+        deadline = time.monotonic() + self._timeout
+        try:
+            connection.request("GET", path, headers=dict(headers))
+            response = connection.getresponse()
+            body = read_bounded(response, MAX_OBJECT_BYTES, deadline, too_large=_too_large)
+            # Read to its end (an error's body too), the answer leaves the connection
+            # ready for the next poll.
+            response.close()
+        except FeedUnavailable:
+            self.close()
+            raise
+        except (ConnectionError, http.client.BadStatusLine) as exc:
+            self.close()
+            raise _ClosedUnderUs(type(exc).__name__) from None
+        except Exception as exc:
+            self.close()
+            raise FeedUnavailable(type(exc).__name__) from None
+        if response.status not in (200, 304, 404):
+            raise FeedUnavailable(f"status_{response.status}")
+        status = response.status
+        return Fetched(status, body if status == 200 else b"", response.getheader("ETag"))
 
 
 class S3FeedSource:
@@ -86,6 +131,7 @@ class S3FeedSource:
         self._bucket = bucket
         self._env = os.environ if env is None else env
         self._timeout = timeout
+        self._connections: dict[str, _Connection] = {}
 
     def fetch(self, key: str, etag: str | None) -> Fetched:
         env = self._env
@@ -108,7 +154,11 @@ class S3FeedSource:
         )
         if etag:
             headers["if-none-match"] = etag
-        return _get(base, headers, self._timeout, path)
+        # One per endpoint: the same for the container's life, unless its variables change.
+        kept = self._connections.get(base)
+        if kept is None:
+            kept = self._connections[base] = _Connection(base, self._timeout)
+        return kept.get(path, headers)
 
 
 class HttpFeedSource:
@@ -117,6 +167,7 @@ class HttpFeedSource:
     def __init__(self, base_url: str, *, timeout: float = 1.0) -> None:
         self._base = base_url.rstrip("/")
         self._timeout = timeout
+        self._connection = _Connection(self._base, timeout)
 
     def fetch(self, key: str, etag: str | None) -> Fetched:
         url = f"{self._base}/{key}"
@@ -124,4 +175,4 @@ class HttpFeedSource:
         headers = {"accept-encoding": "identity"}
         if etag:
             headers["if-none-match"] = etag
-        return _get(url, headers, self._timeout, path)
+        return self._connection.get(path, headers)

@@ -1,0 +1,158 @@
+"""The revocation feed's kept-alive connection (authcore.revocation.source), against a raw
+local server that answers, closes or stays silent as each test plans, request by request."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from authcore.revocation.document import DELTA_KEY, SNAPSHOT_KEY
+from authcore.revocation.source import FeedUnavailable, HttpFeedSource
+
+# What the server does with request ``r`` of connection ``c``.
+ANSWER, CLOSE, SILENT, ANSWER_THEN_CLOSE = "answer", "close", "silent", "answer then close"
+Plan = Callable[[int, int], str]
+
+
+def _answer(request: bytes) -> bytes:
+    """The snapshot (ETag "e1"), 304 to a request naming "e1", 404 for anything else."""
+    line = request.split(b"\r\n", 1)[0]
+    if b'if-none-match: "e1"' in request.lower():
+        return b'HTTP/1.1 304 Not Modified\r\nETag: "e1"\r\n\r\n'
+    if SNAPSHOT_KEY.encode() in line:
+        body = b'{"feed":"f"}'
+        head = f'HTTP/1.1 200 OK\r\nETag: "e1"\r\nContent-Length: {len(body)}\r\n\r\n'
+        return head.encode() + body
+    body = b"<Error>NoSuchKey</Error>"
+    return f"HTTP/1.1 404 Not Found\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+class Server:
+    """Records, per accepted connection, the request lines it read."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.connections: list[list[bytes]] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.base = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            requests: list[bytes] = []
+            self.connections.append(requests)
+            index = len(self.connections) - 1
+            threading.Thread(target=self._serve, args=(conn, index, requests), daemon=True).start()
+
+    def _serve(self, conn: socket.socket, index: int, requests: list[bytes]) -> None:
+        with conn:
+            buffered = b""
+            while True:
+                while b"\r\n\r\n" not in buffered:
+                    data = conn.recv(4096)
+                    if not data:
+                        return
+                    buffered += data
+                request, buffered = buffered.split(b"\r\n\r\n", 1)
+                requests.append(request.split(b"\r\n", 1)[0])
+                action = self.plan(index, len(requests) - 1)
+                if action == CLOSE:
+                    return
+                if action == SILENT:
+                    while conn.recv(4096):  # until the client gives up and closes
+                        pass
+                    return
+                conn.sendall(_answer(request))
+                if action == ANSWER_THEN_CLOSE:
+                    return
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Plan], Server]]:
+    servers: list[Server] = []
+
+    def start(plan: Plan) -> Server:
+        server = Server(plan)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def test_every_poll_of_a_source_uses_one_kept_connection(serve):
+    server = serve(lambda c, r: ANSWER)
+    source = HttpFeedSource(server.base)
+    first = source.fetch(SNAPSHOT_KEY, None)
+    assert (first.status, first.body, first.etag) == (200, b'{"feed":"f"}', '"e1"')
+    assert source.fetch(SNAPSHOT_KEY, '"e1"').status == 304
+    # A 404's body is read to its end: the connection is still good for the next poll.
+    assert source.fetch(DELTA_KEY, None).status == 404
+    assert source.fetch(SNAPSHOT_KEY, None).status == 200
+    ((*requests,),) = server.connections
+    assert len(requests) == 4
+
+
+def test_a_connection_the_host_closed_while_idle_is_replaced_before_a_request(serve, monkeypatch):
+    """Seen closed before reuse (its socket reads at end of file): the request goes out on
+    a new connection at once, never first onto the dead one."""
+    sent = []
+    send = http.client.HTTPConnection.request
+
+    def counting(self, *args, **kwargs):
+        sent.append(args[1])
+        return send(self, *args, **kwargs)
+
+    monkeypatch.setattr(http.client.HTTPConnection, "request", counting)
+    server = serve(lambda c, r: ANSWER_THEN_CLOSE)
+    source = HttpFeedSource(server.base)
+    for _ in range(3):
+        assert source.fetch(SNAPSHOT_KEY, None).status == 200
+        time.sleep(0.05)  # the host's close reaches this end while the container idles
+    assert [len(requests) for requests in server.connections] == [1, 1, 1]
+    assert len(sent) == 3
+
+
+def test_a_kept_connection_closed_under_a_request_is_retried_once_on_a_new_one(serve):
+    """The host's idle timeout racing the poll: the request left on a connection the
+    host was closing. A GET changes nothing: it is sent again, on a new connection."""
+    server = serve(lambda c, r: CLOSE if (c, r) == (0, 1) else ANSWER)
+    source = HttpFeedSource(server.base)
+    assert source.fetch(SNAPSHOT_KEY, None).status == 200
+    assert source.fetch(SNAPSHOT_KEY, None).status == 200
+    assert [len(requests) for requests in server.connections] == [2, 1]
+
+
+def test_a_new_connection_closed_under_its_request_is_a_failed_poll_not_retried(serve):
+    server = serve(lambda c, r: CLOSE)
+    with pytest.raises(FeedUnavailable) as raised:
+        HttpFeedSource(server.base).fetch(SNAPSHOT_KEY, None)
+    assert raised.value.cause == "RemoteDisconnected"
+    time.sleep(0.05)
+    assert [len(requests) for requests in server.connections] == [1]
+
+
+def test_a_timeout_on_a_kept_connection_is_not_retried(serve):
+    """A second wait would hold the request that polls for twice the timeout."""
+    server = serve(lambda c, r: SILENT if r == 1 else ANSWER)
+    source = HttpFeedSource(server.base, timeout=0.3)
+    assert source.fetch(SNAPSHOT_KEY, None).status == 200
+    with pytest.raises(FeedUnavailable) as raised:
+        source.fetch(SNAPSHOT_KEY, None)
+    assert raised.value.cause == "TimeoutError"
+    # The next poll starts afresh, on a new connection.
+    assert source.fetch(SNAPSHOT_KEY, None).status == 200
+    assert [len(requests) for requests in server.connections] == [2, 1]
