@@ -40,10 +40,14 @@ most 60 ms over bare; the session-checked authorizer at most 60 ms over the stat
 
     .venv/bin/python -m bench.coldstart [--functions A,B] [--processes N]
         [--importtime-runs N] [--json PATH] [--compare BEFORE.json [AFTER.json]]
-        [--layer-bytecode shipped|none|both] [--snapstart]
+        [--layer-bytecode shipped|none|both] [--snapstart] [--against TREE]
 
 ``--compare BEFORE.json`` runs, then prints the run next to BEFORE; with AFTER.json as well
 it runs nothing and prints the two files side by side.
+
+``--against TREE`` runs another checkout's functions and layer (``git worktree add TREE
+COMMIT``) in the same rounds, from the same events and variables, and prints this tree
+against it: the one before-and-after this machine's drift does not spoil.
 
 ``--layer-bytecode`` chooses what the layer holds. ``shipped`` (the default) is what
 ``layers/common/Makefile`` builds: the bytecode of authcore and of its dependencies. ``none``
@@ -108,21 +112,24 @@ SESSION = "SessionAuthorizerFunction"
 TOP_IMPORTS = 3
 FIGURES = ("import_ms", "import_cpu_ms", "first_event_ms", "first_event_cpu_ms")
 LAYER_BYTECODE = ("shipped", "none")
+# The mode of --against's tree.
+AGAINST = "against"
 STDLIB_BYTECODE = ROOT / ".cache" / "coldstart-stdlib-bytecode"
 # What Lambda's image does not hold of a development interpreter's library.
 _NOT_RUNTIME = re.compile(r"[/\\](site-packages|test|tests|idlelib|tkinter|turtledemo)[/\\]")
 
 
-def bytecode_environment(layer_bytecode: str) -> dict[str, str]:
+def bytecode_environment(layer_bytecode: str, root: Path = ROOT) -> dict[str, str]:
     """The variables every process of the run gets, so that what it compiles at its start
-    is what a Lambda cold start compiles (see the module's docstring)."""
+    is what a Lambda cold start compiles (see the module's docstring); ``root``: the tree
+    whose functions and layer run."""
     # Lambda's file system is read-only: nothing compiled at a cold start is kept.
     env = {"PYTHONDONTWRITEBYTECODE": "1"}
     # The handler modules: compiled at every cold start, with or without the layer's.
-    for cache in (ROOT / "functions").glob("*/__pycache__"):
+    for cache in (root / "functions").glob("*/__pycache__"):
         shutil.rmtree(cache, ignore_errors=True)  # another process may be writing there
     if layer_bytecode == "shipped":
-        compileall.compile_dir(ROOT / "layers" / "common", quiet=1, workers=0)
+        compileall.compile_dir(root / "layers" / "common", quiet=1, workers=0)
         return env
     prefix = STDLIB_BYTECODE / platform.python_version()
     done = prefix / "complete"
@@ -170,10 +177,13 @@ def measure(
     functions: Sequence[str],
     processes: int,
     modes: Mapping[str, Mapping[str, str]],
+    roots: Mapping[str, Path] | None = None,
 ) -> dict[str, Samples]:
-    """For each bytecode mode (its variables given to every process of it): (bare: wall and
-    CPU samples; function -> figure -> samples). Rounds interleave every process of every
-    mode, so that the machine's drift weighs on each alike."""
+    """For each mode (its variables given to every process of it, and the tree its functions
+    run from, ``roots[mode]``, this one by default): (bare: wall and CPU samples; function ->
+    figure -> samples). Rounds interleave every process of every mode, so that the machine's
+    drift weighs on each alike."""
+    roots = roots or {}
     python = sys.executable
     runs: dict[str, Samples] = {
         mode: (
@@ -202,7 +212,12 @@ def measure(
                 bare[f"{prefix}cpu_ms"].append(done.cpu_ms)
                 continue
             start = cold.start(name, python)  # its event made here, untimed
-            done = fresh_process(start.argv, {**start.env, **bytecode}, start.cwd, start.stdin)
+            env, cwd = dict(start.env), start.cwd
+            if mode in roots:  # the same function and event, from another tree
+                here, there = str(ROOT), str(roots[mode])
+                env = {key: value.replace(here, there) for key, value in env.items()}
+                cwd = Path(str(cwd).replace(here, there))
+            done = fresh_process(start.argv, {**env, **bytecode}, cwd, start.stdin)
             figures = start.result(done.returncode, done.stdout, done.stderr)
             for key in FIGURES:
                 samples[name][key].append(figures[key])
@@ -410,7 +425,26 @@ def snapstart_table(functions: dict[str, Any]) -> list[str]:
 
 
 def _run_of(meta: dict[str, Any]) -> str:
-    return f"{meta['processes']} processes, layer bytecode {meta.get('layer_bytecode', 'shipped')}"
+    tree = f", tree {meta['tree']}" if meta.get("tree") else ""
+    return (
+        f"{meta['processes']} processes, layer bytecode "
+        f"{meta.get('layer_bytecode', 'shipped')}{tree}"
+    )
+
+
+def _commit(root: Path) -> str:
+    """The commit ``root`` is checked out at (``+`` if its files differ from it)."""
+    try:
+        done = subprocess.run(
+            ["git", "describe", "--always", "--dirty=+"],  # noqa: S607 - git on PATH
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:  # no git: an exported tree
+        return ""
+    return done.stdout.strip()
 
 
 def compare(before: dict[str, Any], after: dict[str, Any]) -> str:
@@ -457,7 +491,15 @@ def main(argv: list[str] | None = None) -> int:
         default="shipped",
         help="what the layer holds besides its sources (both: each, interleaved), see above",
     )
+    parser.add_argument(
+        "--against",
+        metavar="TREE",
+        type=Path,
+        help="another checkout (git worktree add TREE COMMIT) measured in the same rounds",
+    )
     args = parser.parse_args(argv)
+    if args.against and (args.layer_bytecode == "both" or args.compare):
+        parser.error("--against takes neither --layer-bytecode both nor --compare")
     if args.compare and len(args.compare) > 2:
         parser.error("--compare takes BEFORE.json and at most one AFTER.json")
     if args.compare and len(args.compare) == 2:
@@ -474,9 +516,13 @@ def main(argv: list[str] | None = None) -> int:
 
     chosen = LAYER_BYTECODE if args.layer_bytecode == "both" else (args.layer_bytecode,)
     modes = {mode: bytecode_environment(mode) for mode in chosen}
+    roots = {}
+    if args.against:
+        roots[AGAINST] = args.against.resolve()
+        modes[AGAINST] = bytecode_environment(args.layer_bytecode, roots[AGAINST])
     load_before = os.getloadavg()[0]
     with world() as cold:
-        runs = measure(cold, functions, args.processes, modes)
+        runs = measure(cold, functions, args.processes, modes, roots)
         imports = {
             name: top_imports(cold, name, args.importtime_runs, modes[chosen[0]])
             for name in functions
@@ -499,7 +545,8 @@ def main(argv: list[str] | None = None) -> int:
             "cpus": os.cpu_count(),
             "load": [load_before, os.getloadavg()[0]],
             "processes": args.processes,
-            "layer_bytecode": mode,
+            "layer_bytecode": args.layer_bytecode if mode == AGAINST else mode,
+            "tree": _commit(roots.get(mode, ROOT)),
         }
         result["verdicts"] = verdicts(result["functions"])
         results[mode] = result
@@ -513,7 +560,11 @@ def main(argv: list[str] | None = None) -> int:
         "the table (the endpoints here are plain HTTP). A container makes one "
         "(`keys.ring.tls_context`); before, every new connection made its own."
     )
-    if len(results) > 1:
+    if AGAINST in results:
+        print()
+        print(f"This tree against {args.against}, same rounds")
+        print(compare(results[AGAINST], result))
+    elif len(results) > 1:
         print()
         print("Layer bytecode: none (before layers/common/Makefile) against shipped, same rounds")
         print(compare(results["none"], results["shipped"]))

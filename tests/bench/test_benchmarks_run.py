@@ -175,8 +175,8 @@ def test_bench_coldstart_prints_its_table_and_verdicts():
         "| AuthorizerFunction",
         "| SessionAuthorizerFunction",
     ]
-    assert "(2 processes, layer bytecode none)" in comparison
-    assert "(2 processes, layer bytecode shipped)" in comparison
+    assert "(2 processes, layer bytecode none, tree " in comparison
+    assert "(2 processes, layer bytecode shipped, tree " in comparison
     blocks = out.rstrip().split("\n\n")
     rows = [line for line in blocks[1].splitlines() if line.startswith("| ")]
     header, baseline, floor, runtime, *functions = rows
@@ -210,6 +210,31 @@ def test_bench_coldstart_prints_its_table_and_verdicts():
     memory_rows = [line for line in memory_block.splitlines() if line.startswith("| Authorizer")]
     (memory_row,) = memory_rows
     assert memory_row.split(" | ")[2] == "0.29", memory_row
+
+
+def test_bench_coldstart_against_another_tree_prints_the_two_side_by_side():
+    """``--against`` runs another checkout's functions in the same rounds (here this tree
+    again, which is what a worktree of HEAD would hold): one row per function, its commit
+    named on both sides."""
+    out = bench(
+        "coldstart",
+        "--functions",
+        "MeFunction",
+        "--processes",
+        "1",
+        "--importtime-runs",
+        "1",
+        "--against",
+        str(ROOT),
+    )
+    _, comparison = out.split(f"This tree against {ROOT}, same rounds")
+    rows = [line for line in comparison.splitlines() if line.startswith("| MeFunction |")]
+    assert len(rows) == 1
+    before, after = comparison.splitlines()[1:3]
+    assert before.startswith("before: ")
+    assert ", tree " in before
+    assert after.startswith("after: ")
+    assert ", tree " in after
 
 
 def test_bench_cost_prices_every_scale_from_this_runs_measurements(tmp_path):
@@ -315,7 +340,7 @@ def test_bench_coldstart_prints_the_snapstart_estimate_with_the_flag(monkeypatch
     monkeypatch.setattr(
         coldstart,
         "measure",
-        lambda cold, functions, processes, modes: {
+        lambda cold, functions, processes, modes, roots=None: {
             mode: (bare, {name: samples[name] for name in functions}) for mode in modes
         },
     )
