@@ -214,9 +214,8 @@ def measure(
             start = cold.start(name, python)  # its event made here, untimed
             env, cwd = dict(start.env), start.cwd
             if mode in roots:  # the same function and event, from another tree
-                here, there = str(ROOT), str(roots[mode])
-                env = {key: value.replace(here, there) for key, value in env.items()}
-                cwd = Path(str(cwd).replace(here, there))
+                env = {key: _moved(value, roots[mode]) for key, value in env.items()}
+                cwd = Path(_moved(str(cwd), roots[mode]))
             done = fresh_process(start.argv, {**env, **bytecode}, cwd, start.stdin)
             figures = start.result(done.returncode, done.stdout, done.stderr)
             for key in FIGURES:
@@ -225,6 +224,12 @@ def measure(
             samples[name]["wall_ms"].append(done.first_line_ms)
             samples[name]["cpu_ms"].append(figures["answered_cpu_ms"])
     return runs
+
+
+def _moved(value: str, root: Path) -> str:
+    """``value`` (a path, or a ``PYTHONPATH``) with this tree's paths under ``root`` instead;
+    only whole path names (``/work/main-old`` is not under ``/work/main``)."""
+    return re.sub(re.escape(str(ROOT)) + r"(?=[/:]|$)", lambda _: str(root), value)
 
 
 def top_imports(

@@ -237,6 +237,44 @@ def test_bench_coldstart_against_another_tree_prints_the_two_side_by_side():
     assert ", tree " in after
 
 
+def test_bench_coldstart_against_runs_the_other_trees_code(tmp_path):
+    """The other tree's functions are what run for it: a tree whose MeFunction cannot be
+    imported fails the run, naming it; its paths replace this tree's whole path names only."""
+    from bench.coldstart import _moved
+
+    (tmp_path / "functions" / "me").mkdir(parents=True)
+    (tmp_path / "functions" / "me" / "app.py").write_text("raise ImportError('the other tree')\n")
+    (tmp_path / "layers").mkdir()
+    (tmp_path / "layers" / "common").symlink_to(ROOT / "layers" / "common")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.coldstart",
+            "--functions",
+            "MeFunction",
+            "--processes",
+            "1",
+            "--importtime-runs",
+            "1",
+            "--against",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "ImportError: the other tree" in result.stderr
+    other = tmp_path / "other"
+    assert _moved(f"{ROOT}/functions/me:{ROOT}/layers/common", other) == (
+        f"{other}/functions/me:{other}/layers/common"
+    )
+    assert _moved(f"{ROOT}-old/functions", other) == f"{ROOT}-old/functions"
+
+
 def test_bench_cost_prices_every_scale_from_this_runs_measurements(tmp_path):
     """Tiny sizes, simulated up to 100 k MAU: every scale priced next to Cognito, the first
     limit named with its remedy, the simulated day beside the closed form, and the plots

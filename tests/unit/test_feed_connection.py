@@ -14,9 +14,13 @@ import pytest
 from authcore.revocation.document import DELTA_KEY, SNAPSHOT_KEY
 from authcore.revocation.source import FeedUnavailable, HttpFeedSource
 
-# What the server does with request ``r`` of connection ``c``.
+# What the server does with request ``r`` of connection ``c``: answer and keep the
+# connection; close it without an answer; never answer; answer, then close it silently;
+# answer 503 saying "Connection: close" (S3's SlowDown), then close it.
 ANSWER, CLOSE, SILENT, ANSWER_THEN_CLOSE = "answer", "close", "silent", "answer then close"
+SLOW_DOWN = "503, connection: close"
 Plan = Callable[[int, int], str]
+WAIT_SECONDS = 5.0
 
 
 def _answer(request: bytes) -> bytes:
@@ -32,12 +36,16 @@ def _answer(request: bytes) -> bytes:
     return f"HTTP/1.1 404 Not Found\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
 
 
+SLOW_DOWN_ANSWER = b"HTTP/1.1 503 Slow Down\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+
+
 class Server:
     """Records, per accepted connection, the request lines it read."""
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
         self.connections: list[list[bytes]] = []
+        self.closed = threading.Semaphore(0)  # released as each connection is closed
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.base = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
         threading.Thread(target=self._accept, daemon=True).start()
@@ -53,27 +61,40 @@ class Server:
             index = len(self.connections) - 1
             threading.Thread(target=self._serve, args=(conn, index, requests), daemon=True).start()
 
+    def wait_closed(self) -> None:
+        """Until this end has closed one more connection (its FIN sent)."""
+        assert self.closed.acquire(timeout=WAIT_SECONDS)
+
     def _serve(self, conn: socket.socket, index: int, requests: list[bytes]) -> None:
-        with conn:
-            buffered = b""
-            while True:
-                while b"\r\n\r\n" not in buffered:
-                    data = conn.recv(4096)
-                    if not data:
-                        return
-                    buffered += data
-                request, buffered = buffered.split(b"\r\n\r\n", 1)
-                requests.append(request.split(b"\r\n", 1)[0])
-                action = self.plan(index, len(requests) - 1)
-                if action == CLOSE:
+        try:
+            self._converse(conn, index, requests)
+        finally:
+            conn.close()
+            self.closed.release()
+
+    def _converse(self, conn: socket.socket, index: int, requests: list[bytes]) -> None:
+        buffered = b""
+        while True:
+            while b"\r\n\r\n" not in buffered:
+                data = conn.recv(4096)
+                if not data:
                     return
-                if action == SILENT:
-                    while conn.recv(4096):  # until the client gives up and closes
-                        pass
-                    return
-                conn.sendall(_answer(request))
-                if action == ANSWER_THEN_CLOSE:
-                    return
+                buffered += data
+            request, buffered = buffered.split(b"\r\n\r\n", 1)
+            requests.append(request.split(b"\r\n", 1)[0])
+            action = self.plan(index, len(requests) - 1)
+            if action == CLOSE:
+                return
+            if action == SILENT:
+                while conn.recv(4096):  # until the client gives up and closes
+                    pass
+                return
+            if action == SLOW_DOWN:
+                conn.sendall(SLOW_DOWN_ANSWER)
+                return
+            conn.sendall(_answer(request))
+            if action == ANSWER_THEN_CLOSE:
+                return
 
     def close(self) -> None:
         self._listener.close()
@@ -121,7 +142,8 @@ def test_a_connection_the_host_closed_while_idle_is_replaced_before_a_request(se
     source = HttpFeedSource(server.base)
     for _ in range(3):
         assert source.fetch(SNAPSHOT_KEY, None).status == 200
-        time.sleep(0.05)  # the host's close reaches this end while the container idles
+        server.wait_closed()  # the host closes while the container idles
+        time.sleep(0.01)  # and its FIN crosses the loopback
     assert [len(requests) for requests in server.connections] == [1, 1, 1]
     assert len(sent) == 3
 
@@ -141,8 +163,26 @@ def test_a_new_connection_closed_under_its_request_is_a_failed_poll_not_retried(
     with pytest.raises(FeedUnavailable) as raised:
         HttpFeedSource(server.base).fetch(SNAPSHOT_KEY, None)
     assert raised.value.cause == "RemoteDisconnected"
-    time.sleep(0.05)
+    server.wait_closed()
+    assert not server.closed.acquire(timeout=0.2)  # no second connection came
     assert [len(requests) for requests in server.connections] == [1]
+
+
+def test_a_new_connection_after_a_connection_close_answer_is_not_retried(serve):
+    """After an answer saying "Connection: close" http.client has dropped the socket: the
+    next request's connection is a new one, whose failure is the poll's, not retried."""
+    server = serve(lambda c, r: SLOW_DOWN if c == 0 else CLOSE)
+    source = HttpFeedSource(server.base)
+    with pytest.raises(FeedUnavailable) as raised:
+        source.fetch(SNAPSHOT_KEY, None)
+    assert raised.value.cause == "status_503"
+    with pytest.raises(FeedUnavailable) as raised:
+        source.fetch(SNAPSHOT_KEY, None)
+    assert raised.value.cause == "RemoteDisconnected"
+    for _ in range(2):
+        server.wait_closed()
+    assert not server.closed.acquire(timeout=0.2)  # no third connection came
+    assert [len(requests) for requests in server.connections] == [1, 1]
 
 
 def test_a_timeout_on_a_kept_connection_is_not_retried(serve):

@@ -51,7 +51,7 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     requests: list[dict[str, Any]] = []
 
     def record(connection: Any, path: str, headers: dict[str, str]) -> Fetched:
-        requests.append({"base": connection._url, "headers": dict(headers), "path": path})
+        requests.append({"base": connection.url, "headers": dict(headers), "path": path})
         return Fetched(304, b"", '"etag"')
 
     monkeypatch.setattr(source_module._Connection, "get", record)

@@ -11,7 +11,7 @@ import pytest
 from jwt_forge import AUDIENCE, ISSUER, NOW
 
 from authcore.clock import FrozenClock
-from authcore.errors import ConfigError, KeySourceError, KeysUnconfirmed
+from authcore.errors import ConfigError, KeySourceError, KeysUnconfirmed, RevocationFeedStale
 from authcore.keys.signers import LocalSigner, public_jwk
 from authcore.revocation import source
 from authcore.runtime import verifying
@@ -62,8 +62,8 @@ def fake_reads(
     feed_asked, keys_read = threading.Event(), threading.Event()
 
     def fetch_feed(self: object, key: str, etag: str | None) -> source.Fetched:
+        seen.append(("feed", keys_read.is_set()))  # read first: setting lets the keys go on
         feed_asked.set()
-        seen.append(("feed", keys_read.is_set()))
         return source.Fetched(404, b"", None)  # nothing published yet
 
     def fetch_keys(url: str) -> Any:
@@ -127,3 +127,25 @@ def test_a_feed_on_but_nowhere_still_refuses_after_the_keys_are_read(
     with pytest.raises(ConfigError, match="REVOCATION_FEED_BUCKET"):
         runtime.authorize(token, ISSUER)
     assert runtime.key_ring.cache_info().currsize == 1
+
+
+def test_a_first_poll_that_fails_slowly_is_not_made_again_by_the_same_request(
+    fed: None, monkeypatch: pytest.MonkeyPatch, signer: LocalSigner, token: str
+) -> None:
+    """A poll that times out fails a second after it started: its retry counts from then,
+    or the request that ran it would poll again before answering, and wait twice."""
+    clock = FrozenClock(NOW)
+    fetches = []
+
+    def timing_out(self: object, key: str, etag: str | None) -> source.Fetched:
+        fetches.append(key)
+        clock.advance(1.0)  # the source's timeout
+        raise source.FeedUnavailable("TimeoutError")
+
+    jwks = {"keys": [public_jwk(signer.public_key(), "key-1", "ES256")]}
+    monkeypatch.setattr(source.HttpFeedSource, "fetch", timing_out)
+    monkeypatch.setattr(verifying, "fetch_jwks", lambda url: jwks)
+    runtime = verifying.VerifyingRuntime(clock=clock)
+    with pytest.raises(RevocationFeedStale):
+        runtime.authorize(token, ISSUER)
+    assert len(fetches) == 1

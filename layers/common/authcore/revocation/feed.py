@@ -95,7 +95,10 @@ class RevocationFeed:
                 self._follow_delta(now)
         except Exception as exc:
             self.failures += 1
-            self._next_poll = now + min(RETRY_SECONDS, self._interval)
+            # From when the failure was known, not from ``now``: a poll that failed by
+            # timing out would otherwise be due again at once (the authorizer's first
+            # request polls in a thread, then checks).
+            self._next_poll = self._clock() + min(RETRY_SECONDS, self._interval)
             cause = exc.cause if isinstance(exc, FeedUnavailable) else type(exc).__name__
             log.warning(json.dumps({"message": "revocation feed poll failed", "cause": cause}))
             return False

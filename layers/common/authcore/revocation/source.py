@@ -68,14 +68,16 @@ class _Connection:
     timeout, an error status: never retried (a second wait would hold the request)."""
 
     def __init__(self, url: str, timeout: float) -> None:
-        self._url = url
+        self.url = url
         self._timeout = timeout
         self._connection: http.client.HTTPConnection | None = None
 
     def get(self, path: str, headers: Mapping[str, str]) -> Fetched:
         if dropped(self._connection):
             self.close()
-        reused = self._connection is not None
+        # A reuse only with a socket open: after an answer that said "Connection: close"
+        # (S3's 503 SlowDown) http.client has dropped it, and the request opens a new one.
+        reused = self._connection is not None and self._connection.sock is not None
         try:
             return self._get(path, headers)
         except _ClosedUnderUs:
@@ -90,7 +92,7 @@ class _Connection:
 
     def _get(self, path: str, headers: Mapping[str, str]) -> Fetched:
         if self._connection is None:
-            opened = connect(self._url, self._timeout)
+            opened = connect(self.url, self._timeout)
             if opened is None:
                 raise FeedUnavailable("not_https")
             self._connection = opened[0]
@@ -131,7 +133,7 @@ class S3FeedSource:
         self._bucket = bucket
         self._env = os.environ if env is None else env
         self._timeout = timeout
-        self._connections: dict[str, _Connection] = {}
+        self._connection: _Connection | None = None
 
     def fetch(self, key: str, etag: str | None) -> Fetched:
         env = self._env
@@ -154,11 +156,12 @@ class S3FeedSource:
         )
         if etag:
             headers["if-none-match"] = etag
-        # One per endpoint: the same for the container's life, unless its variables change.
-        kept = self._connections.get(base)
-        if kept is None:
-            kept = self._connections[base] = _Connection(base, self._timeout)
-        return kept.get(path, headers)
+        # The endpoint is the container's for its life, unless its variables change.
+        if self._connection is None or self._connection.url != base:
+            if self._connection is not None:
+                self._connection.close()
+            self._connection = _Connection(base, self._timeout)
+        return self._connection.get(path, headers)
 
 
 class HttpFeedSource:

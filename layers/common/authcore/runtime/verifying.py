@@ -123,7 +123,10 @@ class VerifyingRuntime:
             return None
         # ``threading`` costs nothing here: ``logging`` has imported it.
         poller = threading.Thread(target=feed.poll, args=(now,), name="revocation-feed-poll")
-        poller.start()
+        try:
+            poller.start()
+        except RuntimeError:  # no thread to be had: authorize() polls after the keys
+            return None
         return poller
 
     def _build_verifier(self, issuer: str) -> AccessTokenVerifier:

@@ -16,6 +16,7 @@ import json
 import re
 from collections import OrderedDict
 from collections.abc import Callable
+from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
 from cryptography.exceptions import InvalidSignature
@@ -105,6 +106,7 @@ def _is_number(value: Any) -> bool:
     return (type(value) is int or type(value) is float) and value - value == 0
 
 
+@cache
 def _pkcs1v15() -> AsymmetricPadding:
     # Imported by RS256 tokens only (the padding module brings the RSA one): ES256's cold
     # start, the default, does without them.
