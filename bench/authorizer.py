@@ -97,28 +97,8 @@ print(json.dumps({
 
 
 class _Jwks(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body: bytes = self.server.jwks  # type: ignore[attr-defined]
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-def _serve(jwks: dict[str, Any]) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Jwks)
-    server.jwks = json.dumps(jwks).encode()  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
-class _SlowReads(BaseHTTPRequestHandler):
-    """The keys (``/jwks.json``) and an empty revocation feed (404: nothing published),
-    each answered after the server's ``delay`` seconds."""
+    """The keys at ``/jwks.json``, 404 anywhere else (an empty revocation feed: nothing
+    published), each answered after the server's ``delay`` seconds."""
 
     def do_GET(self) -> None:
         time.sleep(self.server.delay)  # type: ignore[attr-defined]
@@ -137,6 +117,14 @@ class _SlowReads(BaseHTTPRequestHandler):
         pass
 
 
+def _serve(jwks: dict[str, Any], delay_ms: float = 0.0) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Jwks)
+    server.jwks = json.dumps(jwks).encode()  # type: ignore[attr-defined]
+    server.delay = delay_ms / 1000  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 def first_request(delay_ms: float, rounds: int) -> dict[str, float]:
     """Median ms of a new container's first ``authorize`` with the feed on, when each
     read takes ``delay_ms``: the runtime's (the feed polled while the keys are read)
@@ -149,13 +137,7 @@ def first_request(delay_ms: float, rounds: int) -> dict[str, float]:
             return None  # authorize() polls the feed after the keys are read
 
     signer = LocalSigner.generate("bench-first")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowReads)
-    server.daemon_threads = True
-    server.delay = delay_ms / 1000  # type: ignore[attr-defined]
-    server.jwks = json.dumps(  # type: ignore[attr-defined]
-        {"keys": [public_jwk(signer.public_key(), signer.kid, "ES256")]}
-    ).encode()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = _serve({"keys": [public_jwk(signer.public_key(), signer.kid, "ES256")]}, delay_ms)
     base = f"http://127.0.0.1:{server.server_address[1]}"
     env = {
         "ISSUER": ISSUER,

@@ -16,8 +16,8 @@ from infra import template
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def bench(name: str, *args: str) -> str:
-    result = subprocess.run(
+def run_bench(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", f"bench.{name}", *args],
         cwd=ROOT,
         capture_output=True,
@@ -25,6 +25,10 @@ def bench(name: str, *args: str) -> str:
         timeout=300,
         check=False,
     )
+
+
+def bench(name: str, *args: str) -> str:
+    result = run_bench(name, *args)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -246,25 +250,16 @@ def test_bench_coldstart_against_runs_the_other_trees_code(tmp_path):
     (tmp_path / "functions" / "me" / "app.py").write_text("raise ImportError('the other tree')\n")
     (tmp_path / "layers").mkdir()
     (tmp_path / "layers" / "common").symlink_to(ROOT / "layers" / "common")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.coldstart",
-            "--functions",
-            "MeFunction",
-            "--processes",
-            "1",
-            "--importtime-runs",
-            "1",
-            "--against",
-            str(tmp_path),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    result = run_bench(
+        "coldstart",
+        "--functions",
+        "MeFunction",
+        "--processes",
+        "1",
+        "--importtime-runs",
+        "1",
+        "--against",
+        str(tmp_path),
     )
     assert result.returncode != 0
     assert "ImportError: the other tree" in result.stderr
