@@ -158,7 +158,7 @@ TLS_CONTEXT = (
 
 def tls_context_ms(processes: int) -> float:
     """CPU ms of making one TLS client context (the CA bundle loaded and parsed), median of
-    fresh processes: what each new connection cost before ``keys.ring.tls_context`` made
+    fresh processes: what each new connection cost before ``transport.tls_context`` made
     one per container. The endpoints here are plain HTTP, so the table holds none."""
     times = []
     for _ in range(processes):
@@ -563,7 +563,7 @@ def main(argv: list[str] | None = None) -> int:
         f"A TLS context (`ssl.create_default_context()`: the CA bundle loaded): "
         f"{result['tls_context_cpu_ms']:.1f} ms of CPU here, median of {args.processes}. Not in "
         "the table (the endpoints here are plain HTTP). A container makes one "
-        "(`keys.ring.tls_context`); before, every new connection made its own."
+        "(`transport.tls_context`); before, every new connection made its own."
     )
     if AGAINST in results:
         print()

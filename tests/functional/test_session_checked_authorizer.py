@@ -351,7 +351,7 @@ def test_dynamodb_failing_refuses_the_request_and_says_so(
     logged = json.loads(lines[0].getMessage())
     assert logged["reason"] == "session_check_unavailable"
     # The error DynamoDB named; for the network's failures, the connection's own.
-    causes = {TIMEOUT_BEFORE: "RemoteDisconnected", TIMEOUT_AFTER: "TimeoutError"}
+    causes = {TIMEOUT_BEFORE: "RemoteClosed", TIMEOUT_AFTER: "TimeoutError"}
     assert logged["cause"] == causes.get(kind, kind)
     assert "fail closed" in logged["detail"]
     output = caplog.text + "".join(capfd.readouterr())

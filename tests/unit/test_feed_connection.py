@@ -3,7 +3,6 @@ local server that answers, closes or stays silent as each test plans, request by
 
 from __future__ import annotations
 
-import http.client
 import socket
 import threading
 import time
@@ -11,6 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from authcore import transport
 from authcore.revocation.document import DELTA_KEY, SNAPSHOT_KEY
 from authcore.revocation.source import FeedUnavailable, HttpFeedSource
 
@@ -131,13 +131,13 @@ def test_a_connection_the_host_closed_while_idle_is_replaced_before_a_request(se
     """Seen closed before reuse (its socket reads at end of file): the request goes out on
     a new connection at once, never first onto the dead one."""
     sent = []
-    send = http.client.HTTPConnection.request
+    send = transport.Connection.request
 
     def counting(self, *args, **kwargs):
         sent.append(args[1])
         return send(self, *args, **kwargs)
 
-    monkeypatch.setattr(http.client.HTTPConnection, "request", counting)
+    monkeypatch.setattr(transport.Connection, "request", counting)
     server = serve(lambda c, r: ANSWER_THEN_CLOSE)
     source = HttpFeedSource(server.base)
     for _ in range(3):
@@ -162,14 +162,14 @@ def test_a_new_connection_closed_under_its_request_is_a_failed_poll_not_retried(
     server = serve(lambda c, r: CLOSE)
     with pytest.raises(FeedUnavailable) as raised:
         HttpFeedSource(server.base).fetch(SNAPSHOT_KEY, None)
-    assert raised.value.cause == "RemoteDisconnected"
+    assert raised.value.cause == "RemoteClosed"
     server.wait_closed()
     assert not server.closed.acquire(timeout=0.2)  # no second connection came
     assert [len(requests) for requests in server.connections] == [1]
 
 
 def test_a_new_connection_after_a_connection_close_answer_is_not_retried(serve):
-    """After an answer saying "Connection: close" http.client has dropped the socket: the
+    """After an answer saying "Connection: close" the transport has closed the socket: the
     next request's connection is a new one, whose failure is the poll's, not retried."""
     server = serve(lambda c, r: SLOW_DOWN if c == 0 else CLOSE)
     source = HttpFeedSource(server.base)
@@ -178,7 +178,7 @@ def test_a_new_connection_after_a_connection_close_answer_is_not_retried(serve):
     assert raised.value.cause == "status_503"
     with pytest.raises(FeedUnavailable) as raised:
         source.fetch(SNAPSHOT_KEY, None)
-    assert raised.value.cause == "RemoteDisconnected"
+    assert raised.value.cause == "RemoteClosed"
     for _ in range(2):
         server.wait_closed()
     assert not server.closed.acquire(timeout=0.2)  # no third connection came

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from feed_fakes import FETCH, FakeBucket
 
+from authcore import transport
 from authcore.clock import FrozenClock
 from authcore.errors import InvalidToken, RevocationFeedStale
 from authcore.revocation import source
@@ -578,37 +579,37 @@ def test_publisher_and_reader_on_one_clock_revoke_then_refused_at_the_next_poll(
 # ------------------------------------------------------------------ the sources' HTTP answers
 class _Response:
     def __init__(self, status: int, body: bytes, etag: str | None) -> None:
-        self.status, self._body, self._etag = status, body, etag
-
-    def read1(self, n: int) -> bytes:
-        chunk, self._body = self._body[:n], self._body[n:]
-        return chunk
-
-    def getheader(self, name: str) -> str | None:
-        return self._etag if name.lower() == "etag" else None
-
-    def close(self) -> None:
-        pass
+        self.status, self.body, self.etag = status, body, etag
 
 
 class _Connection:
-    """An ``http.client`` connection that answers from memory (no socket)."""
+    """A ``transport.Connection`` that answers from memory (no socket), bound as the real
+    one is: an answer over ``limit`` raises ``too_large(status)``."""
 
-    sock = None  # never seen closed by the far end (authcore.keys.ring.dropped)
+    sock = None  # never seen closed by the far end (authcore.transport.dropped)
 
     def __init__(self, answer: _Response | Exception) -> None:
         self.answer = answer
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.closed = False
 
-    def request(self, method: str, path: str, headers: dict[str, str]) -> None:
-        self.requests.append((method, path, headers))
+    def request(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes = b"",
+        *,
+        limit: int,
+        too_large: Any,
+    ) -> transport.Response:
+        self.requests.append((method, path, dict(headers)))
         if isinstance(self.answer, Exception):
             raise self.answer
-
-    def getresponse(self) -> _Response:
-        assert isinstance(self.answer, _Response)
-        return self.answer
+        if len(self.answer.body) > limit:
+            raise too_large(self.answer.status)
+        etag = {"etag": self.answer.etag} if self.answer.etag else {}
+        return transport.Response(self.answer.status, self.answer.body, etag)
 
     def close(self) -> None:
         self.closed = True
@@ -624,7 +625,7 @@ def answer(monkeypatch):
             connections.append((url, connection))
             return connection, None
 
-        monkeypatch.setattr(source, "connect", connect)
+        monkeypatch.setattr(transport, "connect", connect)
         return connections
 
     return use

@@ -84,32 +84,32 @@ def test_under_snapstart_both_hooks_are_registered(lambda_runtime):
 
 
 def test_before_the_snapshot_only_the_named_modules_are_imported(lambda_runtime, monkeypatch):
-    from authcore.keys import ring
+    from authcore import transport
 
     monkeypatch.delitem(sys.modules, "colorsys", raising=False)
-    ring.forget_tls_context()
+    transport.forget_tls_context()
     snapstart.install(prime=("colorsys",), env=SNAPSTART_ENV)
     assert "colorsys" not in sys.modules
     lambda_runtime.snapshot()
     assert "colorsys" in sys.modules
     # Not the TLS context: it would put OpenSSL's seeded generator into the snapshot.
-    assert ring._tls_context is None
+    assert transport._tls_context is None
 
 
 def test_after_a_restore_tls_is_reseeded_and_its_context_made_anew(lambda_runtime, monkeypatch):
     import ssl
 
-    from authcore.keys import ring
+    from authcore import transport
 
     added = []
     monkeypatch.setattr(ssl, "RAND_add", lambda data, entropy: added.append((data, entropy)))
     snapstart.install(env=SNAPSTART_ENV)
-    before = ring.tls_context()
+    before = transport.tls_context()
     lambda_runtime.restore()
     ((data, entropy),) = added
     assert len(data) == 48
     assert entropy == 48.0
-    assert ring.tls_context() is not before
+    assert transport.tls_context() is not before
 
 
 def test_after_a_restore_random_differs_from_the_snapshots_copy(lambda_runtime):

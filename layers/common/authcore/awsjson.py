@@ -37,7 +37,6 @@ SSO, keep botocore: ``Sdk`` makes one of its clients look like these.
 from __future__ import annotations
 
 import base64
-import http.client
 import io
 import json
 import os
@@ -50,9 +49,8 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, TypeVar, cast
 from urllib.parse import quote
 
-from authcore import sigv4
+from authcore import sigv4, transport
 from authcore.errors import AuthcoreError, KeySourceError
-from authcore.keys.ring import connect, dropped, read_bounded
 
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 AUTHORIZER_MAX_BYTES = 1024 * 1024
@@ -250,11 +248,12 @@ class Client:
     ) -> Answer:
         try:
             answer = self.exchange(operation, path, body, headers, method)
-        except (OSError, http.client.HTTPException) as exc:
-            # Refused, reset, timed out, or a kept-alive connection the far end closed.
+        except OSError as exc:
+            # Refused, reset, timed out, a kept-alive connection the far end closed, or an
+            # answer that is not HTTP (errors.BadResponse).
             raise TransportError(type(exc).__name__, transient=True) from None
         except ValueError as exc:
-            # A header http.client refuses to send (UnicodeEncodeError among them).
+            # A header the transport refuses to send (UnicodeEncodeError among them).
             raise TransportError(type(exc).__name__) from None
         if answer[0] >= 300:
             raise self._failure(*answer)
@@ -318,19 +317,14 @@ class Client:
             headers=headers,
             payload_sha256=sigv4.sha256_hex(body),
         )
-        deadline = time.monotonic() + self._timeout
-        connection.request(method, quote(path, safe="/-_.~"), body=body, headers=signed)
-        response = connection.getresponse()
-        data = read_bounded(
-            response,
-            self._max_bytes,
-            deadline,
-            too_large=lambda: TransportError("ResponseTooLarge", response.status),
+        return connection.request(
+            method,
+            quote(path, safe="/-_.~"),
+            signed,
+            body,
+            limit=self._max_bytes,
+            too_large=lambda status: TransportError("ResponseTooLarge", status),
         )
-        # Read to its end, the answer is done with: close it, or the kept-alive
-        # connection refuses the next request (ResponseNotReady).
-        response.close()
-        return response.status, data, {name.lower(): value for name, value in response.getheaders()}
 
     def close(self) -> None:
         connection = getattr(self._local, "connection", None)
@@ -338,11 +332,11 @@ class Client:
             connection.close()
             self._local.connection = None
 
-    def _open(self) -> tuple[http.client.HTTPConnection, str]:
-        if dropped(getattr(self._local, "connection", None)):
+    def _open(self) -> tuple[transport.Connection, str]:
+        if transport.dropped(getattr(self._local, "connection", None)):
             self.close()
         if getattr(self._local, "connection", None) is None:
-            opened = connect(self._endpoint, self._timeout)
+            opened = transport.connect(self._endpoint, self._timeout)
             if opened is None:
                 raise TransportError("InsecureEndpoint")  # only https, or http to localhost
             self._local.connection, parts = opened

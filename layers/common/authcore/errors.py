@@ -324,3 +324,19 @@ class KeySourceError(AuthcoreError):
 class KeySourceRefused(KeySourceError, ValueError):
     """A key source the authorizer must not read from, or an answer it must not
     take: not https, compressed, too large."""
+
+
+# ---------------------------------------------------------------- HTTP (authcore.transport)
+class UnsafeRequest(AuthcoreError, ValueError):
+    """A request line or header that could split the request (a CR, LF or NUL; a name
+    that is not a token): never sent."""
+
+
+class BadResponse(AuthcoreError, OSError):
+    """An answer that is not well-formed HTTP/1.1 of the subset ``authcore.transport``
+    reads, or that ended before its end; the connection is closed."""
+
+
+class RemoteClosed(AuthcoreError, ConnectionResetError):
+    """The far end closed the connection before any byte of an answer: typically a
+    kept-alive connection it dropped while idle, which a request raced."""

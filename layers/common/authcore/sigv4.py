@@ -108,10 +108,10 @@ def _allowed_host(host: str) -> bool:
 
 
 def _fetch_container_credentials(uri: str, token: str | None) -> tuple[Credentials, float]:
-    # Imported here: only SnapStart containers come this way, and the authorizer's cold
-    # start is counted in imports.
-    import http.client
+    # Imported here: only SnapStart containers come this way.
     from urllib.parse import urlsplit
+
+    from authcore import transport
 
     parts = urlsplit(uri)
     host = parts.hostname or ""
@@ -120,20 +120,21 @@ def _fetch_container_credentials(uri: str, token: str | None) -> tuple[Credentia
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    connection = http.client.HTTPConnection(host, parts.port, timeout=CONTAINER_TIMEOUT_SECONDS)
+    connection = transport.Connection(host, parts.port, CONTAINER_TIMEOUT_SECONDS)
     try:
-        connection.request("GET", path, headers={"Authorization": token} if token else {})
-        response = connection.getresponse()
-        body = response.read(CONTAINER_MAX_BODY + 1)
-        status = response.status
-    except (OSError, http.client.HTTPException):
+        status, body, _ = connection.request(
+            "GET",
+            path,
+            {"Authorization": token} if token else {},
+            limit=CONTAINER_MAX_BODY,
+            too_large=lambda _: KeySourceError("container credentials: answer too large"),
+        )
+    except OSError:
         raise KeySourceError("container credentials: endpoint unreachable") from None
     finally:
         connection.close()
     if status != 200:
         raise KeySourceError(f"container credentials: HTTP {status}")
-    if len(body) > CONTAINER_MAX_BODY:
-        raise KeySourceError("container credentials: answer too large")
     try:
         answer = json.loads(body)
         credentials = Credentials(

@@ -1,33 +1,27 @@
 """Public verification keys by ``kid``, loaded from a JWKS and reloaded sparingly.
 
 Imported by the authorizer, so it stays light: the standard library (not even
-``http.client``) and ``cryptography``'s key constructors only. JWKs are parsed here rather than with
-PyJWT's ``jwt.algorithms``, which imports the whole ``jwt`` package and
-``cryptography.x509`` (about 60 ms of cold start for two small constructors).
+``http.client``: ``authcore.transport``) and ``cryptography``'s key constructors only.
+JWKs are parsed here rather than with PyJWT's ``jwt.algorithms``, which imports the whole
+``jwt`` package and ``cryptography.x509`` (about 60 ms of cold start for two small
+constructors).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import select
-import ssl
-import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import SplitResult, urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from authcore import b64
+from authcore import b64, transport
 from authcore.clock import Clock, system_clock
 from authcore.errors import InvalidKey, InvalidKeySet, KeySourceRefused, KeysUnconfirmed
 from authcore.records import record
 
 if TYPE_CHECKING:
-    import http.client
-
     from cryptography.hazmat.primitives.asymmetric import rsa
 
 log = logging.getLogger(__name__)
@@ -141,115 +135,32 @@ def parse_jwks(jwks: Any) -> dict[str, VerificationKey]:
     return ring
 
 
-_tls_context: ssl.SSLContext | None = None
-_tls_context_lock = threading.Lock()
-
-
-def tls_context() -> ssl.SSLContext:
-    """The container's one TLS client context: verified certificates and host names
-    (``ssl.create_default_context()``), shared by every connection and thread.
-
-    Made once, because making one loads and parses the whole CA bundle: ~20 ms of CPU here
-    with OpenSSL 3 (``bench.coldstart`` prints it), paid at every new connection when each
-    made its own (``http.client``'s default) - twice in an authorizer's first event (its
-    keys, the revocation feed), and again at every feed poll. Under a lock: those two
-    connect at once (``authcore.runtime.verifying``), and would each make one."""
-    global _tls_context
-    context = _tls_context
-    if context is None:
-        with _tls_context_lock:
-            if _tls_context is None:
-                _tls_context = ssl.create_default_context()
-            context = _tls_context
-    return context
-
-
-def forget_tls_context() -> None:
-    """The next connection makes a new context (SnapStart's restore, tests)."""
-    global _tls_context
-    _tls_context = None
-
-
-def connect(url: str, timeout: float) -> tuple[http.client.HTTPConnection, SplitResult] | None:
-    """A connection for ``url``: verified TLS anywhere (``tls_context``), plain HTTP only to
-    this machine (local runs), None for anything else. ``http.client`` rather than
-    ``urllib.request``: the same verified TLS, without urllib's proxy, redirect and handler
-    machinery. Imported here, not at module level: only a reload pays for it."""
-    import http.client
-
-    parts = urlsplit(url)
-    host = parts.hostname
-    if parts.scheme == "https" and host:
-        secure = http.client.HTTPSConnection(
-            host, parts.port, timeout=timeout, context=tls_context()
-        )
-        return secure, parts
-    if parts.scheme == "http" and host in ("localhost", "127.0.0.1"):
-        return http.client.HTTPConnection(host, parts.port, timeout=timeout), parts
-    return None
-
-
-def dropped(connection: http.client.HTTPConnection | None) -> bool:
-    """A kept-alive connection the far end has closed (idle timeouts; a container thawed
-    after minutes): its socket reads as ready, at end of file. Checked before each reuse,
-    as urllib3's pool does for botocore, so that it costs neither an attempt nor a pause."""
-    sock = connection.sock if connection is not None else None
-    if sock is None:
-        return False
-    try:
-        readable, _, _ = select.select([sock], [], [], 0)
-    except (OSError, ValueError):
-        return True
-    return bool(readable)
-
-
-def read_bounded(
-    response: http.client.HTTPResponse,
-    limit: int,
-    deadline: float,
-    *,
-    too_large: Callable[[], Exception] = lambda: KeySourceRefused("response too large"),
-) -> bytes:
-    """The body, refused past ``limit`` bytes (``too_large()`` is raised: each caller
-    reports the failure as its own) or past ``deadline`` (monotonic): a slow or endless
-    answer must not hold the authorizer."""
-    body = bytearray()
-    while chunk := response.read1(65536):
-        body += chunk
-        if len(body) > limit:
-            raise too_large()
-        if time.monotonic() > deadline:
-            raise TimeoutError("response too slow")
-    return bytes(body)
-
-
 def fetch_jwks(url: str, timeout: float = 2.0) -> Any:
     """GET the JWKS over HTTPS (plain HTTP only to this machine, for local runs).
 
     Redirects are not followed; anything but ``200`` with a body of at most 64 KiB
     fails, and the ring keeps its last good keys.
     """
-    opened = connect(url, timeout)
+    opened = transport.connect(url, timeout)
     if opened is None:
         raise KeySourceRefused("JWKS must be fetched over https")
     connection, parts = opened
-    deadline = time.monotonic() + timeout
     try:
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        connection.request(
+        response = connection.request(
             "GET",
             target,
-            headers={"Accept": "application/json", "Accept-Encoding": "identity"},
+            {"Accept": "application/json"},
+            limit=MAX_JWKS_BYTES,
+            too_large=lambda _: KeySourceRefused("response too large"),
         )
-        response = connection.getresponse()
-        if response.status != 200:
-            raise OSError(f"JWKS answered {response.status}")
-        if response.getheader("Content-Encoding", "identity").lower() != "identity":
-            raise KeySourceRefused("encoded JWKS response")
-        body = read_bounded(response, MAX_JWKS_BYTES, deadline)
     finally:
         connection.close()
-    return json.loads(body)
+    if response.status != 200:
+        raise OSError(f"JWKS answered {response.status}")
+    if response.headers.get("content-encoding", "identity").lower() != "identity":
+        raise KeySourceRefused("encoded JWKS response")
+    return json.loads(response.body)
 
 
 class KeyRing:

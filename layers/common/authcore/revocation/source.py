@@ -12,15 +12,12 @@ finds nothing new, which is nearly every poll, costs one small request.
 
 from __future__ import annotations
 
-import http.client
 import os
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import NamedTuple, Protocol
 
-from authcore import sigv4
-from authcore.keys.ring import connect, dropped, read_bounded
+from authcore import sigv4, transport
 
 # 100,000 sessions revoked within the window make a snapshot of 2.53 MiB; past about
 # 633,000 (37,000 revocations a minute, sustained) it exceeds this bound and cold
@@ -46,7 +43,7 @@ class FeedSource(Protocol):
     def fetch(self, key: str, etag: str | None) -> Fetched: ...
 
 
-def _too_large() -> FeedUnavailable:
+def _too_large(status: int) -> FeedUnavailable:
     # The feed's own cause: the key source's refusal would name the wrong component in
     # the poll's log line (and an oversized feed is an operator's problem, not a key's).
     return FeedUnavailable("too_large")
@@ -70,13 +67,13 @@ class _Connection:
     def __init__(self, url: str, timeout: float) -> None:
         self.url = url
         self._timeout = timeout
-        self._connection: http.client.HTTPConnection | None = None
+        self._connection: transport.Connection | None = None
 
     def get(self, path: str, headers: Mapping[str, str]) -> Fetched:
-        if dropped(self._connection):
+        if transport.dropped(self._connection):
             self.close()
         # A reuse only with a socket open: after an answer that said "Connection: close"
-        # (S3's 503 SlowDown) http.client has dropped it, and the request opens a new one.
+        # (S3's 503 SlowDown) the transport has closed it, and the request opens a new one.
         reused = self._connection is not None and self._connection.sock is not None
         try:
             return self._get(path, headers)
@@ -92,32 +89,28 @@ class _Connection:
 
     def _get(self, path: str, headers: Mapping[str, str]) -> Fetched:
         if self._connection is None:
-            opened = connect(self.url, self._timeout)
+            opened = transport.connect(self.url, self._timeout)
             if opened is None:
                 raise FeedUnavailable("not_https")
             self._connection = opened[0]
-        connection = self._connection
-        deadline = time.monotonic() + self._timeout
         try:
-            connection.request("GET", path, headers=dict(headers))
-            response = connection.getresponse()
-            body = read_bounded(response, MAX_OBJECT_BYTES, deadline, too_large=_too_large)
             # Read to its end (an error's body too), the answer leaves the connection
             # ready for the next poll.
-            response.close()
+            status, body, answered = self._connection.request(
+                "GET", path, headers, limit=MAX_OBJECT_BYTES, too_large=_too_large
+            )
         except FeedUnavailable:
             self.close()
             raise
-        except (ConnectionError, http.client.BadStatusLine) as exc:
+        except ConnectionError as exc:
             self.close()
             raise _ClosedUnderUs(type(exc).__name__) from None
         except Exception as exc:
             self.close()
             raise FeedUnavailable(type(exc).__name__) from None
-        if response.status not in (200, 304, 404):
-            raise FeedUnavailable(f"status_{response.status}")
-        status = response.status
-        return Fetched(status, body if status == 200 else b"", response.getheader("ETag"))
+        if status not in (200, 304, 404):
+            raise FeedUnavailable(f"status_{status}")
+        return Fetched(status, body if status == 200 else b"", answered.get("etag"))
 
 
 class S3FeedSource:

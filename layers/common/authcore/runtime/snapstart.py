@@ -16,7 +16,7 @@ unique to it or would be stale:
 
 Before the snapshot: imports only, the ones the first request would otherwise pay, no
 network and no credentials (a snapshot must hold neither). Not the TLS context either
-(``keys.ring.tls_context``): making one seeds OpenSSL's random generator, whose state every
+(``transport.tls_context``): making one seeds OpenSSL's random generator, whose state every
 restored container would then share (their handshakes' randoms and ephemeral keys). After a
 restore, OpenSSL is given fresh entropy, and the context is made anew by the first
 connection.
@@ -82,9 +82,9 @@ def after_restore(resets: Iterable[Reset] = ()) -> None:
     ssl = sys.modules.get("ssl")
     if ssl is not None:
         ssl.RAND_add(os.urandom(48), 48.0)
-    ring = sys.modules.get("authcore.keys.ring")
-    if ring is not None:
-        ring.forget_tls_context()
+    transport = sys.modules.get("authcore.transport")
+    if transport is not None:
+        transport.forget_tls_context()
 
     aws.reset_clients()
     sigv4.forget_credentials()
