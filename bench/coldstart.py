@@ -95,10 +95,10 @@ from infra.devkit.environment import ROOT
 
 BARE = "python -c pass"
 # What any authorizer that verifies ES256 tokens with keys read over HTTPS must import
-# (the key read is its first event's): cryptography's EC module, the TLS and HTTP client,
-# json. Measured like bare, in the same rounds, to show how much of the stateless
-# authorizer's cold start is its own.
-FLOOR = "import cryptography.hazmat.primitives.asymmetric.ec, ssl, http.client, json"
+# (the key read is its first event's): cryptography's EC module, TLS, json. Measured like
+# bare, in the same rounds, to show how much of the stateless authorizer's cold start is
+# its own. Not http.client: authcore.transport showed an HTTPS read needs none of it.
+FLOOR = "import cryptography.hazmat.primitives.asymmetric.ec, ssl, json"
 # What Lambda's runtime interface client (awslambdaric's bootstrap) has imported before it
 # imports a handler: a function that imports them too pays nothing for them on Lambda.
 RUNTIME = "import importlib, json, logging, traceback"

@@ -213,7 +213,7 @@ def _self_signed():
     return key, cert
 
 
-def test_https_verifies_the_certificate(serve, tmp_path):
+def _tls_server_context(tmp_path):
     key, cert = _self_signed()
     cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
@@ -226,11 +226,34 @@ def test_https_verifies_the_certificate(serve, tmp_path):
     )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_file, key_file)
+    return context, cert
+
+
+def test_https_verifies_the_certificate(serve, tmp_path):
+    context, _ = _tls_server_context(tmp_path)
     server = serve(response(), tls_context=context)
     # A certificate nobody vouches for: refused, as urllib would refuse it.
     with pytest.raises(ssl.SSLCertVerificationError):
         fetch_jwks(f"https://localhost:{server.port}/jwks")
     assert server.requests == []  # nothing was sent over the untrusted connection
+
+
+def test_https_verifies_the_host_name(serve, tmp_path, monkeypatch):
+    """The connection hands TLS its host name as ASCII bytes (no IDNA codec): the name is
+    still checked. A certificate trusted for ``localhost`` serves ``localhost``, and is
+    refused at ``127.0.0.1``, the same server under a name it does not hold."""
+    from authcore import transport
+
+    context, cert = _tls_server_context(tmp_path)
+    server = serve(response(), tls_context=context)
+    trusting = ssl.create_default_context(
+        cadata=cert.public_bytes(serialization.Encoding.PEM).decode()
+    )
+    monkeypatch.setattr(transport, "_tls_context", trusting)
+    assert fetch_jwks(f"https://localhost:{server.port}/jwks") == JWKS
+    with pytest.raises(ssl.SSLCertVerificationError, match="IP address mismatch"):
+        fetch_jwks(f"https://127.0.0.1:{server.port}/jwks")
+    assert len(server.requests) == 1
 
 
 def test_every_tls_connection_shares_one_context(monkeypatch):
