@@ -254,7 +254,9 @@ def test_the_functions_clients_try_three_times_pausing_as_botocore_does(server, 
     ("draw", "attempt", "pause"), [(0.0, 1, 0.0), (0.5, 1, 0.5), (0.5, 3, 2.0), (0.99, 9, 20.0)]
 )
 def test_pauses_are_full_jitter_doubling_up_to_twenty_seconds(monkeypatch, draw, attempt, pause):
-    monkeypatch.setattr(awsjson.random, "random", lambda: draw)
+    import random
+
+    monkeypatch.setattr(random, "random", lambda: draw)
     assert awsjson.backoff_seconds(attempt) == pause
 
 

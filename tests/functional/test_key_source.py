@@ -97,7 +97,7 @@ def test_the_signature_is_botocores_byte_for_byte():
         region="eu-west-1",
         service="dynamodb",
         credentials=sigv4.Credentials("AKIDEXAMPLE", secret, "session-token"),
-        now=when,
+        now=when.timestamp(),
         headers={
             "content-type": "application/x-amz-json-1.0",
             "x-amz-target": "DynamoDB_20120810.Query",

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from datetime import datetime
 from urllib.parse import quote
 
 from cryptography.hazmat.primitives import hashes, hmac
@@ -109,6 +108,7 @@ def _allowed_host(host: str) -> bool:
 
 def _fetch_container_credentials(uri: str, token: str | None) -> tuple[Credentials, float]:
     # Imported here: only SnapStart containers come this way.
+    from datetime import datetime
     from urllib.parse import urlsplit
 
     from authcore import transport
@@ -204,7 +204,7 @@ def signed_headers(
     region: str,
     service: str,
     credentials: Credentials,
-    now: datetime,
+    now: float,
     headers: Mapping[str, str] | None = None,
     payload_sha256: str = EMPTY_PAYLOAD_SHA256,
 ) -> dict[str, str]:
@@ -214,7 +214,8 @@ def signed_headers(
     wants the payload's digest as a header of its own and signs the path as sent;
     every other service signs it encoded once more (a Lambda ARN's ``:`` is sent as
     ``%3A`` and signed as ``%253A``), as the SigV4 procedure says."""
-    amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+    # POSIX seconds, not a datetime: the datetime module is ~1.5 ms of every cold start.
+    amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
     day = amz_date[:8]
     signed = {**(headers or {}), "host": host, "x-amz-date": amz_date}
     if service == "s3":

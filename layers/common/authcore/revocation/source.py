@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import NamedTuple, Protocol
 
 from authcore import sigv4, transport
@@ -145,7 +144,7 @@ class S3FeedSource:
             region=region,
             service="s3",
             credentials=credentials,
-            now=datetime.now(UTC),
+            now=sigv4.now(),
         )
         if etag:
             headers["if-none-match"] = etag
