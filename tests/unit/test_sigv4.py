@@ -237,3 +237,21 @@ def test_a_lambda_invoke_is_signed_as_botocore_signs_it(function):
         payload_sha256=hashlib.sha256(b"{}").hexdigest(),
     )
     assert ours["authorization"] == theirs.headers["Authorization"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/2015-03-31/functions/arn:aws:lambda:eu-west-1:123456789012:function:mail/invocations",
+        "/revocations/snapshot.json",
+        "/a b/c+d/e%20f/~x_y-z.w",
+        "/caf\u00e9/\u2603/\U0001f600",
+        "".join(chr(c) for c in range(128)),
+    ],
+)
+def test_uri_encode_is_quote_with_the_unreserved_characters_and_slash_safe(path):
+    """SigV4's UriEncode; urllib.parse.quote, which it replaces, is the reference."""
+    from urllib.parse import quote
+
+    assert sigv4.uri_encode(path) == quote(path, safe="/-_.~")

@@ -375,3 +375,68 @@ def test_host_names_never_load_the_idna_codec(serve):
         check=True,
     )
     assert done.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize(
+    ("url", "tls", "authority", "port", "target"),
+    [
+        (
+            "https://dynamodb.eu-west-1.amazonaws.com",
+            True,
+            "dynamodb.eu-west-1.amazonaws.com",
+            443,
+            "/",
+        ),
+        (
+            "HTTPS://Feed.s3.amazonaws.com/revocations/",
+            True,
+            "Feed.s3.amazonaws.com",
+            443,
+            "/revocations/",
+        ),
+        (
+            "https://auth.example.com:8443/jwks.json?v=1",
+            True,
+            "auth.example.com:8443",
+            8443,
+            "/jwks.json?v=1",
+        ),
+        ("https://[2001:db8::1]/keys", True, "[2001:db8::1]", 443, "/keys"),
+        ("http://127.0.0.1:5000/", False, "127.0.0.1:5000", 5000, "/"),
+        ("http://localhost:4566", False, "localhost:4566", 4566, "/"),
+    ],
+)
+def test_connect_reads_an_origin_and_a_target(url, tls, authority, port, target):
+    connection, sent = transport.connect(url, 1.0)
+    assert (connection.tls is not None, connection.authority, connection.port) == (
+        tls,
+        authority,
+        port,
+    )
+    assert sent == target
+    assert connection.sock is None  # not opened before its first request
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://dynamodb.eu-west-1.amazonaws.com",  # plain HTTP beyond this machine
+        "http://localhost.evil.example/",
+        "http://127.0.0.1.evil.example/",
+        "https://user:pass@auth.example.com/",  # user information: never sent anywhere
+        "https://auth.example.com/jwks#fragment",
+        "https://auth.example.com?v=1",
+        "https://auth.example.com:0/",
+        "https://auth.example.com:65536/",
+        "https://auth.example.com:/",
+        "https://-auth.example.com/",
+        "https://auth example.com/",
+        "https://b\u00fccher.example/",  # not ASCII: never IDNA-encoded here
+        "https:///jwks",
+        "ftp://auth.example.com/",
+        "auth.example.com/jwks",
+        "",
+    ],
+)
+def test_connect_refuses_what_it_does_not_read_whole(url):
+    assert transport.connect(url, 1.0) is None

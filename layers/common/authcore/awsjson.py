@@ -45,7 +45,6 @@ import threading
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, TypeVar, cast
-from urllib.parse import quote
 
 from authcore import sigv4, transport
 from authcore.errors import AuthcoreError, KeySourceError
@@ -320,7 +319,7 @@ class Client:
         )
         return connection.request(
             method,
-            quote(path, safe="/-_.~"),
+            sigv4.uri_encode(path),
             signed,
             body,
             limit=self._max_bytes,
@@ -340,9 +339,9 @@ class Client:
             opened = transport.connect(self._endpoint, self._timeout)
             if opened is None:
                 raise TransportError("InsecureEndpoint")  # only https, or http to localhost
-            self._local.connection, parts = opened
-            self._local.host = parts.netloc
-        return self._local.connection, self._local.host
+            self._local.connection = opened[0]
+        connection: transport.Connection = self._local.connection
+        return connection, connection.authority
 
     def _decoded(self, answer: dict[str, Any]) -> dict[str, Any]:
         try:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from urllib.parse import quote
 
 from cryptography.hazmat.primitives import hashes, hmac
 
@@ -196,6 +195,20 @@ def _hmac(key: bytes, text: str) -> bytes:
     return mac.finalize()
 
 
+# RFC 3986's unreserved characters, and "/": what SigV4's UriEncode leaves as it is.
+_UNENCODED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~/")
+
+
+def uri_encode(path: str) -> str:
+    """``path`` percent-encoded as SigV4's UriEncode does (AWS's "Create a canonical
+    request"): UTF-8, every byte but the unreserved characters and "/" as ``%XY`` in upper
+    case. ``urllib.parse.quote(path, safe="/-_.~")`` does the same; its module and the
+    ``ipaddress`` module it imports are ~3 ms of the authorizers' cold start."""
+    return "".join(
+        chr(byte) if byte in _UNENCODED else f"%{byte:02X}" for byte in path.encode("utf-8")
+    )
+
+
 def signed_headers(
     *,
     method: str,
@@ -210,7 +223,7 @@ def signed_headers(
 ) -> dict[str, str]:
     """``headers`` (lower-case names), signed, plus ``host``, ``x-amz-date``, the
     session token and ``authorization``, for a request to ``path`` sent URI-encoded
-    once (``quote(path, safe="/-_.~")``). No query string: no call here has one. S3
+    once (``uri_encode``). No query string: no call here has one. S3
     wants the payload's digest as a header of its own and signs the path as sent;
     every other service signs it encoded once more (a Lambda ARN's ``:`` is sent as
     ``%3A`` and signed as ``%253A``), as the SigV4 procedure says."""
@@ -223,11 +236,11 @@ def signed_headers(
     if credentials.session_token:
         signed["x-amz-security-token"] = credentials.session_token
     names = sorted(signed)
-    sent = quote(path, safe="/-_.~")
+    sent = uri_encode(path)
     canonical = "\n".join(
         [
             method,
-            sent if service == "s3" else quote(sent, safe="/-_.~"),
+            sent if service == "s3" else uri_encode(sent),
             "",
             *(f"{name}:{signed[name].strip()}" for name in names),
             "",

@@ -144,9 +144,8 @@ def fetch_jwks(url: str, timeout: float = 2.0) -> Any:
     opened = transport.connect(url, timeout)
     if opened is None:
         raise KeySourceRefused("JWKS must be fetched over https")
-    connection, parts = opened
+    connection, target = opened
     try:
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         response = connection.request(
             "GET",
             target,
