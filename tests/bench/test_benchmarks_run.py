@@ -121,6 +121,17 @@ def test_bench_memory_measures_every_function_of_the_template():
         assert 0 < peak_mb < memory_size, logical_id
 
 
+def test_bench_transport_compares_both_clients_on_the_same_answers():
+    """Both rows and both verdicts printed; not judged (timings), but each client read
+    every answer whole (the bench asserts it) and the baseline's ratio is 1."""
+    out = bench("transport", "--requests", "5", "--rounds", "1", "--processes", "2")
+    rows = [line for line in out.splitlines() if line.startswith("| `")]
+    assert [row.split("`")[1] for row in rows] == ["authcore.transport", "http.client"]
+    assert "| 1.00x |" in rows[1]
+    assert "verdict: a warm request no slower than through http.client:" in out
+    assert "verdict: an import that costs less:" in out
+
+
 def test_bench_revocation_feed_reports_every_target_with_its_verdict():
     """Tiny sizes and a 1 s interval: every target of issue 19 is printed with a verdict.
     The timings' verdicts are not judged here; what is not a timing is: no boto3 on the
