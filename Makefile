@@ -73,6 +73,7 @@ bench: dev
 	$(PY) -m bench.memory
 	$(PY) -m bench.revocation
 	$(PY) -m bench.revocation_feed
+	$(PY) -m bench.transport
 	$(PY) -m bench.coldstart
 	$(PY) -m bench.cost
 
