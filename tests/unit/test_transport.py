@@ -142,6 +142,8 @@ def test_the_host_header_leaves_out_a_default_port_and_brackets_ipv6():
         ("GET", "/", {"bad name": "v"}),
         ("GET", "/", {"x": "nul\0"}),
         ("GET", "/", {"x": "snowman \u2603"}),
+        ("GET", "/caf\u00e9", {}),  # a target outside ASCII
+        ("GET", "/", {"x-number": 1}),  # not text
     ],
 )
 def test_what_could_split_a_request_is_never_sent(serve, method, target, headers):
@@ -262,6 +264,11 @@ def test_a_bare_lf_ends_a_line(serve):
         b"HTTP/1.1 2000 OK\r\n\r\n",
         b"SSH-2.0-OpenSSH_9.2\r\n\r\n",
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n",
+        b"HTTP/1.1 099 Low\r\nContent-Length: 0\r\n\r\n",
+        b"\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",  # a blank line first
+        ok(b"abc", 'ETag: "a\rb"'),  # a bare CR, which would be refused when sent back
+        ok(b"abc", "X-Nul: a\0b"),
+        ok(b"abc", " folded: before any header"),
         b"HTTP/1.1 100 Continue\r\n\r\n" * (transport.MAX_INTERIM + 1) + ok(),
     ],
 )
@@ -279,6 +286,8 @@ def test_what_is_not_http_of_the_subset_read_here_is_refused(serve, answer):
         ok(b"abc")[:-1],  # body shorter than its length
         ok(b"3\r\nabc\r\n", "Transfer-Encoding: chunked"),  # no last chunk
         b"HTTP/1.1 200",  # status line cut
+        b"HTTP/1.1 100 Continue\r\n\r\n",  # the end after an interim answer
+        ok(b"0123456789")[:-4],  # body cut
     ],
 )
 def test_an_answer_cut_short_is_a_bad_response(serve, answer):
@@ -287,6 +296,27 @@ def test_an_answer_cut_short_is_a_bad_response(serve, answer):
 
     with pytest.raises(BadResponse):
         get(serve(then_close).connection())
+
+
+def test_bytes_past_an_answers_end_never_become_the_next_answer(serve):
+    """A second answer smuggled after the first's body, or a body a HEAD answer should not
+    have had: the connection is closed, and the next request gets its own answer."""
+    smuggled = ok(b"abc") + ok(b"fake")
+    server = serve(smuggled, ok(b"real"), ok(b"head body", status="200 OK"), ok(b"after"))
+    connection = server.connection()
+    assert get(connection).body == b"abc"
+    assert connection.sock is None
+    assert get(connection).body == b"real"
+    assert connection.request("HEAD", "/", {}, limit=99).body == b""
+    assert get(connection).body == b"after"
+    assert [len(requests) for requests in server.connections] == [1, 2, 1]
+
+
+def test_a_chunked_coding_is_named_in_any_case(serve):
+    assert (
+        get(serve(ok(b"2\r\nhi\r\n0\r\n\r\n", "Transfer-Encoding: Chunked")).connection()).body
+        == b"hi"
+    )
 
 
 def test_a_close_before_any_answer_is_remote_closed(serve):
@@ -337,6 +367,17 @@ def test_the_timeout_bounds_the_whole_answer_not_each_read(serve):
         conn.sendall(b"HTTP/1.1 200 OK\r\n")
         for _ in range(60):
             conn.sendall(b"X: y\r\n")
+            threading.Event().wait(0.05)
+
+    with pytest.raises(TimeoutError):
+        get(serve(trickle).connection(timeout=0.5), limit=1 << 20)
+
+
+def test_the_timeout_bounds_a_trickled_body_too(serve):
+    def trickle(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 60\r\n\r\n")
+        for _ in range(60):
+            conn.sendall(b"x")
             threading.Event().wait(0.05)
 
     with pytest.raises(TimeoutError):
@@ -404,6 +445,7 @@ def test_host_names_never_load_the_idna_codec(serve):
         ("https://[2001:db8::1]/keys", True, "[2001:db8::1]", 443, "/keys"),
         ("http://127.0.0.1:5000/", False, "127.0.0.1:5000", 5000, "/"),
         ("http://localhost:4566", False, "localhost:4566", 4566, "/"),
+        ("http://LOCALHOST:4566\n", False, "LOCALHOST:4566", 4566, "/"),  # as a file left it
     ],
 )
 def test_connect_reads_an_origin_and_a_target(url, tls, authority, port, target):

@@ -128,7 +128,7 @@ def _fetch_container_credentials(uri: str, token: str | None) -> tuple[Credentia
             limit=CONTAINER_MAX_BODY,
             too_large=lambda _: KeySourceError("container credentials: answer too large"),
         )
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a path or token the transport will not send
         raise KeySourceError("container credentials: endpoint unreachable") from None
     finally:
         connection.close()

@@ -45,7 +45,10 @@ MAX_INTERIM = 8
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Request splitting: a CR or LF in a header value or a target would start a new line.
 _UNSAFE_VALUE = re.compile(r"[\r\n\0]")
-_UNSAFE_TARGET = re.compile(r"[\x00-\x20\x7f]")
+_UNSAFE_TARGET = re.compile(r"[^\x21-\x7e]")  # and nothing outside ASCII, as http.client
+# A header value as received: a bare CR, a NUL or another control character (but a tab) is
+# invalid (RFC 9112 2.2, RFC 9110 5.5); kept, it would be refused when sent back (an ETag).
+_BAD_FIELD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 # The URLs configuration gives (AWS endpoints, a JWKS, a feed's mirror): a scheme, an ASCII
 # host name or a bracketed IPv6 literal, a port, a path with its query. No user information,
@@ -102,14 +105,16 @@ class Connection:
         deadline = time.monotonic() + self.timeout
         head = _request_head(method, target, headers, body, self.authority)
         try:
-            sock = self.sock or self._open()
-            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            sock = self.sock or self._open(deadline)
+            sock.settimeout(_left(deadline))
             sock.sendall(head + body)
             response, keep = self._answer(method, deadline, limit, too_large)
         except BaseException:
             self.close()
             raise
-        if not keep:
+        # Bytes past the answer's end (a body a HEAD or 304 answer should not have had, a
+        # stray line) would be read as the next request's answer: that connection is done.
+        if not keep or self._buffer or (isinstance(sock, ssl.SSLSocket) and sock.pending()):
             self.close()
         return response
 
@@ -119,15 +124,18 @@ class Connection:
             sock.close()
 
     # ------------------------------------------------------------------ the answer
-    def _open(self) -> socket.socket:
+    def _open(self, deadline: float) -> socket.socket:
         # ASCII bytes: a str host would make getaddrinfo and ssl encode it with the IDNA
         # codec, whose import (with stringprep and unicodedata) is ~1 ms of a cold start.
         # A name that is not ASCII raises UnicodeEncodeError (a ValueError), never sent.
         name = self.host.encode("ascii")
         # typeshed types the host as str; getaddrinfo, under create_connection, takes bytes.
-        sock = socket.create_connection((name, self.port), self.timeout)  # type: ignore[arg-type]
+        # The deadline bounds the connection and the TLS handshake too (the name's lookup is
+        # the resolver's: getaddrinfo takes no timeout).
+        sock = socket.create_connection((name, self.port), _left(deadline))  # type: ignore[arg-type]
         if self.tls is not None:
             try:
+                sock.settimeout(_left(deadline))
                 sock = self.tls.wrap_socket(sock, server_hostname=name)
             except BaseException:
                 sock.close()
@@ -174,8 +182,8 @@ class Connection:
         return Response(status, body, headers), keep
 
     def _status_line(self, deadline: float, first: bool) -> tuple[str, int]:
-        line = self._line(deadline)
-        if not line:
+        line = self._line_or_end(deadline)
+        if line is None:
             if first:
                 raise RemoteClosed("closed before an answer")
             raise BadResponse("incomplete answer")
@@ -185,6 +193,7 @@ class Connection:
             version not in (b"HTTP/1.1", b"HTTP/1.0")
             or len(code) != 3
             or not code.isdigit()
+            or code < b"100"
             or rest[3:4] not in (b"", b" ")
         ):
             raise BadResponse("bad status line")
@@ -197,6 +206,8 @@ class Connection:
             line = self._line(deadline, eof=BadResponse("incomplete headers"))
             if not line:
                 return headers
+            if _BAD_FIELD_VALUE.search(line):
+                raise BadResponse("control character in a header")
             if line[:1] in (b" ", b"\t"):
                 # An obsolete folded line continues the previous header (RFC 9112 5.2).
                 if not last:
@@ -246,9 +257,16 @@ class Connection:
         raise too_large(status)
 
     # ------------------------------------------------------------------ reading
-    def _line(self, deadline: float, eof: Exception | None = None) -> bytes:
-        """The next line without its ending (CRLF, or a bare LF: RFC 9112 2.2); b"" at the
-        end of the stream unless ``eof`` is given, which is then raised."""
+    def _line(self, deadline: float, eof: Exception) -> bytes:
+        """The next line without its ending; ``eof`` is raised at the end of the stream."""
+        line = self._line_or_end(deadline)
+        if line is None:
+            raise eof
+        return line
+
+    def _line_or_end(self, deadline: float) -> bytes | None:
+        """The next line without its ending (CRLF, or a bare LF: RFC 9112 2.2); None at the
+        end of the stream, told apart from an empty line."""
         while True:
             end = self._buffer.find(b"\n", 0, MAX_LINE + 1)
             if end >= 0:
@@ -258,9 +276,9 @@ class Connection:
                 raise BadResponse("line too long")
             chunk = self._recv(deadline)
             if not chunk:
-                if eof is not None or self._buffer:
-                    raise eof or BadResponse("incomplete line")
-                return b""
+                if self._buffer:
+                    raise BadResponse("incomplete line")
+                return None
             self._buffer += chunk
 
     def _exactly(self, size: int, deadline: float) -> bytes:
@@ -279,14 +297,19 @@ class Connection:
         return taken
 
     def _recv(self, deadline: float, most: int = 65536) -> bytes:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("response too slow")
         sock = self.sock
         if sock is None:  # closed by another thread: never shared, so never here
             raise RemoteClosed("connection closed")
-        sock.settimeout(left)
+        sock.settimeout(_left(deadline))
         return sock.recv(min(most, 65536))
+
+
+def _left(deadline: float) -> float:
+    """The seconds left before ``deadline`` (monotonic), for a socket's timeout."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("response too slow")
+    return left
 
 
 def _request_head(
@@ -302,7 +325,7 @@ def _request_head(
         # An encoded answer would be bytes nobody here decodes.
         lines.append("Accept-Encoding: identity")
     for name, value in headers.items():
-        if not _TOKEN.fullmatch(name) or _UNSAFE_VALUE.search(value):
+        if not (isinstance(value, str) and _TOKEN.fullmatch(name)) or _UNSAFE_VALUE.search(value):
             raise UnsafeRequest("unsafe header")
         lines.append(f"{name}: {value}")
     if body or method in ("POST", "PUT", "PATCH"):
@@ -363,7 +386,9 @@ def connect(url: str, timeout: float) -> tuple[Connection, str] | None:
     query, ``/`` if none): verified TLS anywhere (``tls_context``), plain HTTP only to this
     machine (local runs), None for anything else, including any URL ``_URL`` does not read
     whole. Not opened yet: its first request opens it."""
-    match = _URL.fullmatch(url)
+    # Surrounding spaces and a final newline, as configuration files leave them (urlsplit
+    # dropped them too); nothing else is repaired.
+    match = _URL.fullmatch(url.strip())
     if match is None:
         return None
     scheme, name, literal, port, target = match.groups()
@@ -373,7 +398,7 @@ def connect(url: str, timeout: float) -> tuple[Connection, str] | None:
     host = name or literal
     if scheme.lower() == "https":
         return Connection(host, number, timeout, tls_context()), target or "/"
-    if host in ("localhost", "127.0.0.1"):
+    if host.lower() in ("localhost", "127.0.0.1"):
         return Connection(host, number, timeout), target or "/"
     return None
 
