@@ -24,10 +24,10 @@ import random
 import socket
 import statistics
 import sys
-import threading
 from pathlib import Path
 
 from bench import fresh_process, interleaved
+from infra.devkit.rawhttp import RawServer, requests
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYER = ROOT / "layers" / "common"
@@ -74,53 +74,17 @@ IMPORTS = {
 }
 
 
-class Server:
-    """Answers every request on every connection with ``ANSWER``, from memory."""
-
-    def __init__(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self._listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    @staticmethod
-    def _serve(conn: socket.socket) -> None:
-        buffered = b""
-        with conn:
-            while True:
-                while b"\r\n\r\n" not in buffered:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffered += data
-                head, _, buffered = buffered.partition(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                while len(buffered) < length:
-                    buffered += conn.recv(65536)
-                buffered = buffered[length:]
-                conn.sendall(ANSWER)
-
-    def close(self) -> None:
-        self._listener.close()
+def _answer_every_request(conn: socket.socket) -> None:
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for _ in requests(conn):
+        conn.sendall(ANSWER)
 
 
 def warm(requests: int, rounds: int) -> dict[str, float]:
     """Microseconds per kept-alive request through each client (median of rounds)."""
     import http.client
 
-    server = Server()
+    server = RawServer(_answer_every_request)
     ours = transport.Connection("127.0.0.1", server.port, 5.0)
     theirs = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5.0)
 

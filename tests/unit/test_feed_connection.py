@@ -13,6 +13,7 @@ import pytest
 from authcore import transport
 from authcore.revocation.document import DELTA_KEY, SNAPSHOT_KEY
 from authcore.revocation.source import FeedUnavailable, HttpFeedSource
+from infra.devkit.rawhttp import RawServer, requests
 
 # What the server does with request ``r`` of connection ``c``: answer and keep the
 # connection; close it without an answer; never answer; answer, then close it silently;
@@ -39,50 +40,35 @@ def _answer(request: bytes) -> bytes:
 SLOW_DOWN_ANSWER = b"HTTP/1.1 503 Slow Down\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
 
-class Server:
+class Server(RawServer):
     """Records, per accepted connection, the request lines it read."""
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
         self.connections: list[list[bytes]] = []
         self.closed = threading.Semaphore(0)  # released as each connection is closed
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.base = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
-            requests: list[bytes] = []
-            self.connections.append(requests)
-            index = len(self.connections) - 1
-            threading.Thread(target=self._serve, args=(conn, index, requests), daemon=True).start()
+        self._lock = threading.Lock()
+        super().__init__(self._serve)
 
     def wait_closed(self) -> None:
         """Until this end has closed one more connection (its FIN sent)."""
         assert self.closed.acquire(timeout=WAIT_SECONDS)
 
-    def _serve(self, conn: socket.socket, index: int, requests: list[bytes]) -> None:
+    def _serve(self, conn: socket.socket) -> None:
+        lines: list[bytes] = []
+        with self._lock:
+            self.connections.append(lines)
+            index = len(self.connections) - 1
         try:
-            self._converse(conn, index, requests)
+            self._converse(conn, index, lines)
         finally:
             conn.close()
             self.closed.release()
 
-    def _converse(self, conn: socket.socket, index: int, requests: list[bytes]) -> None:
-        buffered = b""
-        while True:
-            while b"\r\n\r\n" not in buffered:
-                data = conn.recv(4096)
-                if not data:
-                    return
-                buffered += data
-            request, buffered = buffered.split(b"\r\n\r\n", 1)
-            requests.append(request.split(b"\r\n", 1)[0])
-            action = self.plan(index, len(requests) - 1)
+    def _converse(self, conn: socket.socket, index: int, lines: list[bytes]) -> None:
+        for request in requests(conn):
+            lines.append(request.split(b"\r\n", 1)[0])
+            action = self.plan(index, len(lines) - 1)
             if action == CLOSE:
                 return
             if action == SILENT:
@@ -95,9 +81,6 @@ class Server:
             conn.sendall(_answer(request))
             if action == ANSWER_THEN_CLOSE:
                 return
-
-    def close(self) -> None:
-        self._listener.close()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from support import ROOT
 
 from authcore import transport
 from authcore.errors import BadResponse, RemoteClosed, UnsafeRequest
+from infra.devkit.rawhttp import RawServer, requests
 
 Answer = bytes | Callable[[socket.socket], None]
 
@@ -26,63 +27,30 @@ def ok(body: bytes = b"hello", *headers: str, status: str = "200 OK") -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-class Server:
+class Server(RawServer):
     """Answers the n-th request it reads (over all connections) with ``answers[n]``, and
     records each connection's requests (head and body)."""
 
     def __init__(self, answers: list[Answer]) -> None:
         self.answers = answers
         self.connections: list[list[bytes]] = []
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
         self._served = 0
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(self._converse)
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
+    def _converse(self, conn: socket.socket) -> None:
+        recorded: list[bytes] = []
+        self.connections.append(recorded)
+        for request in requests(conn):
+            recorded.append(request)
+            answer = self.answers[self._served]
+            self._served += 1
+            if callable(answer):
+                answer(conn)
                 return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        requests: list[bytes] = []
-        self.connections.append(requests)
-        buffered = b""
-        try:
-            while True:
-                while b"\r\n\r\n" not in buffered:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffered += data
-                head, _, buffered = buffered.partition(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                while len(buffered) < length:
-                    buffered += conn.recv(65536)
-                requests.append(head + b"\r\n\r\n" + buffered[:length])
-                buffered = buffered[length:]
-                answer = self.answers[self._served]
-                self._served += 1
-                if callable(answer):
-                    answer(conn)
-                    return
-                conn.sendall(answer)
-        except OSError:
-            return
-        finally:
-            conn.close()
+            conn.sendall(answer)
 
     def connection(self, timeout: float = 2.0) -> transport.Connection:
         return transport.Connection("127.0.0.1", self.port, timeout)
-
-    def close(self) -> None:
-        self._listener.close()
 
 
 @pytest.fixture
@@ -358,26 +326,23 @@ def test_a_body_at_the_limit_is_read(serve):
     assert get(serve(ok(b"x" * 10)).connection(), limit=10).body == b"x" * 10
 
 
-def test_the_timeout_bounds_the_whole_answer_not_each_read(serve):
-    """A peer that trickles its answer (each line well within the timeout) is cut at the
+@pytest.mark.parametrize(
+    ("head", "piece"),
+    [
+        (b"HTTP/1.1 200 OK\r\n", b"X: y\r\n"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 60\r\n\r\n", b"x"),
+    ],
+    ids=["headers", "body"],
+)
+def test_the_timeout_bounds_the_whole_answer_not_each_read(serve, head, piece):
+    """A peer that trickles its answer (each piece well within the timeout) is cut at the
     timeout: it cannot hold a function for the length of its trickle. Were each read
     bounded alone, the trickle would end after 3 s on an incomplete answer instead."""
 
     def trickle(conn: socket.socket) -> None:
-        conn.sendall(b"HTTP/1.1 200 OK\r\n")
+        conn.sendall(head)
         for _ in range(60):
-            conn.sendall(b"X: y\r\n")
-            threading.Event().wait(0.05)
-
-    with pytest.raises(TimeoutError):
-        get(serve(trickle).connection(timeout=0.5), limit=1 << 20)
-
-
-def test_the_timeout_bounds_a_trickled_body_too(serve):
-    def trickle(conn: socket.socket) -> None:
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 60\r\n\r\n")
-        for _ in range(60):
-            conn.sendall(b"x")
+            conn.sendall(piece)
             threading.Event().wait(0.05)
 
     with pytest.raises(TimeoutError):
