@@ -227,21 +227,15 @@ def test_bench_coldstart_prints_its_table_and_verdicts():
     assert memory_row.split(" | ")[2] == "0.29", memory_row
 
 
+# One cold start of /api/me: the smallest run --against can compare.
+ME_ONCE = ("coldstart", "--functions", "MeFunction", "--processes", "1", "--importtime-runs", "1")
+
+
 def test_bench_coldstart_against_another_tree_prints_the_two_side_by_side():
     """``--against`` runs another checkout's functions in the same rounds (here this tree
     again, which is what a worktree of HEAD would hold): one row per function, its commit
     named on both sides."""
-    out = bench(
-        "coldstart",
-        "--functions",
-        "MeFunction",
-        "--processes",
-        "1",
-        "--importtime-runs",
-        "1",
-        "--against",
-        str(ROOT),
-    )
+    out = bench(*ME_ONCE, "--against", str(ROOT))
     _, comparison = out.split(f"This tree against {ROOT}, same rounds")
     rows = [line for line in comparison.splitlines() if line.startswith("| MeFunction |")]
     assert len(rows) == 1
@@ -261,17 +255,7 @@ def test_bench_coldstart_against_runs_the_other_trees_code(tmp_path):
     (tmp_path / "functions" / "me" / "app.py").write_text("raise ImportError('the other tree')\n")
     (tmp_path / "layers").mkdir()
     (tmp_path / "layers" / "common").symlink_to(ROOT / "layers" / "common")
-    result = run_bench(
-        "coldstart",
-        "--functions",
-        "MeFunction",
-        "--processes",
-        "1",
-        "--importtime-runs",
-        "1",
-        "--against",
-        str(tmp_path),
-    )
+    result = run_bench(*ME_ONCE, "--against", str(tmp_path))
     assert result.returncode != 0
     assert "ImportError: the other tree" in result.stderr
     other = tmp_path / "other"

@@ -305,10 +305,10 @@ class Client:
             credentials = sigv4.Credentials.from_env(self._env)
         except KeySourceError:
             raise TransportError("NoCredentials") from None
-        connection, host = self._open()
+        connection = self._open()
         signed = sigv4.signed_headers(
             method=method,
-            host=host,
+            host=connection.authority,
             path=path,
             region=self.region,
             service=self.service,
@@ -332,7 +332,7 @@ class Client:
             connection.close()
             self._local.connection = None
 
-    def _open(self) -> tuple[transport.Connection, str]:
+    def _open(self) -> transport.Connection:
         if transport.dropped(getattr(self._local, "connection", None)):
             self.close()
         if getattr(self._local, "connection", None) is None:
@@ -341,7 +341,7 @@ class Client:
                 raise TransportError("InsecureEndpoint")  # only https, or http to localhost
             self._local.connection = opened[0]
         connection: transport.Connection = self._local.connection
-        return connection, connection.authority
+        return connection
 
     def _decoded(self, answer: dict[str, Any]) -> dict[str, Any]:
         try:
