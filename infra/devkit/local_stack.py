@@ -4,6 +4,7 @@ port: for the end-to-end tests and the benchmarks that measure the stack over HT
 from __future__ import annotations
 
 import os
+import random
 import shlex
 import signal
 import socket
@@ -40,10 +41,35 @@ class StackFailed(RuntimeError):
     """The stack exited, or was not ready in time; the message ends with its log."""
 
 
+# Below these, only a process that names its port takes it (SAM's containers name 5000-9000).
+_NAMED_PORTS = range(10000, 32768)
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return _NAMED_PORTS.stop
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
+    """A free port that no other process is handed before the server meant for it binds.
+
+    A port from bind(("", 0)) comes from the kernel's ephemeral range, which the kernel hands
+    to every other bind(0) and every outgoing connection too: once the probe releases it, a
+    server of another test worker could take it in the seconds a server takes to start (SAM
+    start-lambda takes a minute), and a readiness probe then meets the wrong listener. So the
+    port is drawn below that range, where nothing is handed out."""
+    low = min(_ephemeral_low(), _NAMED_PORTS.stop)
+    candidates = range(_NAMED_PORTS.start, low) or range(0, 1)
+    for _ in range(200):
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, random.choice(candidates)))  # noqa: S311 - spreads, not secret
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise OSError(f"no free port on {host} in {candidates}")
 
 
 def read_env_file(path: Path) -> dict[str, str]:

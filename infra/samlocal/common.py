@@ -24,25 +24,34 @@ class MachineCannot(SamLocalError):
     debootstrap): reported as a skip with the reason, never as a pass."""
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
+def log_tail(path: Path, lines: int = 40) -> str:
+    """The end of a process's log, for an error message: CI keeps the output, not the files."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return f"(no log at {path})"
+    return f"last lines of {path}:\n" + "\n".join(text.splitlines()[-lines:])
 
 
-def wait_for_port(port: int, process: subprocess.Popen[Any], what: str, timeout: float) -> None:
+def wait_for_port(
+    port: int, process: subprocess.Popen[Any], what: str, log: Path, timeout: float
+) -> None:
+    """Until ``process`` listens on ``port``; it must still be running once it answers (a
+    server that failed to bind exits, while something else may hold the port)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
         except OSError:
-            if process.poll() is not None:
-                raise SamLocalError(f"{what} exited; see its log under {WORK}") from None
-            if time.monotonic() > deadline:
-                raise SamLocalError(f"{what} did not start in {timeout:.0f} s") from None
-            time.sleep(0.5)
+            if process.poll() is None and time.monotonic() <= deadline:
+                time.sleep(0.5)
+                continue
         else:
-            return
+            if process.poll() is None:
+                return
+        if process.poll() is not None:
+            raise SamLocalError(f"{what} exited with {process.returncode}; {log_tail(log)}")
+        raise SamLocalError(f"{what} did not start in {timeout:.0f} s; {log_tail(log)}")
 
 
 def stop(process: subprocess.Popen[Any]) -> None:

@@ -41,10 +41,11 @@ import boto3
 
 from infra import template
 from infra.devkit.environment import FAKE_CREDENTIALS, REGION, use_layer
+from infra.devkit.local_stack import free_port
 from infra.local.stack import DEFAULT_DEMO_PASSWORD, LocalStack, bucket_names
 from infra.samlocal import image, sam, variant
 from infra.samlocal.cases import CHANGER, Case, FeedReader, Machine, Session, cases
-from infra.samlocal.common import ROOT, SAM, WORK, MachineCannot, SamLocalError, free_port
+from infra.samlocal.common import ROOT, SAM, WORK, MachineCannot, SamLocalError
 from infra.samlocal.forward import Forwarder
 
 EVENTS = ROOT / "events"

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from infra.devkit.local_stack import free_port
 from infra.local import FAKE_CREDENTIALS, REGION
 from infra.samlocal import image, variant
 from infra.samlocal.cases import Case, Session
@@ -21,7 +22,7 @@ from infra.samlocal.common import (
     WORK,
     MachineCannot,
     SamLocalError,
-    free_port,
+    log_tail,
     stop,
     wait_for_port,
 )
@@ -128,7 +129,8 @@ class WarmInvoker:
         from botocore.config import Config
 
         port = free_port()
-        self._log = (WORK / "start-lambda.log").open("w")
+        self._log_path = WORK / "start-lambda.log"
+        self._log = self._log_path.open("w")
         self._process = subprocess.Popen(  # noqa: S603
             [
                 str(SAM), "local", "start-lambda", "--port", str(port),
@@ -139,7 +141,7 @@ class WarmInvoker:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
-        wait_for_port(port, self._process, "sam local start-lambda", timeout=300)
+        wait_for_port(port, self._process, "sam local start-lambda", self._log_path, timeout=300)
         self._client = boto3.client(
             "lambda",
             endpoint_url=f"http://127.0.0.1:{port}",
@@ -150,7 +152,17 @@ class WarmInvoker:
         )
 
     def __call__(self, case: Case, event: dict[str, Any]) -> Any:
-        answer = self._client.invoke(FunctionName=case.function, Payload=json.dumps(event))
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            answer = self._client.invoke(FunctionName=case.function, Payload=json.dumps(event))
+        except (BotoCoreError, ClientError) as error:
+            # The emulator itself failed (it exited, or refused the call): every later case
+            # would fail alike, so the run stops here with the emulator's own account.
+            state = "running" if self._process.poll() is None else "exited"
+            raise SamLocalError(
+                f"{case.name}: {error} (sam local start-lambda {state}); {log_tail(self._log_path)}"
+            ) from None
         return _parse_answer(answer["Payload"].read().decode())
 
     def close(self) -> None:
@@ -165,14 +177,15 @@ def start_api_check(options: list[str], session: Session, log: Callable[[str], N
     command = [
         str(SAM), "local", "start-api", "--port", str(port), "--warm-containers", "LAZY", *options,
     ]  # fmt: skip
-    api_log = (WORK / "start-api.log").open("w")
+    api_log_path = WORK / "start-api.log"
+    api_log = api_log_path.open("w")
     process = subprocess.Popen(  # noqa: S603
         command, cwd=WORK, env=sam_environment(), stdout=api_log, stderr=subprocess.STDOUT
     )
     problems: list[str] = []
     url = f"http://127.0.0.1:{port}/api/me"
     try:
-        wait_for_port(port, process, "sam local start-api", timeout=120)
+        wait_for_port(port, process, "sam local start-api", api_log_path, timeout=120)
         timings = []
         for attempt in range(3):
             started = time.monotonic()

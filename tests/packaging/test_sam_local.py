@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import fcntl
 import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
+import boto3
 import pytest
+from botocore.config import Config
 
+from infra.devkit.local_stack import free_port
 from infra.samlocal import run as samlocal
-from infra.samlocal.common import WORK, MachineCannot, SamLocalError
+from infra.samlocal import sam
+from infra.samlocal.common import WORK, MachineCannot, SamLocalError, wait_for_port
 
 pytestmark = pytest.mark.packaging
 
@@ -38,6 +46,10 @@ def _run_once(results_file) -> dict[str, object]:
             outcome = {"cannot": str(reason)}
         except SamLocalError as error:
             outcome = {"error": str(error)}
+        except Exception as error:
+            # Recorded like any failure, so the other worker reads it instead of running the
+            # whole tier again.
+            outcome = {"error": f"{type(error).__name__}: {error}"}
         results_file.write_text(json.dumps(outcome))
         return outcome
 
@@ -72,3 +84,72 @@ def test_a_machine_without_docker_is_told_so_not_passed(monkeypatch):
     monkeypatch.setattr(samlocal, "docker_ready", lambda: "the docker daemon is not running")
     with pytest.raises(MachineCannot, match="docker daemon is not running"):
         samlocal.run(log=print)
+
+
+# ---------------------------------------------------------------- the harness's own guards
+def test_a_free_port_is_never_one_the_kernel_hands_out():
+    """The emulator's port is probed, released, then bound by SAM a minute later: drawn from
+    the ephemeral range, another worker's bind(0) or an outgoing connection could take it
+    in between (the likeliest reading of a CI run whose first invocation was refused right
+    after the port had answered)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = {free_port() for _ in range(50)}
+    assert all(10000 <= port < min(low, 32768) for port in ports), sorted(ports)
+    assert len(ports) > 1  # drawn, not a fixed port two workers would both pick
+
+
+def _python(code: str, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("w") as out:
+        return subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=out)
+
+
+def test_a_listener_that_is_not_the_process_is_not_taken_for_it(tmp_path):
+    """Something else answers on the port and the server meant for it exited (it could not
+    bind): the wait says so, with the server's own log, instead of returning."""
+    log = tmp_path / "server.log"
+    with socket.create_server(("127.0.0.1", 0)) as squatter:
+        port = squatter.getsockname()[1]
+        server = _python("print('Address already in use'); raise SystemExit(3)", log)
+        server.wait(timeout=30)
+        with pytest.raises(SamLocalError, match="exited with 3") as raised:
+            wait_for_port(port, server, "the server", log, timeout=30)
+    assert "Address already in use" in str(raised.value)
+
+
+def test_a_server_that_listens_is_waited_for(tmp_path):
+    log = tmp_path / "server.log"
+    port = free_port()
+    server = _python(
+        f"import socket, time; s = socket.create_server(('127.0.0.1', {port})); time.sleep(30)",
+        log,
+    )
+    try:
+        wait_for_port(port, server, "the server", log, timeout=30)
+        assert server.poll() is None
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_an_emulator_that_stops_answering_fails_the_run_with_its_log(tmp_path):
+    """The invocation's transport error becomes the run's error, carrying the emulator's log
+    (CI keeps the output, not the files under .aws-sam/)."""
+    log = tmp_path / "start-lambda.log"
+    emulator = _python("print('Traceback: the emulator fell over')", log)
+    emulator.wait(timeout=30)
+    invoker = object.__new__(sam.WarmInvoker)
+    invoker._process = emulator
+    invoker._log_path = log
+    invoker._client = boto3.client(
+        "lambda",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",  # nothing listens there
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"max_attempts": 0}, connect_timeout=5),
+    )
+    case = samlocal.cases(_NOBODY, _NOBODY, _NOBODY)[0]
+    with pytest.raises(SamLocalError, match="start-lambda exited") as raised:
+        invoker(case, {})
+    assert case.name in str(raised.value)
+    assert "the emulator fell over" in str(raised.value)
