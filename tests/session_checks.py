@@ -296,7 +296,8 @@ class DynamoProxy:
     reach). moto's server and its in-process mock share one state, so the reads see what
     the handlers wrote.
 
-    Records each request (``sent``: operations, ``requests``: their JSON bodies) and fails
+    Records each request (``sent``: operations, ``requests``: their JSON bodies,
+    ``connections``: the client's port, one per TCP connection) and fails
     chosen ones as DynamoDB or the network would: a service error answered in DynamoDB's
     format, ``TIMEOUT_BEFORE`` (the connection dropped, nothing forwarded) or
     ``TIMEOUT_AFTER`` (forwarded, then no answer for ``hang_seconds``: the client's own
@@ -306,6 +307,7 @@ class DynamoProxy:
     def __init__(self, upstream: str, *, hang_seconds: float = 0.5) -> None:
         self.sent: list[str] = []
         self.requests: list[dict[str, Any]] = []
+        self.connections: list[int] = []
         self.hang_seconds = hang_seconds
         self._plan: tuple[str, str, int] | None = None
         upstream_parts = urlsplit(upstream)
@@ -323,6 +325,7 @@ class DynamoProxy:
                 kind = proxy._due(operation)
                 proxy.sent.append(operation)
                 proxy.requests.append(json.loads(body or b"{}"))
+                proxy.connections.append(self.client_address[1])
                 if kind == TIMEOUT_BEFORE:
                     self.close_connection = True
                     return
@@ -366,6 +369,7 @@ class DynamoProxy:
     def clear(self) -> None:
         self.sent.clear()
         self.requests.clear()
+        self.connections.clear()
 
     def reset(self) -> None:
         self.clear()

@@ -20,6 +20,7 @@ from authcore import awsjson
 from authcore.awsjson import AwsError, DynamoDB
 from infra import template
 from infra.devkit import moto
+from infra.devkit.rawhttp import RawServer, requests
 
 CLOSE_AFTER = "x-test-close-after"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret"}
@@ -487,3 +488,74 @@ def test_a_header_http_cannot_send_is_a_transport_error(server):
         )
     assert not failed.value.transient
     assert server.seen == []
+
+
+def _raw_dynamodb(server: RawServer, **kwargs: Any) -> DynamoDB:
+    env = {**CREDENTIALS, "AWS_REGION": "eu-west-1", "AWS_ENDPOINT_URL_DYNAMODB": server.base}
+    return DynamoDB(env=env, **{"attempts": 1, "backoff": False, **kwargs})
+
+
+def test_clients_of_an_endpoint_share_its_connection_each_with_its_own_timeout():
+    """The session-checked authorizer's two DynamoDB clients (keys: 2 s, sessions: 1 s) on
+    one connection, one TLS handshake deployed; an answer is waited for as long as the
+    client that asked allows, not the one that happened to open the connection."""
+    delays = [0.0, 1.0]
+    connections = []
+
+    def serve(conn):
+        connections.append(conn)
+        for _ in requests(conn):
+            time.sleep(delays.pop(0) if delays else 0.0)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+
+    server = RawServer(serve)
+    patient, hasty = _raw_dynamodb(server, timeout=10.0), _raw_dynamodb(server, timeout=0.3)
+    try:
+        assert patient.call("Query", {"TableName": "keys"}) == {}
+        with pytest.raises(AwsError) as failed:
+            hasty.call("GetItem", {"TableName": "sessions"})
+        assert failed.value.cause == "TimeoutError"
+        assert len(connections) == 1
+        assert patient.call("Query", {"TableName": "keys"}) == {}  # a new one: state unknown
+        assert len(connections) == 2
+    finally:
+        server.close()
+
+
+def test_the_connection_goes_with_the_last_client_of_its_endpoint():
+    """A runtime's reset or SnapStart's restore drops its clients: their connection is not
+    kept for a client that no longer exists."""
+    closed = threading.Event()
+    connections = []
+
+    def serve(conn):
+        connections.append(conn)
+        for _ in requests(conn):
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+        closed.set()  # the client closed its end
+
+    server = RawServer(serve)
+    first, second = _raw_dynamodb(server), _raw_dynamodb(server)
+    try:
+        first.call("Query", {"TableName": "keys"})
+        second.call("GetItem", {"TableName": "sessions"})
+        del first
+        second.call("GetItem", {"TableName": "sessions"})
+        assert (len(connections), closed.is_set()) == (1, False)
+        del second
+        assert closed.wait(10)
+    finally:
+        server.close()
+
+
+def test_clients_share_a_connection_only_to_the_host_they_reach():
+    """S3 reaches each bucket at a host of its own (virtual-hosted addressing): the clients of
+    two buckets must never share a connection, whose requests would go to, and be signed for,
+    the other bucket's host."""
+    env = {**CREDENTIALS, "AWS_REGION": "eu-west-1"}
+    first, again = awsjson.S3("bucket-a", env=env), awsjson.S3("bucket-a", env=env)
+    other = awsjson.S3("bucket-b", env=env)
+    assert first._endpoint == "https://bucket-a.s3.eu-west-1.amazonaws.com"
+    assert first._connections() is again._connections()
+    assert first._connections() is not other._connections()
+    assert DynamoDB(env=env)._connections() is not first._connections()

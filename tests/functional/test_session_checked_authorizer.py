@@ -304,6 +304,23 @@ def test_one_strongly_consistent_read_per_session_per_lag(two_sessions, session,
         assert projected == {"user_id", "revoked_at", "idle_expires_at", "absolute_expires_at"}
 
 
+def test_the_keys_and_the_session_are_read_over_one_connection(
+    two_sessions, jwks_server, clock, monkeypatch, dynamo_proxy
+):
+    """As deployed: keys from the keys table, not a JWKS URL. The ring's reader and the
+    session reader are two clients (each its own timeout); on Lambda each new connection
+    to DynamoDB is a TLS handshake, and the first request would pay two."""
+    monkeypatch.delenv("JWKS_URL")
+    # For the whole test: the ring's reader is made at the first request, not at the start.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamo_proxy.url)
+    container = Container("session", clock, monkeypatch, REVOCATION_MAX_LAG_SECONDS=str(LAG))
+    mine, other = two_sessions
+    assert container.allows(mine["access_token"])
+    assert container.allows(other["access_token"])
+    assert dynamo_proxy.operations == ["Query", "GetItem", "GetItem"]
+    assert len(set(dynamo_proxy.connections)) == 1
+
+
 def test_the_stateless_container_has_no_session_check(stateless, two_sessions):
     assert stateless.checker is None
     assert stateless.allows(two_sessions[0]["access_token"])

@@ -43,6 +43,7 @@ import os
 import re
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, TypeVar, cast
 
@@ -158,9 +159,34 @@ def _json(answer: Answer) -> dict[str, Any]:
     return parsed
 
 
+class _Connections(threading.local):
+    """An endpoint's connection in each thread, kept alive between calls (a warm container
+    pays no TLS handshake per call) and shared by every client of that endpoint: the
+    session-checked authorizer reads keys and sessions from DynamoDB through two clients
+    (each with its own timeout and attempts), which would otherwise pay two TLS handshakes
+    on its first request. Not shared across threads: a connection carries one exchange at
+    a time."""
+
+    connection: transport.Connection | None = None
+
+
+# Each endpoint's connections while a client of it lives: dropped with the last one (a
+# runtime's reset, SnapStart's restore, a test's client), their sockets closed with them.
+_shared: weakref.WeakValueDictionary[str, _Connections] = weakref.WeakValueDictionary()
+_shared_lock = threading.Lock()
+
+
+def _connections(endpoint: str) -> _Connections:
+    with _shared_lock:
+        connections = _shared.get(endpoint)
+        if connections is None:
+            connections = _shared[endpoint] = _Connections()
+        return connections
+
+
 class Client:
-    """One service's calls, with the function's credentials, over one connection per
-    thread kept alive between calls (a warm container pays no TLS handshake per call).
+    """One service's calls, with the function's credentials, over its endpoint's kept-alive
+    connection (``_Connections``).
 
     ``timeout`` bounds the connection, each read and the whole answer; ``attempts``
     counts tries of a transient failure (a new connection after a transport failure,
@@ -204,7 +230,7 @@ class Client:
         self._attempts = max(1, attempts)
         self._backoff = backoff
         self._max_bytes = max_bytes
-        self._local = threading.local()
+        self._held: _Connections | None = None
 
     def call(self, operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
         """``operation``'s answer to ``request`` (both in the service's JSON)."""
@@ -324,23 +350,34 @@ class Client:
             body,
             limit=self._max_bytes,
             too_large=lambda status: TransportError("ResponseTooLarge", status),
+            timeout=self._timeout,  # this client's, whichever client opened the connection
         )
 
+    def _connections(self) -> _Connections:
+        # Found at the first call, not in __init__: a subclass's __init__ may still move the
+        # endpoint (S3's bucket host), and clients of two buckets must not share.
+        if self._held is None:
+            self._held = _connections(self._endpoint)
+        return self._held
+
     def close(self) -> None:
-        connection = getattr(self._local, "connection", None)
+        """Close this thread's connection to the endpoint (its other clients' too: the next
+        call of any of them opens a new one)."""
+        held = self._connections()
+        connection, held.connection = held.connection, None
         if connection is not None:
             connection.close()
-            self._local.connection = None
 
     def _open(self) -> transport.Connection:
-        if transport.dropped(getattr(self._local, "connection", None)):
+        held = self._connections()
+        if transport.dropped(held.connection):
             self.close()
-        if getattr(self._local, "connection", None) is None:
+        connection = held.connection
+        if connection is None:
             opened = transport.connect(self._endpoint, self._timeout)
             if opened is None:
                 raise TransportError("InsecureEndpoint")  # only https, or http to localhost
-            self._local.connection = opened[0]
-        connection: transport.Connection = self._local.connection
+            connection = held.connection = opened[0]
         return connection
 
     def _decoded(self, answer: dict[str, Any]) -> dict[str, Any]:

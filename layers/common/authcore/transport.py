@@ -98,11 +98,13 @@ class Connection:
         *,
         limit: int,
         too_large: Callable[[int], Exception] = _too_large,
+        timeout: float | None = None,
     ) -> Response:
         """Send one request and read its whole answer, of at most ``limit`` bytes of body
         (else ``too_large(status)`` is raised), all within ``timeout`` seconds of the call
-        (else ``TimeoutError``). Any failure closes the connection: its state is unknown."""
-        deadline = time.monotonic() + self.timeout
+        (the connection's own if None; else ``TimeoutError``). Any failure closes the
+        connection: its state is unknown."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         head = _request_head(method, target, headers, body, self.authority)
         try:
             sock = self.sock or self._open(deadline)
