@@ -10,6 +10,13 @@ both measured in the same run.
    server's share (a Python thread on this machine) is in both rows alike.
 2. The import: fresh processes importing each (``authcore.transport``, ``http.client``)
    next to a bare ``python -c pass``, interleaved; the medians over bare, wall and CPU.
+3. What a kept connection saves: the same request over HTTPS through ``authcore.transport``,
+   on a kept-alive connection and on a new one each time (TCP connect, TLS handshake with
+   the certificate chain and host name verified, as against AWS: an RSA-2048 leaf under an
+   RSA-2048 CA, ``localhost``), interleaved; the medians of wall time and of the calling
+   thread's CPU (the server's handshake work runs in its own thread). This is what each
+   client sharing its endpoint's connection (``authcore.awsjson``) saves per connection not
+   opened; in a Region, the handshake's round trips come on top.
 
 Targets: a warm request no slower than through ``http.client`` (ratio at most 1.0), and an
 import that costs less.
@@ -24,10 +31,12 @@ import random
 import socket
 import statistics
 import sys
+import time
 from pathlib import Path
 
 from bench import fresh_process, interleaved
-from infra.devkit.rawhttp import RawServer, requests
+from infra.devkit.rawhttp import RawServer
+from infra.devkit.rawhttp import requests as requests_of
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYER = ROOT / "layers" / "common"
@@ -76,7 +85,7 @@ IMPORTS = {
 
 def _answer_every_request(conn: socket.socket) -> None:
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    for _ in requests(conn):
+    for _ in requests_of(conn):
         conn.sendall(ANSWER)
 
 
@@ -115,6 +124,103 @@ def warm(requests: int, rounds: int) -> dict[str, float]:
         theirs.close()
         server.close()
     return {name: statistics.median(values) * 1000 / requests for name, values in samples.items()}
+
+
+def _certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A CA and a ``localhost`` leaf it signed (RSA-2048 both, as AWS's endpoints serve):
+    the CA's file, and the leaf's chain and key files."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC)
+
+    def issued(subject: str, key: rsa.RSAPrivateKey, issuer: x509.Name, signer: rsa.RSAPrivateKey,
+               ca: bool) -> x509.Certificate:  # fmt: skip
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False
+            )
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench CA")])
+    ca = issued("bench CA", ca_key, ca_name, ca_key, True)
+    leaf_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    leaf = issued("localhost", leaf_key, ca_name, ca_key, False)
+    pem = serialization.Encoding.PEM
+    files = folder / "ca.pem", folder / "chain.pem", folder / "key.pem"
+    files[0].write_bytes(ca.public_bytes(pem))
+    files[1].write_bytes(leaf.public_bytes(pem) + ca.public_bytes(pem))
+    files[2].write_bytes(
+        leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return files
+
+
+def connections(requests: int, rounds: int) -> dict[str, tuple[float, float]]:
+    """(wall, thread CPU) µs per HTTPS request on a kept-alive connection and on a new one."""
+    import ssl
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        ca_file, chain_file, key_file = _certificates(Path(folder))
+        server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server_context.load_cert_chain(chain_file, key_file)
+        client_context = ssl.create_default_context(cafile=str(ca_file))
+
+    def serve(conn: socket.socket) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        secure = server_context.wrap_socket(conn, server_side=True)
+        for _ in requests_of(secure):
+            secure.sendall(ANSWER)
+
+    server = RawServer(serve)
+    kept = transport.Connection("localhost", server.port, 5.0, client_context)
+    cpu: dict[str, float] = {"kept": 0.0, "new": 0.0}
+
+    def over(connection: transport.Connection) -> None:
+        answer = connection.request("POST", "/", HEADERS, REQUEST_BODY, limit=1 << 20)
+        assert answer.status == 200
+        assert len(answer.body) == len(BODY)
+
+    def on_kept() -> None:
+        started = time.thread_time()
+        for _ in range(requests):
+            over(kept)
+        cpu["kept"] += time.thread_time() - started
+
+    def on_new() -> None:
+        started = time.thread_time()
+        for _ in range(requests):
+            fresh = transport.Connection("localhost", server.port, 5.0, client_context)
+            over(fresh)
+            fresh.close()
+        cpu["new"] += time.thread_time() - started
+
+    try:
+        samples = interleaved({"kept": on_kept, "new": on_new}, rounds, warmup=2)
+    finally:
+        kept.close()
+        server.close()
+    calls = requests * (rounds + 2)  # the CPU sums include the warm-up rounds
+    return {
+        name: (statistics.median(values) * 1000 / requests, cpu[name] * 1e6 / calls)
+        for name, values in samples.items()
+    }
 
 
 def imports(processes: int) -> dict[str, tuple[float, float]]:
@@ -164,6 +270,16 @@ def main(argv: list[str] | None = None) -> int:
             f"| `{name}` | {per_request[name]:.1f} | "
             f"{per_request[name] / per_request['http.client']:.2f}x | {wall:.1f} / {cpu:.1f} |"
         )
+    tls = connections(max(1, args.requests // 10), args.rounds)
+    (kept_wall, kept_cpu), (new_wall, new_cpu) = tls["kept"], tls["new"]
+    print(
+        "\n| HTTPS request (authcore.transport) | wall µs (median) | CPU µs (this thread) |\n"
+        "|---|---:|---:|\n"
+        f"| on a kept-alive connection | {kept_wall:.0f} | {kept_cpu:.0f} |\n"
+        f"| on a new one (connect, verified TLS handshake) | {new_wall:.0f} | {new_cpu:.0f} |\n"
+        f"| **a connection not opened saves** | **{new_wall - kept_wall:.0f}** | "
+        f"**{new_cpu - kept_cpu:.0f}** |"
+    )
     saved = imported["http.client"][1] - imported["authcore.transport"][1]
     print(
         f"\nverdict: a warm request no slower than through http.client: {ratio:.2f}x "

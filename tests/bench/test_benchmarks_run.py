@@ -130,6 +130,9 @@ def test_bench_transport_compares_both_clients_on_the_same_answers():
     assert "| 1.00x |" in rows[1]
     assert "verdict: a warm request no slower than through http.client:" in out
     assert "verdict: an import that costs less:" in out
+    # The HTTPS rows: each request read whole over a verified TLS connection, kept or new.
+    for label in ("on a kept-alive connection", "on a new one", "a connection not opened saves"):
+        assert label in out
 
 
 def test_bench_revocation_feed_reports_every_target_with_its_verdict():
