@@ -41,7 +41,8 @@ class StackFailed(RuntimeError):
     """The stack exited, or was not ready in time; the message ends with its log."""
 
 
-# Below these, only a process that names its port takes it (SAM's containers name 5000-9000).
+# Below the ephemeral range (32768 and up by default) only a process that names a port takes
+# it; from 10000, clear of SAM's containers, which name theirs in 5000-9000.
 _NAMED_PORTS = range(10000, 32768)
 
 
