@@ -41,16 +41,19 @@ class StackFailed(RuntimeError):
     """The stack exited, or was not ready in time; the message ends with its log."""
 
 
-# Below the ephemeral range (32768 and up by default) only a process that names a port takes
-# it; from 10000, clear of SAM's containers, which name theirs in 5000-9000.
+# Ports no bind(0) nor outgoing connection is handed: below the ephemeral range (32768 and
+# up by default), from 10000, clear of SAM's containers, which name theirs in 5000-9000; or,
+# where the range starts lower, above it.
 _NAMED_PORTS = range(10000, 32768)
 
 
-def _ephemeral_low() -> int:
+def ephemeral_ports() -> range:
+    """The kernel's ephemeral range (Linux's ip_local_port_range; its default elsewhere)."""
     try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return _NAMED_PORTS.stop
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[:2]
+        return range(int(low), int(high) + 1)
+    except (OSError, ValueError):
+        return range(32768, 61000)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -60,17 +63,19 @@ def free_port(host: str = "127.0.0.1") -> int:
     to every other bind(0) and every outgoing connection too: once the probe releases it, a
     server of another test worker could take it in the seconds a server takes to start (SAM
     start-lambda takes a minute), and a readiness probe then meets the wrong listener. So the
-    port is drawn below that range, where nothing is handed out."""
-    low = min(_ephemeral_low(), _NAMED_PORTS.stop)
-    candidates = range(_NAMED_PORTS.start, low) or range(0, 1)
+    port is drawn outside that range, where nothing is handed out."""
+    ephemeral = ephemeral_ports()
+    candidates = range(_NAMED_PORTS.start, min(ephemeral.start, _NAMED_PORTS.stop))
+    if not candidates:
+        candidates = range(max(ephemeral.stop, _NAMED_PORTS.start), 65536)
     for _ in range(200):
         with socket.socket() as probe:
             try:
                 probe.bind((host, random.choice(candidates)))  # noqa: S311 - spreads, not secret
-            except OSError:
+            except (OSError, IndexError):  # taken; or no port outside the range at all
                 continue
             return int(probe.getsockname()[1])
-    raise OSError(f"no free port on {host} in {candidates}")
+    raise OSError(f"no free port on {host} outside the ephemeral range {ephemeral}")
 
 
 def read_env_file(path: Path) -> dict[str, str]:

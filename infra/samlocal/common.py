@@ -33,25 +33,51 @@ def log_tail(path: Path, lines: int = 40) -> str:
     return f"last lines of {path}:\n" + "\n".join(text.splitlines()[-lines:])
 
 
-def wait_for_port(
-    port: int, process: subprocess.Popen[Any], what: str, log: Path, timeout: float
-) -> None:
-    """Until ``process`` listens on ``port``; it must still be running once it answers (a
-    server that failed to bind exits, while something else may hold the port)."""
-    deadline = time.monotonic() + timeout
-    while True:
+def _listening_sockets(port: int) -> set[str]:
+    """The sockets listening on ``port``, as /proc/PID/fd links name them."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()  # sl, local address (hex ip:port), remote, state, ..., inode
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # LISTEN
+                found.add(f"socket:[{fields[9]}]")
+    return found
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` itself listens on ``port`` (Linux's /proc); where there is no
+    /proc, whether anything answers there."""
+    descriptors = Path(f"/proc/{pid}/fd")
+    if not descriptors.is_dir():
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
         except OSError:
-            if process.poll() is None and time.monotonic() <= deadline:
-                time.sleep(0.5)
-                continue
-        else:
-            if process.poll() is None:
-                return
-        if process.poll() is not None:
-            raise SamLocalError(f"{what} exited with {process.returncode}; {log_tail(log)}")
-        raise SamLocalError(f"{what} did not start in {timeout:.0f} s; {log_tail(log)}")
+            return False
+        return True
+    listening = _listening_sockets(port)
+    try:
+        return any(os.readlink(link) in listening for link in descriptors.iterdir())
+    except OSError:  # it exited, or closed a descriptor while we looked
+        return False
+
+
+def wait_for_port(
+    port: int, process: subprocess.Popen[Any], what: str, log: Path, timeout: float
+) -> None:
+    """Until ``process`` itself listens on ``port``: another process answering there (one
+    that took the port first, while the server meant for it was starting) is not it."""
+    deadline = time.monotonic() + timeout
+    while process.poll() is None:
+        if _listens(process.pid, port):
+            return
+        if time.monotonic() > deadline:
+            raise SamLocalError(f"{what} did not start in {timeout:.0f} s; {log_tail(log)}")
+        time.sleep(0.5)
+    raise SamLocalError(f"{what} exited with {process.returncode}; {log_tail(log)}")
 
 
 def stop(process: subprocess.Popen[Any]) -> None:

@@ -141,7 +141,11 @@ class WarmInvoker:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
-        wait_for_port(port, self._process, "sam local start-lambda", self._log_path, timeout=300)
+        try:
+            wait_for_port(port, self._process, "sam local start-lambda", self._log_path, 300)
+        except SamLocalError:
+            self.close()
+            raise
         self._client = boto3.client(
             "lambda",
             endpoint_url=f"http://127.0.0.1:{port}",
@@ -156,9 +160,13 @@ class WarmInvoker:
 
         try:
             answer = self._client.invoke(FunctionName=case.function, Payload=json.dumps(event))
-        except (BotoCoreError, ClientError) as error:
-            # The emulator itself failed (it exited, or refused the call): every later case
-            # would fail alike, so the run stops here with the emulator's own account.
+        except ClientError as error:
+            # The emulator answered, with an error of this case's (its container failed):
+            # the case's problem, as a cold invoke's failure is; the others still run.
+            return {"errorMessage": f"sam local start-lambda answered: {error}"}
+        except BotoCoreError as error:
+            # No answer at all (it exited, or stopped listening): every later case would
+            # fail alike, so the run stops here, with the emulator's own account.
             state = "running" if self._process.poll() is None else "exited"
             raise SamLocalError(
                 f"{case.name}: {error} (sam local start-lambda {state}); {log_tail(self._log_path)}"

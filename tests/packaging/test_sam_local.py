@@ -13,13 +13,15 @@ import json
 import socket
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import boto3
 import pytest
 from botocore.config import Config
 
-from infra.devkit.local_stack import free_port
+from infra.devkit.local_stack import ephemeral_ports, free_port
 from infra.samlocal import run as samlocal
 from infra.samlocal import sam
 from infra.samlocal.common import WORK, MachineCannot, SamLocalError, wait_for_port
@@ -92,9 +94,9 @@ def test_a_free_port_is_never_one_the_kernel_hands_out():
     the ephemeral range, another worker's bind(0) or an outgoing connection could take it
     in between (the likeliest reading of a CI run whose first invocation was refused right
     after the port had answered)."""
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ephemeral = ephemeral_ports()
     ports = {free_port() for _ in range(50)}
-    assert all(10000 <= port < min(low, 32768) for port in ports), sorted(ports)
+    assert all(port >= 10000 and port not in ephemeral for port in ports), sorted(ports)
     assert len(ports) > 1  # drawn, not a fixed port two workers would both pick
 
 
@@ -103,32 +105,61 @@ def _python(code: str, log: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=out)
 
 
-def test_a_listener_that_is_not_the_process_is_not_taken_for_it(tmp_path):
-    """Something else answers on the port and the server meant for it exited (it could not
-    bind): the wait says so, with the server's own log, instead of returning."""
+@pytest.mark.parametrize(
+    ("server_code", "refusal"),
+    [
+        # Still starting (SAM starts its containers before it listens): not yet the server.
+        ("print('starting containers'); import time; time.sleep(30)", "did not start in 2 s"),
+        # It could not bind, the port being taken, and exited.
+        ("print('Address already in use'); raise SystemExit(3)", "exited with 3"),
+    ],
+)
+def test_a_listener_that_is_not_the_process_is_not_taken_for_it(tmp_path, server_code, refusal):
+    """Something else answers on the port: the wait says the server is not there, with the
+    server's own log, instead of returning."""
     log = tmp_path / "server.log"
     with socket.create_server(("127.0.0.1", 0)) as squatter:
         port = squatter.getsockname()[1]
-        server = _python("print('Address already in use'); raise SystemExit(3)", log)
-        server.wait(timeout=30)
-        with pytest.raises(SamLocalError, match="exited with 3") as raised:
-            wait_for_port(port, server, "the server", log, timeout=30)
-    assert "Address already in use" in str(raised.value)
+        server = _python(server_code, log)
+        try:
+            with pytest.raises(SamLocalError, match=refusal) as raised:
+                wait_for_port(port, server, "the server", log, timeout=2)
+        finally:
+            server.kill()
+            server.wait()
+    assert str(raised.value).splitlines()[-1] in ("starting containers", "Address already in use")
 
 
 def test_a_server_that_listens_is_waited_for(tmp_path):
     log = tmp_path / "server.log"
     port = free_port()
     server = _python(
-        f"import socket, time; s = socket.create_server(('127.0.0.1', {port})); time.sleep(30)",
+        f"import socket, time; time.sleep(1); s = socket.create_server(('127.0.0.1', {port}));"
+        " time.sleep(30)",
         log,
     )
     try:
         wait_for_port(port, server, "the server", log, timeout=30)
         assert server.poll() is None
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
     finally:
         server.kill()
         server.wait()
+
+
+def _invoker(endpoint: str, emulator: subprocess.Popen[bytes], log: Path) -> sam.WarmInvoker:
+    invoker = object.__new__(sam.WarmInvoker)
+    invoker._process = emulator
+    invoker._log_path = log
+    invoker._client = boto3.client(
+        "lambda",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"max_attempts": 0}, connect_timeout=5),
+    )
+    return invoker
 
 
 def test_an_emulator_that_stops_answering_fails_the_run_with_its_log(tmp_path):
@@ -137,19 +168,42 @@ def test_an_emulator_that_stops_answering_fails_the_run_with_its_log(tmp_path):
     log = tmp_path / "start-lambda.log"
     emulator = _python("print('Traceback: the emulator fell over')", log)
     emulator.wait(timeout=30)
-    invoker = object.__new__(sam.WarmInvoker)
-    invoker._process = emulator
-    invoker._log_path = log
-    invoker._client = boto3.client(
-        "lambda",
-        endpoint_url=f"http://127.0.0.1:{free_port()}",  # nothing listens there
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": 0}, connect_timeout=5),
-    )
+    invoker = _invoker(f"http://127.0.0.1:{free_port()}", emulator, log)  # nothing listens
     case = samlocal.cases(_NOBODY, _NOBODY, _NOBODY)[0]
     with pytest.raises(SamLocalError, match="start-lambda exited") as raised:
         invoker(case, {})
     assert case.name in str(raised.value)
     assert "the emulator fell over" in str(raised.value)
+
+
+class _FunctionNotFound(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["content-length"]))
+        body = b'{"Type": "User", "Message": "Function not found"}'
+        self.send_response(404)
+        self.send_header("x-amzn-ErrorType", "ResourceNotFoundException")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_an_emulator_that_answers_an_error_fails_only_that_case(tmp_path):
+    """An error answered for one case (its container failed) is that case's problem, as a cold
+    invoke's failure is; the run goes on with the others."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FunctionNotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    emulator = _python("import time; time.sleep(30)", tmp_path / "start-lambda.log")
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        case = samlocal.cases(_NOBODY, _NOBODY, _NOBODY)[0]
+        answer = _invoker(endpoint, emulator, tmp_path / "start-lambda.log")(case, {})
+        assert "ResourceNotFoundException" in answer["errorMessage"]
+        assert case.check(answer) is not None
+    finally:
+        emulator.kill()
+        emulator.wait()
+        server.shutdown()
+        server.server_close()

@@ -50,8 +50,9 @@ class VerifyingRuntime:
         self.revocation_feed = cache(self._build_revocation_feed)
 
     def reset(self, clock: Clock = system_clock) -> None:
-        """Forget configuration, keys and the session check (with its DynamoDB
-        connection): a new container (tests, benchmarks), running on ``clock``."""
+        """Forget configuration, keys and the session check (and their DynamoDB connection,
+        unless another client of the endpoint holds it too): a new container (tests,
+        benchmarks), running on ``clock``."""
         self._clock = clock
         for cached in (
             self.settings,
