@@ -76,6 +76,7 @@ HEADERS = {
         "x-amz-target, Signature=" + "0f" * 32
     ),
 }
+WARMUP = 2  # rounds run before the measured ones
 IMPORTS = {
     "python -c pass": "pass",
     "authcore.transport": "import authcore.transport",
@@ -117,7 +118,7 @@ def warm(requests: int, rounds: int) -> dict[str, float]:
         samples = interleaved(
             {"authcore.transport": through_transport, "http.client": through_http_client},
             rounds,
-            warmup=2,
+            warmup=WARMUP,
         )
     finally:
         ours.close()
@@ -212,11 +213,11 @@ def connections(requests: int, rounds: int) -> dict[str, tuple[float, float]]:
         cpu["new"] += time.thread_time() - started
 
     try:
-        samples = interleaved({"kept": on_kept, "new": on_new}, rounds, warmup=2)
+        samples = interleaved({"kept": on_kept, "new": on_new}, rounds, warmup=WARMUP)
     finally:
         kept.close()
         server.close()
-    calls = requests * (rounds + 2)  # the CPU sums include the warm-up rounds
+    calls = requests * (rounds + WARMUP)  # the CPU sums include the warm-up rounds
     return {
         name: (statistics.median(values) * 1000 / requests, cpu[name] * 1e6 / calls)
         for name, values in samples.items()

@@ -556,6 +556,6 @@ def test_clients_share_a_connection_only_to_the_host_they_reach():
     first, again = awsjson.S3("bucket-a", env=env), awsjson.S3("bucket-a", env=env)
     other = awsjson.S3("bucket-b", env=env)
     assert first._endpoint == "https://bucket-a.s3.eu-west-1.amazonaws.com"
-    assert first._connections() is again._connections()
-    assert first._connections() is not other._connections()
-    assert DynamoDB(env=env)._connections() is not first._connections()
+    assert first._held is again._held
+    assert first._held is not other._held
+    assert DynamoDB(env=env)._held is not first._held

@@ -219,18 +219,22 @@ class Client:
         # Where and in which Region: fixed for the container, as botocore fixes them
         # per client. Credentials are read per call: they may be renewed.
         self.region = sigv4.region_of(self._env)
-        self._endpoint = sigv4.endpoint(
+        self._endpoint = self._locate()
+        self._timeout = timeout
+        self._attempts = max(1, attempts)
+        self._backoff = backoff
+        self._max_bytes = max_bytes
+        self._held = _connections(self._endpoint)
+
+    def _locate(self) -> str:
+        """The endpoint's URL, whose connection this client shares (``_Connections``)."""
+        return sigv4.endpoint(
             self._env,
             self.service,
             self.region,
             host=self.host or None,
             service_id=self.service_id or None,
         )
-        self._timeout = timeout
-        self._attempts = max(1, attempts)
-        self._backoff = backoff
-        self._max_bytes = max_bytes
-        self._held: _Connections | None = None
 
     def call(self, operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
         """``operation``'s answer to ``request`` (both in the service's JSON)."""
@@ -353,31 +357,22 @@ class Client:
             timeout=self._timeout,  # this client's, whichever client opened the connection
         )
 
-    def _connections(self) -> _Connections:
-        # Found at the first call, not in __init__: a subclass's __init__ may still move the
-        # endpoint (S3's bucket host), and clients of two buckets must not share.
-        if self._held is None:
-            self._held = _connections(self._endpoint)
-        return self._held
-
     def close(self) -> None:
         """Close this thread's connection to the endpoint (its other clients' too: the next
         call of any of them opens a new one)."""
-        held = self._connections()
-        connection, held.connection = held.connection, None
+        connection, self._held.connection = self._held.connection, None
         if connection is not None:
             connection.close()
 
     def _open(self) -> transport.Connection:
-        held = self._connections()
-        if transport.dropped(held.connection):
+        if transport.dropped(self._held.connection):
             self.close()
-        connection = held.connection
+        connection = self._held.connection
         if connection is None:
             opened = transport.connect(self._endpoint, self._timeout)
             if opened is None:
                 raise TransportError("InsecureEndpoint")  # only https, or http to localhost
-            connection = held.connection = opened[0]
+            connection = self._held.connection = opened[0]
         return connection
 
     def _decoded(self, answer: dict[str, Any]) -> dict[str, Any]:
@@ -506,9 +501,14 @@ class S3(Client):
     service = "s3"
 
     def __init__(self, bucket: str, **options: Any) -> None:
-        super().__init__(**options)
         self.bucket = bucket
-        self._endpoint, self._prefix = sigv4.s3_bucket(self._env, bucket, self.region)
+        super().__init__(**options)
+
+    def _locate(self) -> str:
+        # The bucket's own host (virtual-hosted addressing), so that two buckets' clients
+        # never share a connection; path-style on a configured endpoint.
+        endpoint, self._prefix = sigv4.s3_bucket(self._env, self.bucket, self.region)
+        return endpoint
 
     def _path(self, bucket: str, key: str) -> str:
         # One bucket per client: its host (virtual-hosted addressing) is the connection's.
